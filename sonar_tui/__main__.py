@@ -1,0 +1,3 @@
+from sonar_tui.cli import main
+
+raise SystemExit(main())

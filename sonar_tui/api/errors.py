@@ -1,0 +1,246 @@
+"""Errors from the service, the network or the settings, as one typed value.
+
+``ApiError.message`` is the server's own words made readable (JSON envelope, FastAPI
+``detail``, or an HTML page reduced to its text); ``hint`` says what the user can do.
+Classification drives retries (``retryable``) and the CLI's exit codes (``exit_code``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import html
+import json
+import re
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+
+class ErrorKind(str, Enum):
+    INVALID_SETTINGS = "invalid_settings"  # refused locally, before any request
+    INVALID_REQUEST = "invalid_request"  # 400/422 from the service
+    AUTH = "auth"  # 401
+    PAYMENT = "payment"  # 402
+    PERMISSION = "permission"  # 403 other than the retirement
+    RETIRED = "retired"  # 403 chat_completions_not_available: use the Agent API
+    NOT_FOUND = "not_found"  # 404
+    RATE_LIMIT = "rate_limit"  # 429
+    SERVER = "server"  # 5xx, 408, 409, 524
+    NETWORK = "network"  # connection refused/reset, DNS
+    TIMEOUT = "timeout"  # connect or idle timeout
+    PROTOCOL = "protocol"  # a response we cannot understand, or a failed/cancelled status
+    STORAGE = "storage"  # the local database refused a write
+
+
+RETIREMENT_TYPES = frozenset({"chat_completions_not_available", "agent_api_migration_required"})
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 524})
+MAX_MESSAGE_CHARS = 2048
+
+
+@dataclass(eq=False)
+class ApiError(Exception):
+    kind: ErrorKind
+    message: str
+    status: int | None = None
+    error_type: str | None = None
+    retry_after: float | None = None  # seconds, from Retry-After / retry-after-ms
+    field: str | None = None  # the offending setting (INVALID_SETTINGS) or API param
+    partial: bool = False  # bytes of an answer had already arrived when it failed
+
+    def __post_init__(self) -> None:
+        Exception.__init__(self, self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def retryable(self) -> bool:
+        """Worth another try before the first byte (never after: the answer would repeat)."""
+        if self.kind in (ErrorKind.NETWORK, ErrorKind.RATE_LIMIT, ErrorKind.SERVER):
+            return True
+        return self.status in RETRYABLE_STATUSES
+
+    @property
+    def exit_code(self) -> int:
+        if self.kind is ErrorKind.INVALID_SETTINGS:
+            return 2
+        if self.kind in (ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.RETIRED, ErrorKind.PAYMENT):
+            return 3
+        if self.kind in (ErrorKind.NETWORK, ErrorKind.TIMEOUT):
+            return 4
+        return 1
+
+    @property
+    def title(self) -> str:
+        """A short headline for the UI."""
+        return {
+            ErrorKind.INVALID_SETTINGS: "Invalid setting",
+            ErrorKind.INVALID_REQUEST: "Request refused",
+            ErrorKind.AUTH: "API key rejected",
+            ErrorKind.PAYMENT: "Payment required",
+            ErrorKind.PERMISSION: "Permission denied",
+            ErrorKind.RETIRED: "Sonar chat completions retired",
+            ErrorKind.NOT_FOUND: "Not found",
+            ErrorKind.RATE_LIMIT: "Rate limited",
+            ErrorKind.SERVER: "Service error",
+            ErrorKind.NETWORK: "Network error",
+            ErrorKind.TIMEOUT: "Timed out",
+            ErrorKind.PROTOCOL: "Unexpected response",
+            ErrorKind.STORAGE: "Could not save",
+        }[self.kind]
+
+    @property
+    def hint(self) -> str:
+        """What the user can do about it, in one sentence (may be empty)."""
+        match self.kind:
+            case ErrorKind.AUTH:
+                return ("Set PERPLEXITY_API_KEY, or api_key in config.toml "
+                        "(keys: https://www.perplexity.ai/settings/api).")
+            case ErrorKind.RETIRED:
+                return ("Perplexity retired Sonar chat completions for direct API keys; "
+                        "set api_mode to \"agent\" or \"auto\" to use the Agent API.")
+            case ErrorKind.RATE_LIMIT:
+                if self.retry_after:
+                    return f"Retry in {self.retry_after:.0f} s."
+                return "Wait a moment and retry."
+            case ErrorKind.NETWORK:
+                return "Check the connection and the base URL, then retry."
+            case ErrorKind.TIMEOUT:
+                return "The service stopped sending; retry, or raise the idle timeout."
+            case ErrorKind.SERVER:
+                return "The service had a problem; retry."
+            case ErrorKind.STORAGE:
+                return "Check free disk space and that the database file is writable."
+        return ""
+
+    def describe(self) -> str:
+        """One or two plain lines: what happened (server's words), then what to do."""
+        head = f"{self.title}"
+        if self.status:
+            head += f" (HTTP {self.status})"
+        text = f"{head}: {self.message}" if self.message else head
+        return f"{text}\n{self.hint}" if self.hint else text
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind.value,
+            "message": self.message,
+            "status": self.status,
+            "type": self.error_type,
+            "retry_after": self.retry_after,
+            "field": self.field,
+        }
+
+
+# ----------------------------------------------------------------------------- parsing
+
+_TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]+>", re.S | re.I)
+_SPACE_RE = re.compile(r"\s+")
+
+
+def html_to_text(body: str) -> str:
+    """The readable text of an HTML error page (scripts and styles dropped)."""
+    text = _TAG_RE.sub(" ", body[: MAX_MESSAGE_CHARS * 4])
+    return _SPACE_RE.sub(" ", html.unescape(text)).strip()[:MAX_MESSAGE_CHARS]
+
+
+def parse_error_body(body: bytes | str) -> tuple[str, str | None, str | None]:
+    """``(message, type, param)`` from any error body the service has been seen to send.
+
+    Order: JSON ``error`` envelope, FastAPI ``detail``, other JSON, then text or HTML.
+    """
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        data = None
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            message = str(err.get("message") or "").strip()
+            etype = err.get("type")
+            code = err.get("code")
+            if etype is None and isinstance(code, str):
+                etype = code  # a string code has been seen in place of the type
+            return (message or str(etype or "error"))[:MAX_MESSAGE_CHARS], \
+                (str(etype) if etype else None), \
+                (str(err["param"]) if err.get("param") else None)
+        if isinstance(err, str):
+            return err[:MAX_MESSAGE_CHARS], None, None
+        detail = data.get("detail")
+        if isinstance(detail, list):
+            parts = []
+            for item in detail:
+                if isinstance(item, dict):
+                    loc = ".".join(str(x) for x in item.get("loc") or () if x != "body")
+                    msg = item.get("msg") or ""
+                    parts.append(f"{loc}: {msg}" if loc else str(msg))
+                else:
+                    parts.append(str(item))
+            return "; ".join(parts)[:MAX_MESSAGE_CHARS], "validation_error", None
+        if isinstance(detail, str):
+            return detail[:MAX_MESSAGE_CHARS], None, None
+        if isinstance(data.get("message"), str):
+            return data["message"][:MAX_MESSAGE_CHARS], data.get("type"), None
+    stripped = text.strip()
+    if "<" in stripped and ">" in stripped:
+        return html_to_text(stripped) or "empty error page", None, None
+    return stripped[:MAX_MESSAGE_CHARS] or "empty response", None, None
+
+
+def parse_retry_after(headers) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def error_from_response(status: int, body: bytes | str, headers) -> ApiError:
+    message, etype, param = parse_error_body(body)
+    retry_after = parse_retry_after(headers) if status in RETRYABLE_STATUSES else None
+    if status == 403 and (etype in RETIREMENT_TYPES or "Sonar is now the Agent API" in message):
+        kind = ErrorKind.RETIRED
+    elif status in (400, 413, 422):
+        kind = ErrorKind.INVALID_REQUEST
+    elif status == 401:
+        kind = ErrorKind.AUTH
+    elif status == 402:
+        kind = ErrorKind.PAYMENT
+    elif status == 403:
+        kind = ErrorKind.PERMISSION
+    elif status == 404:
+        kind = ErrorKind.NOT_FOUND
+    elif status == 429:
+        kind = ErrorKind.RATE_LIMIT
+    elif status in RETRYABLE_STATUSES or status >= 500:
+        kind = ErrorKind.SERVER
+    else:
+        kind = ErrorKind.PROTOCOL
+    return ApiError(kind, message, status=status, error_type=etype, retry_after=retry_after,
+                    field=param)
+
+
+__all__ = [
+    "ApiError",
+    "ErrorKind",
+    "RETIREMENT_TYPES",
+    "error_from_response",
+    "html_to_text",
+    "parse_error_body",
+    "parse_retry_after",
+]

@@ -1,0 +1,24 @@
+"""Shared test setup: every test runs with its own config and data directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    """No test may read or write the developer's real config, database or key."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    for name in ("PERPLEXITY_API_KEY", "PERPLEXITY_BASE_URL", "SONAR_TUI_DB", "SONAR_TUI_CONFIG",
+                 "SSH_CONNECTION", "SSH_TTY", "TMUX", "STY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
