@@ -1,0 +1,110 @@
+"""Records the store hands out. Plain data: no SQL, no Textual, no API types.
+
+Sources, steps, images and usage are kept as plain dicts with the same keys as the API
+layer's ``Source.to_dict()``, ``ReasoningStep.to_dict()``, ``Image.to_dict()`` and
+``Usage.to_dict()``; the service converts between the two so that ``store`` and ``api``
+never import each other.
+
+``ThreadData`` is the versioned export shape (``sonar-tui export --format json``): everything
+the database holds for a thread, and what ``import`` reads back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+MessageStatus = Literal["complete", "streaming", "interrupted", "cancelled", "error"]
+EXPORT_FORMAT = "sonar-tui.thread"
+EXPORT_VERSION = 1
+
+
+@dataclass(slots=True)
+class ThreadRecord:
+    id: int
+    uid: str  # stable UUID: X-Conversation-Id header, and de-duplication on import
+    title: str
+    created_at: float  # unix seconds
+    updated_at: float
+    pinned: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)  # RequestSettings.diff(defaults)
+    last_api: str | None = None  # "sonar" | "agent"
+    last_model: str | None = None
+    message_count: int = 0
+    has_streaming: bool = False  # an answer in this thread is being written right now
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class AttachmentRecord:
+    name: str
+    mime: str
+    size: int
+    sha256: str
+    data: bytes | None = None  # only when the user chose to keep the bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        # Bytes are exported as base64 by the exporter, not here.
+        return {"name": self.name, "mime": self.mime, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    id: int
+    thread_id: int
+    role: Literal["user", "assistant"]
+    content: str
+    status: MessageStatus = "complete"
+    reasoning: str = ""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None  # ApiError.to_dict() when status == "error"
+    model: str | None = None
+    api: str | None = None  # which API answered
+    settings: dict[str, Any] = field(default_factory=dict)  # RequestSettings.to_dict() used
+    usage: dict[str, Any] | None = None
+    cost: float | None = None
+    finish_reason: str | None = None
+    created_at: float = 0.0
+    finished_at: float | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    related: list[str] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    attachments: list[AttachmentRecord] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["attachments"] = [a.to_dict() for a in self.attachments]
+        return data
+
+
+@dataclass(slots=True)
+class SearchHit:
+    thread_id: int
+    thread_title: str
+    message_id: int | None  # None when the hit is the thread title itself
+    role: str | None
+    snippet: str  # with the match wrapped in HIGHLIGHT_OPEN / HIGHLIGHT_CLOSE
+    rank: float
+
+
+# Chosen so they cannot appear in user text by accident and are never Rich/Textual markup.
+HIGHLIGHT_OPEN = "\x02"
+HIGHLIGHT_CLOSE = "\x03"
+
+
+@dataclass(slots=True)
+class ThreadData:
+    """A whole thread for export/import."""
+
+    thread: ThreadRecord
+    messages: list[MessageRecord]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": EXPORT_FORMAT,
+            "version": EXPORT_VERSION,
+            "thread": self.thread.to_dict(),
+            "messages": [m.to_dict() for m in self.messages],
+        }
