@@ -93,5 +93,27 @@ class AskRequest:
     stream: bool = True
 
 
+def fold_turns(history: list[Turn], question: str) -> list[Turn]:
+    """The conversation as the APIs accept it, ending with ``question`` as a user turn.
+
+    Sonar refuses anything but user/assistant strictly alternating after the system prompt,
+    ending with user (400 ``invalid_message``). A stored thread can break that (a failed answer
+    leaves two user turns in a row, an edit empties a turn), so rather than fail the user's
+    question: empty turns are dropped, consecutive turns of one role are merged, and leading
+    assistant turns are dropped. A trailing user turn absorbs the question.
+    """
+    folded: list[Turn] = []
+    for turn in [*history, Turn("user", question)]:
+        if turn.role not in ("user", "assistant") or not turn.content.strip():
+            continue
+        if not folded and turn.role != "user":
+            continue
+        if folded and folded[-1].role == turn.role:
+            folded[-1] = Turn(turn.role, f"{folded[-1].content}\n\n{turn.content}")
+        else:
+            folded.append(turn)
+    return folded
+
+
 __all__ = ["AskRequest", "Attachment", "AttachmentError", "IMAGE_LIMIT_BYTES", "Turn",
-           "sniff_image_type"]
+           "fold_turns", "sniff_image_type"]

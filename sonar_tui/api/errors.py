@@ -235,12 +235,50 @@ def error_from_response(status: int, body: bytes | str, headers) -> ApiError:
                     field=param)
 
 
+def error_from_payload(error, *, partial: bool = False, fallback: str = "") -> ApiError:
+    """An error reported *inside* a 200 body or stream (``error`` event, failed response).
+
+    A numeric HTTP-like ``code`` classifies it as the same status would; anything else is a
+    PROTOCOL error carrying the server's words.
+    """
+    if isinstance(error, str):
+        error = {"message": error}
+    if not isinstance(error, dict):
+        error = {}
+    message = str(error.get("message") or "").strip()[:MAX_MESSAGE_CHARS] or fallback \
+        or "The service reported an error without a message."
+    etype = error.get("type")
+    code = error.get("code")
+    if etype is None and isinstance(code, str):
+        etype = code
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        err = error_from_response(code, json.dumps({"error": {**error, "message": message}}), {})
+        err.partial = partial
+        return err
+    return ApiError(ErrorKind.PROTOCOL, message, error_type=str(etype) if etype else None,
+                    partial=partial)
+
+
+def settings_refusal(problems) -> ApiError:
+    """The INVALID_SETTINGS error for a non-empty list of ``SettingsProblem``.
+
+    ``field`` names the first offending setting so the settings screen can focus it; the
+    message lists every problem so the user fixes them in one go.
+    """
+    problems = list(problems)
+    message = "; ".join(f"{p.field}: {p.message}" for p in problems)
+    return ApiError(ErrorKind.INVALID_SETTINGS, f"Invalid setting {message}",
+                    field=problems[0].field)
+
+
 __all__ = [
     "ApiError",
     "ErrorKind",
     "RETIREMENT_TYPES",
+    "error_from_payload",
     "error_from_response",
     "html_to_text",
     "parse_error_body",
     "parse_retry_after",
+    "settings_refusal",
 ]

@@ -1,0 +1,565 @@
+"""The Sonar chat-completions adapter: request body out, typed events in.
+
+Wire truth: ``docs/sonar-chat-completions.md``. The parser is tolerant of every era seen on
+the wire (2024 accumulated ``message`` + ``delta``, 2025 chunks, 2026 delta-only with a
+``chat.completion.done`` chunk, concise ``chat.reasoning*`` chunks, deep-research pings and
+choices-less chunks, with or without ``[DONE]``), because one client talks to Perplexity and
+to gateways that replay older shapes.
+
+Event order from a parser: ``Started`` once, before anything else; then text, reasoning and
+update events in wire order; then exactly one terminal ``Finished``/``Failed``. ``Finished``
+waits for the end of the stream (``[DONE]`` or :meth:`SonarStreamParser.close`), so fields
+that arrive after the finishing chunk (related questions, images) are not lost.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sonar_tui.api.conversation import AskRequest, Turn, fold_turns
+from sonar_tui.api.errors import ApiError, ErrorKind, error_from_payload, settings_refusal
+from sonar_tui.api.events import (
+    Event,
+    Failed,
+    Finished,
+    Image,
+    ImagesUpdate,
+    ReasoningDelta,
+    ReasoningStep,
+    RelatedUpdate,
+    Source,
+    SourcesUpdate,
+    Started,
+    StepsUpdate,
+    TextDelta,
+    Usage,
+    UsageUpdate,
+)
+from sonar_tui.api.settings import validate_request_settings
+from sonar_tui.api.sse import SseDecoder, SseEvent
+from sonar_tui.api.think import ThinkSplitter
+
+_FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "stop"}
+_DONE_OBJECTS = frozenset({"chat.completion.done"})
+_SNIPPET_CHARS = 200
+
+
+# ----------------------------------------------------------------------------- request
+
+
+def build_sonar_body(request: AskRequest) -> dict[str, Any]:
+    """The chat-completions JSON body. Raises ApiError(INVALID_SETTINGS) before any request."""
+    s = request.settings
+    problems = validate_request_settings(s)
+    if problems:
+        raise settings_refusal(problems)
+    if not request.question.strip() and not request.attachments:
+        raise ApiError(ErrorKind.INVALID_SETTINGS, "The question is empty.", field="question")
+
+    messages: list[dict[str, Any]] = []
+    if s.system_prompt.strip():
+        messages.append({"role": "system", "content": s.system_prompt})
+    turns = fold_turns(request.history, request.question)
+    if not turns or turns[-1].role != "user":
+        turns.append(Turn("user", ""))  # images without words: they still need a user turn
+    for turn in turns[:-1]:
+        messages.append({"role": turn.role, "content": turn.content})
+    last = turns[-1].content
+    if request.attachments:
+        parts: list[dict[str, Any]] = [{"type": "text", "text": last}] if last.strip() else []
+        parts += [{"type": "image_url", "image_url": {"url": a.data_uri()}}
+                  for a in request.attachments]
+        messages.append({"role": "user", "content": parts})
+    else:
+        messages.append({"role": "user", "content": last})
+
+    body: dict[str, Any] = {"model": s.model, "messages": messages, "stream": request.stream}
+    if s.disable_search:
+        body["disable_search"] = True
+    else:
+        _search_fields(s, body)
+    if s.reasoning_effort:
+        body["reasoning_effort"] = s.reasoning_effort
+    if s.return_related_questions:
+        body["return_related_questions"] = True
+    if s.stream_mode != "full":
+        body["stream_mode"] = s.stream_mode
+    if s.response_format == "json_schema":
+        body["response_format"] = {"type": "json_schema",
+                                   "json_schema": {"schema": json.loads(s.response_schema)}}
+    elif s.response_format == "regex":
+        body["response_format"] = {"type": "regex", "regex": {"regex": s.response_schema}}
+    if s.max_tokens is not None:
+        body["max_tokens"] = s.max_tokens
+    if s.temperature is not None:
+        body["temperature"] = s.temperature
+    if s.top_p is not None:
+        body["top_p"] = s.top_p
+    return body
+
+
+def _search_fields(s, body: dict[str, Any]) -> None:
+    """Search controls; all of them are pointless (so not sent) when search is disabled."""
+    if s.search_mode != "web":
+        body["search_mode"] = s.search_mode
+    if s.domain_filter:
+        body["search_domain_filter"] = [d.strip() for d in s.domain_filter]
+    if s.recency:
+        body["search_recency_filter"] = s.recency
+    for setting, wire in (("published_after", "search_after_date_filter"),
+                          ("published_before", "search_before_date_filter"),
+                          ("updated_after", "last_updated_after_filter"),
+                          ("updated_before", "last_updated_before_filter")):
+        value = getattr(s, setting)
+        if value:
+            body[wire] = value.strip()
+    options: dict[str, Any] = {}
+    if s.search_context_size:
+        options["search_context_size"] = s.search_context_size
+    if s.search_type:
+        options["search_type"] = s.search_type
+    location = user_location(s)
+    if location:
+        options["user_location"] = location
+    if options:
+        body["web_search_options"] = options
+    if s.return_images:
+        body["return_images"] = True
+        # The service applies image filters only together with return_images.
+        if s.image_domain_filter:
+            body["image_domain_filter"] = [d.strip() for d in s.image_domain_filter]
+        if s.image_format_filter:
+            body["image_format_filter"] = list(s.image_format_filter)
+
+
+def user_location(s) -> dict[str, str]:
+    """``{country, region, city}`` with only the parts the user set (shared with the Agent API)."""
+    location = {}
+    if s.country:
+        location["country"] = s.country.upper()
+    if s.region:
+        location["region"] = s.region
+    if s.city:
+        location["city"] = s.city
+    return location
+
+
+# ----------------------------------------------------------------------------- normalising
+
+
+def _int(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _opt_int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _opt_str(value) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def source_from_result(number: int, url: str, result: dict | None) -> Source:
+    result = result or {}
+    return Source(
+        number=number,
+        url=url,
+        title=str(result.get("title") or ""),
+        date=_opt_str(result.get("date")),
+        last_updated=_opt_str(result.get("last_updated")),
+        snippet=_opt_str(result.get("snippet")),
+        origin=_opt_str(result.get("source")),
+    )
+
+
+def build_sources(citations, search_results) -> tuple[Source, ...]:
+    """Numbered sources: ``[n]`` markers index ``citations`` (1-based); ``search_results``
+    (matched by URL) add titles and dates. Without citations, the results are numbered."""
+    results = [r for r in search_results or () if isinstance(r, dict) and r.get("url")]
+    if citations:
+        by_url: dict[str, dict] = {}
+        for r in results:
+            url = str(r["url"])
+            by_url.setdefault(url, r)
+            by_url.setdefault(url.rstrip("/"), r)
+        sources = []
+        for number, citation in enumerate(citations, 1):
+            url = citation.get("url") if isinstance(citation, dict) else citation
+            if not isinstance(url, str) or not url:
+                continue  # keep the numbering: later [n] markers still point at their entry
+            match = by_url.get(url) or by_url.get(url.rstrip("/"))
+            if match is None and isinstance(citation, dict):
+                match = citation
+            sources.append(source_from_result(number, url, match))
+        return tuple(sources)
+    return tuple(source_from_result(n, str(r["url"]), r) for n, r in enumerate(results, 1))
+
+
+def usage_from_sonar(raw: dict) -> Usage:
+    cost_raw = raw.get("cost")
+    cost: float | None = None
+    details: dict[str, float] = {}
+    if isinstance(cost_raw, dict):
+        numbers = {k: float(v) for k, v in cost_raw.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        # Interim chunks carry a zero skeleton without request_cost: not a cost yet.
+        if "request_cost" in cost_raw or any(numbers.values()):
+            total = numbers.get("total_cost")
+            cost = total if total is not None else sum(numbers.values())
+            details = {k: v for k, v in numbers.items() if k != "total_cost"}
+    else:
+        cost = _number(cost_raw)  # gateways (OpenRouter) report a plain number
+    return Usage(
+        prompt_tokens=_int(raw.get("prompt_tokens")),
+        completion_tokens=_int(raw.get("completion_tokens")),
+        total_tokens=_int(raw.get("total_tokens")),
+        reasoning_tokens=_opt_int(raw.get("reasoning_tokens")),
+        citation_tokens=_opt_int(raw.get("citation_tokens")),
+        search_queries=_opt_int(raw.get("num_search_queries")),
+        search_context_size=_opt_str(raw.get("search_context_size")),
+        cost=cost,
+        cost_details=details,
+    )
+
+
+def step_from_sonar(raw: dict) -> ReasoningStep:
+    web = raw.get("web_search") if isinstance(raw.get("web_search"), dict) else {}
+    fetch = raw.get("fetch_url_content") if isinstance(raw.get("fetch_url_content"), dict) else {}
+    python = raw.get("execute_python") if isinstance(raw.get("execute_python"), dict) else {}
+    kind = raw.get("type") or ("web_search" if web else "fetch_url_content" if fetch
+                               else "execute_python" if python else "step")
+    results = [r for r in web.get("search_results") or () if isinstance(r, dict) and r.get("url")]
+    contents = [c for c in fetch.get("contents") or () if isinstance(c, dict) and c.get("url")]
+    return ReasoningStep(
+        kind=str(kind),
+        thought=str(raw.get("thought") or ""),
+        keywords=tuple(str(k) for k in web.get("search_keywords") or ()),
+        results=tuple(source_from_result(n, str(r["url"]), r)
+                      for n, r in enumerate(results + contents, 1)),
+        urls=tuple(str(c["url"]) for c in contents),
+        code=str(python.get("code") or ""),
+        output=str(python.get("result") or ""),
+    )
+
+
+def image_from_sonar(raw) -> Image | None:
+    if isinstance(raw, str):
+        return Image(url=raw) if raw else None
+    if not isinstance(raw, dict):
+        return None
+    url = raw.get("image_url") or raw.get("url")
+    if not isinstance(url, str) or not url:
+        return None
+    return Image(url=url, origin_url=_opt_str(raw.get("origin_url")),
+                 width=_opt_int(raw.get("width")), height=_opt_int(raw.get("height")),
+                 title=_opt_str(raw.get("title")))
+
+
+def _content_text(content) -> str:
+    """``content`` as text: a string, or the text of a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text") or "" for p in content
+                       if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _loads(text: str):
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+class SonarStreamParser:
+    """Chat-completions SSE bytes in, typed events out. ``feed`` as bytes arrive, ``close`` at EOF."""
+
+    def __init__(self) -> None:
+        self._sse = SseDecoder()
+        self._think = ThinkSplitter()
+        self._started = False
+        self._done = False
+        self._finish: str | None = None
+        self._model = ""
+        self._payloads = 0
+        self._junk: str | None = None  # the first data line that was not JSON, for the error
+        self._fed = 0  # characters of raw content taken so far (deltas or message)
+        self._have_deltas = False
+        self._answer_started = False
+        self._reasoning_started = False
+        self.has_output = False  # text or reasoning has been emitted
+        # Last raw values, compared before any normalising work: the wire repeats them.
+        self._citations: Any = None
+        self._results: Any = None
+        self._sources: tuple[Source, ...] = ()
+        self._images: Any = None
+        self._related: Any = None
+        self._usage: Any = None
+        self._delta_steps: list = []
+        self._final_steps: Any = None
+
+    @property
+    def done(self) -> bool:
+        """A terminal event has been emitted; further input is ignored."""
+        return self._done
+
+    @property
+    def finish_seen(self) -> bool:
+        """The service said the answer is complete (a finish reason or the ``.done`` chunk)."""
+        return self._finish is not None
+
+    def feed(self, data: bytes) -> list[Event]:
+        out: list[Event] = []
+        if self._done:
+            return out
+        for sse in self._sse.feed(data):
+            self._on_sse(sse, out)
+            if self._done:
+                break
+        return out
+
+    def close(self) -> list[Event]:
+        """End of stream: flush held text and emit the terminal event."""
+        out: list[Event] = []
+        if not self._done:
+            for sse in self._sse.close():
+                self._on_sse(sse, out)
+                if self._done:
+                    return out
+            self._end(out)
+        return out
+
+    def fail(self, error: ApiError) -> list[Event]:
+        """The transport broke: flush held text and end with ``Failed(error)``."""
+        out: list[Event] = []
+        if not self._done:
+            self._flush_text(out)
+            error.partial = error.partial or self.has_output
+            out.append(Failed(error))
+            self._done = True
+        return out
+
+    def handle(self, chunk: dict, out: list[Event]) -> None:
+        """One decoded JSON chunk (a stream chunk or a whole non-streaming body)."""
+        self._payloads += 1
+        if not self._started:
+            self._started = True
+            rid = chunk.get("id")
+            out.append(Started(api="sonar", model=str(chunk.get("model") or ""),
+                               response_id=str(rid) if rid else None))
+        error = chunk.get("error")
+        if error and not chunk.get("choices"):
+            self._flush_text(out)
+            out.append(Failed(error_from_payload(error, partial=self.has_output)))
+            self._done = True
+            return
+        model = chunk.get("model")
+        if model and model != self._model:
+            self._model = str(model)
+
+        choices = chunk.get("choices")
+        if choices and isinstance(choices, list) and isinstance(choices[0], dict):
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta and isinstance(delta, dict):
+                content = delta.get("content")
+                if content:
+                    text = content if isinstance(content, str) else _content_text(content)
+                    if text:
+                        self._have_deltas = True
+                        self._text(text, out)
+                steps = delta.get("reasoning_steps")
+                if steps and isinstance(steps, list):
+                    self._add_delta_steps(steps, out)
+            message = choice.get("message")
+            if message and isinstance(message, dict):
+                if not self._have_deltas:
+                    # No deltas (non-streaming, or a gateway quirk): message.content is the
+                    # whole text so far; take only what is new. With deltas it is a cross-check
+                    # and never appended.
+                    text = _content_text(message.get("content"))
+                    if len(text) > self._fed:
+                        self._text(text[self._fed:], out)
+                steps = message.get("reasoning_steps")
+                if steps is not None and isinstance(steps, list):
+                    self._set_final_steps(steps, out)
+            finish = choice.get("finish_reason")
+            if finish:
+                self._finish = str(finish)
+        if chunk.get("object") in _DONE_OBJECTS or chunk.get("type") == "end_of_stream":
+            self._finish = self._finish or "stop"
+
+        citations = chunk.get("citations")
+        results = chunk.get("search_results")
+        if (citations is not None and citations != self._citations) or \
+                (results is not None and results != self._results):
+            if citations is not None:
+                self._citations = citations
+            if results is not None:
+                self._results = results
+            sources = build_sources(self._citations if isinstance(self._citations, list) else None,
+                                    self._results if isinstance(self._results, list) else None)
+            if sources != self._sources:
+                self._sources = sources
+                out.append(SourcesUpdate(sources))
+        usage = chunk.get("usage")
+        if usage and usage != self._usage and isinstance(usage, dict):
+            self._usage = usage
+            out.append(UsageUpdate(usage_from_sonar(usage)))
+        images = chunk.get("images")
+        if images is not None and images != self._images and isinstance(images, list):
+            self._images = images
+            out.append(ImagesUpdate(tuple(i for i in map(image_from_sonar, images) if i)))
+        related = chunk.get("related_questions")
+        if related is not None and related != self._related and isinstance(related, list):
+            self._related = related
+            out.append(RelatedUpdate(tuple(str(q) for q in related if q)))
+        steps = chunk.get("reasoning_steps")
+        if steps is not None and isinstance(steps, list):
+            self._set_final_steps(steps, out)
+
+    # ------------------------------------------------------------------ internals
+
+    def _on_sse(self, sse: SseEvent, out: list[Event]) -> None:
+        data = sse.data
+        if sse.event == "error":
+            payload = _loads(data)
+            if isinstance(payload, dict) and "error" in payload:
+                payload = payload["error"]
+            self._flush_text(out)
+            out.append(Failed(error_from_payload(payload if payload is not None else data,
+                                                 partial=self.has_output)))
+            self._done = True
+            return
+        payload = _loads(data)
+        if isinstance(payload, dict):
+            self.handle(payload, out)
+            return
+        if data.strip() == "[DONE]":
+            self._end(out)
+            return
+        if "\n" in data:
+            # Several one-line JSON payloads without blank lines between them: the SSE rules
+            # join them into one event, but each line is a chunk of its own.
+            for line in data.split("\n"):
+                if line.strip() == "[DONE]":
+                    self._end(out)
+                    return
+                payload = _loads(line)
+                if isinstance(payload, dict):
+                    self.handle(payload, out)
+                    if self._done:
+                        return
+            return
+        if self._junk is None and data.strip():
+            self._junk = data.strip()[:_SNIPPET_CHARS]
+
+    def _text(self, text: str, out: list[Event]) -> None:
+        self._fed += len(text)
+        for reasoning, piece in self._think.feed(text):
+            self._piece(reasoning, piece, out)
+
+    def _piece(self, reasoning: bool, piece: str, out: list[Event]) -> None:
+        if reasoning:
+            if not self._reasoning_started:
+                piece = piece.lstrip()
+                if not piece:
+                    return
+                self._reasoning_started = True
+            self.has_output = True
+            out.append(ReasoningDelta(piece))
+            return
+        if not self._answer_started:
+            if self._think.seen_tag:
+                piece = piece.lstrip()  # the blank lines between </think> and the answer
+                if not piece:
+                    return
+            self._answer_started = True
+        self.has_output = True
+        out.append(TextDelta(piece))
+
+    def _flush_text(self, out: list[Event]) -> None:
+        for reasoning, piece in self._think.close():
+            self._piece(reasoning, piece, out)
+
+    def _add_delta_steps(self, steps: list, out: list[Event]) -> None:
+        # Deltas may repeat earlier steps (cumulative) or carry only new ones: keep each once.
+        added = False
+        for step in steps:
+            if isinstance(step, dict) and step not in self._delta_steps:
+                self._delta_steps.append(step)
+                added = True
+        if added and self._final_steps is None:
+            out.append(StepsUpdate(tuple(step_from_sonar(s) for s in self._delta_steps)))
+
+    def _set_final_steps(self, steps: list, out: list[Event]) -> None:
+        # message/top-level reasoning_steps are the whole list: they replace what deltas built.
+        if steps == self._final_steps or (not steps and not self._delta_steps):
+            return
+        if not steps:
+            return  # an empty list on a later chunk does not erase the research shown
+        self._final_steps = steps
+        out.append(StepsUpdate(tuple(step_from_sonar(s) for s in steps if isinstance(s, dict))))
+
+    def _end(self, out: list[Event]) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._flush_text(out)
+        if not self._payloads:
+            message = "The service's stream held no answer (no readable JSON chunk)."
+            if self._junk:
+                message += f" It began with: {self._junk}"
+            out.append(Failed(ApiError(ErrorKind.PROTOCOL, message)))
+            return
+        if self._finish is None:
+            reason, detail = "incomplete", "the stream ended before the answer was finished"
+        else:
+            reason = _FINISH_REASONS.get(self._finish, "stop")
+            detail = None if self._finish in ("stop", "length") else self._finish
+        out.append(Finished(reason, model=self._model or None, detail=detail))  # type: ignore[arg-type]
+
+
+def parse_sonar_response(body: bytes | str | dict) -> list[Event]:
+    """A non-streaming chat-completions body as the same events a stream would give."""
+    if not isinstance(body, dict):
+        text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+        data = _loads(text)
+        if not isinstance(data, dict):
+            snippet = text.strip()[:_SNIPPET_CHARS] or "an empty body"
+            return [Failed(ApiError(ErrorKind.PROTOCOL,
+                                    f"The service answered with something that is not a JSON "
+                                    f"object: {snippet}"))]
+        body = data
+    if body.get("error") and not body.get("choices"):
+        return [Failed(error_from_payload(body["error"]))]
+    if not isinstance(body.get("choices"), list):
+        return [Failed(ApiError(ErrorKind.PROTOCOL,
+                                "The service's answer has no choices (no answer text)."))]
+    parser = SonarStreamParser()
+    out: list[Event] = []
+    parser.handle(body, out)
+    out.extend(parser.close())
+    return out
+
+
+__all__ = [
+    "SonarStreamParser",
+    "build_sonar_body",
+    "build_sources",
+    "parse_sonar_response",
+    "step_from_sonar",
+    "usage_from_sonar",
+    "user_location",
+]

@@ -1,0 +1,114 @@
+"""Incremental Server-Sent Events decoding from raw bytes.
+
+Network reads split the stream anywhere: inside a line, inside a multi-byte UTF-8 character,
+between the ``\\r`` and ``\\n`` of a line ending. The decoder keeps the bytes after the last
+line ending and decodes only complete lines, so a character is never cut (line endings are
+ASCII and never occur inside a multi-byte sequence).
+
+Per the WHATWG SSE rules: ``data:`` with or without the space after the colon, several
+``data:`` lines of one event joined with ``\\n``, ``event:`` names kept, comment lines
+(``:``...) and ``id:`` / ``retry:`` ignored, a blank line ends an event. One deliberate
+deviation: an event still open at end of stream is delivered rather than dropped, because a
+server that closes right after its final ``data:`` line still meant it.
+
+The work per read is a few C-level calls (``rfind``, ``decode``, ``split``) plus one Python
+step per *line*, never per byte: this is the streaming hot path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_CR = 13
+_LF = 10
+
+
+class SseEvent(NamedTuple):
+    event: str  # the ``event:`` name, "" when the server sent none
+    data: str  # the ``data:`` lines joined with "\n"
+
+
+class SseDecoder:
+    """Feed raw bytes, get complete :class:`SseEvent` values back."""
+
+    __slots__ = ("_pending", "_skip_lf", "_data", "_event", "_at_start")
+
+    def __init__(self) -> None:
+        self._pending = b""  # bytes after the last line ending seen
+        self._skip_lf = False  # the last read ended with "\r": a leading "\n" belongs to it
+        self._data: list[str] = []
+        self._event = ""
+        self._at_start = True
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        if self._skip_lf and chunk:
+            self._skip_lf = False
+            if chunk[0] == _LF:
+                chunk = chunk[1:]
+        buf = self._pending + chunk if self._pending else chunk
+        cut = buf.rfind(b"\n")
+        cr = buf.rfind(b"\r")
+        if cr > cut:
+            cut = cr
+        if cut < 0:
+            self._pending = buf
+            return []
+        self._pending = buf[cut + 1:]
+        end = cut
+        if buf[cut] == _CR:
+            # "\r" at the very end: its "\n" may be the first byte of the next read.
+            self._skip_lf = cut == len(buf) - 1
+        elif cut and buf[cut - 1] == _CR:
+            end = cut - 1  # the final "\r\n" is one line ending, not two
+        text = buf[:end].decode("utf-8", "replace")
+        if self._at_start:
+            self._at_start = False
+            if text.startswith("\ufeff"):
+                text = text[1:]
+        lines = _LINE_BREAK.split(text) if "\r" in text else text.split("\n")
+        return self._lines(lines)
+
+    def close(self) -> list[SseEvent]:
+        """End of stream: the last unterminated line and any open event are delivered."""
+        events: list[SseEvent] = []
+        if self._pending:
+            text = self._pending.decode("utf-8", "replace")
+            self._pending = b""
+            if self._at_start and text.startswith("\ufeff"):
+                text = text[1:]
+            events = self._lines([text])
+        if self._data:
+            events.append(SseEvent(self._event, "\n".join(self._data)))
+        self._data = []
+        self._event = ""
+        return events
+
+    def _lines(self, lines: list[str]) -> list[SseEvent]:
+        events: list[SseEvent] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    events.append(SseEvent(self._event, data[0] if len(data) == 1 else "\n".join(data)))
+                    data = self._data = []
+                self._event = ""
+                continue
+            if line.startswith("data:"):
+                data.append(line[6:] if line.startswith("data: ") else line[5:])
+                continue
+            if line[0] == ":":
+                continue  # a comment: keep-alive pings
+            name, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if name == "event":
+                self._event = value
+            elif name == "data":  # a bare "data" line: an empty data line, per the spec
+                data.append(value)
+            # "id", "retry" and unknown fields are ignored
+        return events
+
+
+__all__ = ["SseDecoder", "SseEvent"]
