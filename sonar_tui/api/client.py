@@ -1,0 +1,287 @@
+"""The HTTP client: one question in, a stream of typed events out.
+
+``PerplexityClient.stream`` picks the API (Sonar chat completions or the Agent API), retries
+what is safe to retry, applies the idle timeout, and turns every failure into a ``Failed``
+event. Its contract, which the service and the CLI rely on:
+
+- It never raises for API, network or protocol problems: the stream always ends with exactly
+  one terminal event (``Finished`` or ``Failed``). Only ``CancelledError`` propagates, and
+  cancelling the consuming task (or closing the generator) closes the HTTP connection at once.
+- Event order: any ``Retrying`` / ``ApiSwitched`` events come before ``Started``; after
+  ``Started`` come the answer events; the terminal event is last.
+- Retries happen only before the first byte of an answer (a retried answer would repeat text
+  and cost twice); never for 400/401/402/403/404/422.
+- The API key goes into the Authorization header and nowhere else: not into messages, events
+  or exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
+
+import httpx
+
+from sonar_tui import __version__
+from sonar_tui.api.agent import AgentStreamParser, build_agent_body, parse_agent_response
+from sonar_tui.api.conversation import AskRequest
+from sonar_tui.api.errors import RETRYABLE_STATUSES, ApiError, ErrorKind, error_from_response
+from sonar_tui.api.events import Answer, ApiName, ApiSwitched, Event, Failed, Retrying, build_answer
+from sonar_tui.api.settings import ConnectionSettings
+from sonar_tui.api.sonar import SonarStreamParser, build_sonar_body, parse_sonar_response
+
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+MAX_RETRY_AFTER = 60.0  # a longer Retry-After is shown to the user instead of waited out
+ERROR_BODY_LIMIT = 64 * 1024
+
+# Failures before any response byte that are safe to try again: the request never reached
+# the service, or the connection died before it answered (e.g. a stale keep-alive socket).
+_RETRYABLE_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+                        httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+SWITCH_MESSAGE = ("Perplexity has retired Sonar chat completions for this API key. Asking again "
+                  "through the Agent API; later questions to this endpoint will use it directly.")
+
+Sleep = Callable[[float], Awaitable[object]]
+
+
+class PerplexityClient:
+    def __init__(self, connection: ConnectionSettings, api_key: str | None, *,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 sleep: Sleep = asyncio.sleep) -> None:
+        self.connection = connection
+        self._api_key = (api_key or "").strip() or None
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": f"sonar-tui/{__version__}"},
+        )
+
+    async def __aenter__(self) -> PerplexityClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def answer(self, request: AskRequest) -> Answer:
+        """The whole answer at once (for callers that do not render progress)."""
+        return build_answer([event async for event in self.stream(request)])
+
+    async def stream(self, request: AskRequest) -> AsyncIterator[Event]:
+        if not self._api_key:
+            yield Failed(ApiError(ErrorKind.AUTH, "No API key is set."))
+            return
+        if not _sendable(self._api_key):
+            yield Failed(ApiError(ErrorKind.AUTH, "The API key contains spaces, line breaks or "
+                                  "other characters an HTTP header cannot carry; set it again."))
+            return
+        api: ApiName = "agent" if self.connection.uses_agent() else "sonar"
+        while True:
+            switch = False
+            async for event in self._ask(request, api):
+                if (isinstance(event, Failed) and event.error.kind is ErrorKind.RETIRED
+                        and api == "sonar" and self.connection.api_mode == "auto"):
+                    switch = True  # the retirement 403 is always the last event of that try
+                    continue
+                yield event
+            if not switch:
+                return
+            self._remember_agent_endpoint()
+            yield ApiSwitched("sonar", "agent", SWITCH_MESSAGE)
+            api = "agent"
+
+    # ------------------------------------------------------------------ one API, with retries
+
+    async def _ask(self, request: AskRequest, api: ApiName) -> AsyncIterator[Event]:
+        try:
+            body = build_agent_body(request) if api == "agent" else build_sonar_body(request)
+        except ApiError as error:
+            yield Failed(error)
+            return
+        conn = self.connection
+        path = conn.agent_path if api == "agent" else conn.path
+        url = conn.base_url.rstrip("/") + path
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream" if request.stream else "application/json",
+        }
+        if conn.conversation_header and request.conversation_id \
+                and _sendable(request.conversation_id):
+            headers["X-Conversation-Id"] = request.conversation_id
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        idle = conn.research_idle_timeout if request.settings.is_deep_research else conn.idle_timeout
+        timeout = httpx.Timeout(connect=conn.connect_timeout, read=idle, write=idle,
+                                pool=conn.connect_timeout)
+        attempts = max(1, int(conn.max_attempts))
+
+        attempt = 0
+        while True:
+            attempt += 1
+            answering = False
+            try:
+                async with self._http.stream("POST", url, content=content, headers=headers,
+                                             timeout=timeout) as response:
+                    if 200 <= response.status_code < 300:
+                        answering = True
+                        async for event in self._read(response, request, api, idle):
+                            yield event
+                        return
+                    error = await self._status_error(response)
+                    if not _retryable_status(response):
+                        yield Failed(error)
+                        return
+            except _RETRYABLE_TRANSPORT as exc:
+                if answering:  # _read handles its own errors; this is a safety net
+                    yield Failed(self._transport_error(exc, idle, partial=True))
+                    return
+                error = self._transport_error(exc, idle)
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                yield Failed(self._transport_error(exc, idle, partial=answering))
+                return
+
+            delay = self._retry_delay(error, attempt)
+            if attempt >= attempts or delay is None:
+                yield Failed(error)
+                return
+            yield Retrying(attempt=attempt, delay=delay, reason=_reason(error), status=error.status)
+            await self._sleep(delay)
+
+    async def _read(self, response: httpx.Response, request: AskRequest, api: ApiName,
+                    idle: float) -> AsyncIterator[Event]:
+        """The body of a 2xx response as events; every failure becomes the terminal event."""
+        content_type = response.headers.get("content-type", "")
+        if not request.stream or content_type.startswith("application/json"):
+            # Non-streaming, or a server that ignored stream:true and sent one JSON body.
+            try:
+                raw = await response.aread()
+            except httpx.HTTPError as exc:
+                yield Failed(self._transport_error(exc, idle))
+                return
+            for event in (parse_agent_response(raw) if api == "agent" else parse_sonar_response(raw)):
+                yield event
+            return
+
+        parser = AgentStreamParser() if api == "agent" else SonarStreamParser()
+        received = False
+        try:
+            async for chunk in response.aiter_bytes():
+                received = True
+                for event in parser.feed(chunk):
+                    yield event
+                if parser.done:
+                    return
+        except httpx.ReadTimeout:
+            events = parser.close() if parser.finish_seen else parser.fail(ApiError(
+                ErrorKind.TIMEOUT,
+                f"The service sent nothing for {idle:g} s, so the answer was abandoned.",
+                partial=received))
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            events = parser.close() if parser.finish_seen else parser.fail(ApiError(
+                ErrorKind.NETWORK,
+                "The connection dropped in the middle of the answer "
+                f"({self._scrub(str(exc)) or type(exc).__name__}).", partial=received))
+        except httpx.HTTPError as exc:
+            events = parser.fail(ApiError(ErrorKind.PROTOCOL, "The answer stream could not be "
+                                          f"read: {self._scrub(str(exc)) or type(exc).__name__}",
+                                          partial=received))
+        else:
+            events = parser.close()
+        for event in events:
+            yield event
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _status_error(self, response: httpx.Response) -> ApiError:
+        try:
+            raw = b""
+            async for chunk in response.aiter_bytes():
+                raw += chunk
+                if len(raw) >= ERROR_BODY_LIMIT:
+                    break
+        except httpx.HTTPError:
+            pass  # the status alone still classifies the error
+        error = error_from_response(response.status_code, raw, response.headers)
+        error.message = self._scrub(error.message)
+        return error
+
+    def _retry_delay(self, error: ApiError, attempt: int) -> float | None:
+        """Seconds to wait before the next try; None when the wait is too long to sit out."""
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= MAX_RETRY_AFTER else None
+        backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+        return backoff * (1 - 0.25 * random.random())
+
+    def _transport_error(self, exc: Exception, idle: float, partial: bool = False) -> ApiError:
+        where = _display_origin(self.connection.base_url)
+        detail = self._scrub(str(exc)) or type(exc).__name__
+        if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
+            return ApiError(ErrorKind.INVALID_SETTINGS, f"Invalid setting base_url: {detail}",
+                            field="base_url")
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ApiError(ErrorKind.TIMEOUT, f"Could not connect to {where} within "
+                            f"{self.connection.connect_timeout:g} s.", partial=partial)
+        if isinstance(exc, httpx.ReadTimeout):
+            return ApiError(ErrorKind.TIMEOUT, f"{where} sent nothing for {idle:g} s.",
+                            partial=partial)
+        if isinstance(exc, httpx.TimeoutException):
+            return ApiError(ErrorKind.TIMEOUT, f"Timed out talking to {where}: {detail}",
+                            partial=partial)
+        if isinstance(exc, httpx.ConnectError):
+            return ApiError(ErrorKind.NETWORK, f"Could not connect to {where}: {detail}",
+                            partial=partial)
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+            return ApiError(ErrorKind.NETWORK, f"The connection to {where} closed before the "
+                            f"answer arrived: {detail}", partial=partial)
+        return ApiError(ErrorKind.NETWORK, f"Request to {where} failed: {detail}", partial=partial)
+
+    def _scrub(self, text: str) -> str:
+        """Defence in depth: no message may ever carry the key."""
+        if self._api_key and self._api_key in text:
+            text = text.replace(self._api_key, "[redacted]")
+        return text
+
+    def _remember_agent_endpoint(self) -> None:
+        base = self.connection.base_url
+        if base.rstrip("/") not in {u.rstrip("/") for u in self.connection.agent_endpoints}:
+            self.connection.agent_endpoints.append(base)
+
+
+def _retryable_status(response: httpx.Response) -> bool:
+    if response.headers.get("x-should-retry", "").lower() == "false":
+        return False
+    status = response.status_code
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
+def _reason(error: ApiError) -> str:
+    head = f"{error.title} (HTTP {error.status})" if error.status else error.title
+    message = error.message if len(error.message) <= 160 else error.message[:157] + "..."
+    return f"{head}: {message}" if message else head
+
+
+def _sendable(value: str) -> bool:
+    """Only visible ASCII can go into a header (a stray newline would break the request)."""
+    return bool(value) and all(33 <= ord(c) <= 126 for c in value)
+
+
+def _display_origin(base_url: str) -> str:
+    """scheme://host[:port] without any user:password part, for messages."""
+    try:
+        parts = urlsplit(base_url)
+        host = parts.hostname or base_url
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}" if parts.scheme else host
+    except ValueError:
+        return "the service"
+
+
+__all__ = ["PerplexityClient", "SWITCH_MESSAGE"]
