@@ -11,6 +11,7 @@ the database holds for a thread, and what ``import`` reads back.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -46,8 +47,12 @@ class AttachmentRecord:
     data: bytes | None = None  # only when the user chose to keep the bytes
 
     def to_dict(self) -> dict[str, Any]:
-        # Bytes are exported as base64 by the exporter, not here.
-        return {"name": self.name, "mime": self.mime, "size": self.size, "sha256": self.sha256}
+        data = {"name": self.name, "mime": self.mime, "size": self.size, "sha256": self.sha256}
+        if self.data is not None:
+            # Kept bytes travel as base64 so that an export holds everything and
+            # ``Store.import_thread`` can restore them.
+            data["data_base64"] = base64.b64encode(self.data).decode("ascii")
+        return data
 
 
 @dataclass(slots=True)
@@ -87,6 +92,12 @@ class SearchHit:
     role: str | None
     snippet: str  # with the match wrapped in HIGHLIGHT_OPEN / HIGHLIGHT_CLOSE
     rank: float
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    thread_id: int
+    created: bool  # False: a thread with the same uid was already here, nothing was written
 
 
 # Chosen so they cannot appear in user text by accident and are never Rich/Textual markup.

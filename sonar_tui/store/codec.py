@@ -1,0 +1,176 @@
+"""Between Python values and columns: JSON (always redacted), records from rows, titles."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import logging
+import sqlite3
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sonar_tui.store.models import AttachmentRecord, MessageRecord, ThreadRecord
+from sonar_tui.store.redact import redact
+
+log = logging.getLogger(__name__)
+
+TITLE_MAX_CHARS = 80
+
+
+# ---------------------------------------------------------------------- JSON
+def _fallback(value: Any) -> Any:
+    # A settings value of an unexpected type must not cost the user their message.
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if isinstance(value, (bytes, bytearray)):
+        return None
+    return str(value)
+
+
+def dump_json(value: Any, *, scrub_strings: bool = True) -> str:
+    """Redacted, compact JSON for a column."""
+    return json.dumps(redact(value, scrub_strings=scrub_strings), ensure_ascii=False,
+                      separators=(",", ":"), default=_fallback)
+
+
+def dump_json_or_none(value: Any, *, scrub_strings: bool = True) -> str | None:
+    return None if value is None else dump_json(value, scrub_strings=scrub_strings)
+
+
+def load_json(text: str | None, default: Any) -> Any:
+    if text is None:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        # Never fail a whole thread over one damaged cell.
+        log.warning("unreadable JSON in the database, using %r", default)
+        return default
+
+
+# ---------------------------------------------------------------------- titles
+def title_from_text(text: str, limit: int = TITLE_MAX_CHARS) -> str:
+    """A one-line title: whitespace collapsed, control characters dropped, cut at a word
+    boundary with an ellipsis when longer than ``limit``."""
+    cleaned = "".join(
+        " " if unicodedata.category(ch) == "Cc" or unicodedata.category(ch)[0] == "Z" else ch
+        for ch in text
+    )
+    line = " ".join(cleaned.split())
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-—–") + "…"
+
+
+# ---------------------------------------------------------------------- records
+def thread_from_row(row: sqlite3.Row) -> ThreadRecord:
+    keys = row.keys()
+    return ThreadRecord(
+        id=row["id"],
+        uid=row["uid"],
+        title=row["title"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        pinned=bool(row["pinned"]),
+        overrides=load_json(row["overrides"], {}),
+        last_api=row["last_api"],
+        last_model=row["last_model"],
+        message_count=row["message_count"] if "message_count" in keys else 0,
+        has_streaming=bool(row["has_streaming"]) if "has_streaming" in keys else False,
+    )
+
+
+def message_from_row(row: sqlite3.Row) -> MessageRecord:
+    return MessageRecord(
+        id=row["id"],
+        thread_id=row["thread_id"],
+        role=row["role"],
+        content=row["content"],
+        status=row["status"],
+        reasoning=row["reasoning"],
+        steps=load_json(row["steps"], []),
+        error=load_json(row["error"], None),
+        model=row["model"],
+        api=row["api"],
+        settings=load_json(row["settings"], {}),
+        usage=load_json(row["usage"], None),
+        cost=row["cost"],
+        finish_reason=row["finish_reason"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def source_from_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "number": row["number"],
+        "url": row["url"],
+        "title": row["title"],
+        "date": row["date"],
+        "last_updated": row["last_updated"],
+        "snippet": row["snippet"],
+        "origin": row["origin"],
+    }
+
+
+def image_from_row(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "url": row["url"],
+        "origin_url": row["origin_url"],
+        "width": row["width"],
+        "height": row["height"],
+        "title": row["title"],
+    }
+
+
+def attachment_from_row(row: sqlite3.Row, with_data: bool) -> AttachmentRecord:
+    data = row["data"] if with_data and "data" in row.keys() else None
+    return AttachmentRecord(name=row["name"], mime=row["mime"], size=row["size"],
+                            sha256=row["sha256"], data=bytes(data) if data is not None else None)
+
+
+# ---------------------------------------------------------------------- input rows
+def source_params(message_id: int, sources: Iterable[Mapping[str, Any]]) -> list[tuple]:
+    params = []
+    for position, source in enumerate(sources):
+        number = source.get("number")
+        params.append((
+            message_id, position,
+            int(number) if number is not None else position + 1,
+            str(source.get("url") or ""),
+            str(source.get("title") or ""),
+            _opt_str(source.get("date")),
+            _opt_str(source.get("last_updated")),
+            _opt_str(source.get("snippet")),
+            _opt_str(source.get("origin")),
+        ))
+    return params
+
+
+def image_params(message_id: int, images: Iterable[Mapping[str, Any]]) -> list[tuple]:
+    return [
+        (message_id, position, str(image.get("url") or ""), _opt_str(image.get("origin_url")),
+         _opt_int(image.get("width")), _opt_int(image.get("height")), _opt_str(image.get("title")))
+        for position, image in enumerate(images)
+    ]
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
