@@ -1,0 +1,1 @@
+"""The bundled themes (TOML files), shipped as package data: see sonar_tui/ui/themes.py."""
