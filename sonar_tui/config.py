@@ -316,9 +316,14 @@ class _Layers:
     """Each field's values from the sources that set it, lowest precedence first."""
 
     stacks: dict[str, list[tuple[ValueSource, Any]]] = field(default_factory=dict)
+    # Values refused (wrong type, or invalid): (field, source, value, why).
+    refused: list[tuple[str, ValueSource, Any, str]] = field(default_factory=list)
 
     def push(self, name: str, source: ValueSource, value: Any) -> None:
         self.stacks.setdefault(name, []).append((source, value))
+
+    def refuse(self, name: str, source: ValueSource, value: Any, why: str) -> None:
+        self.refused.append((name, source, value, why))
 
     def top(self, name: str) -> tuple[ValueSource, Any] | None:
         stack = self.stacks.get(name)
@@ -389,8 +394,7 @@ def _read_file_layer(document: dict, label: str, layers: _Layers,
                         continue
                     converted, why = _check_type(f, item)
                     if why:
-                        problems.append(ConfigProblem(
-                            label, f.key, f"{why} (got {_show(item)}); using the default"))
+                        layers.refuse(key, file_source, item, why)
                     else:
                         layers.push(key, file_source, converted)
         else:
@@ -409,8 +413,7 @@ def _read_keymap(table: dict, label: str, problems: list[ConfigProblem]) -> dict
     return keymap
 
 
-def _read_env_layer(env: Mapping[str, str], layers: _Layers,
-                    problems: list[ConfigProblem]) -> None:
+def _read_env_layer(env: Mapping[str, str], layers: _Layers) -> None:
     for f in FIELDS.values():
         for name in f.env_names:
             text = env.get(name)
@@ -418,29 +421,28 @@ def _read_env_layer(env: Mapping[str, str], layers: _Layers,
                 continue
             value, why = _parse_text(f, text)
             if why:
-                problems.append(ConfigProblem(f"${name}", f.key, f"{why} (got {_show(text)}); ignored"))
+                layers.refuse(f.name, ValueSource("env", f"${name}"), text, why)
             else:
                 layers.push(f.name, ValueSource("env", f"${name}"), value)
             break  # the first variable set wins, even when its value is refused
 
 
-def _read_flag_layer(flags: Mapping[str, Any], layers: _Layers,
-                     problems: list[ConfigProblem]) -> None:
+def _read_flag_layer(flags: Mapping[str, Any], layers: _Layers) -> None:
     for name, value in flags.items():
         if name == "api_key" or value is None:
             continue
         f = FIELDS.get(name)
         if f is None:
             raise ValueError(f"no setting is called {name!r}")  # a bug in the caller
-        label = "--" + name.replace("_", "-")
+        source = ValueSource("flag", "--" + name.replace("_", "-"))
         if isinstance(value, str) and f.kind is not str:
             converted, why = _parse_text(f, value)
         else:
             converted, why = _check_type(f, value)
         if why:
-            problems.append(ConfigProblem(label, f.key, f"{why} (got {_show(value)}); ignored"))
+            layers.refuse(name, source, value, why)
         else:
-            layers.push(name, ValueSource("flag", label), converted)
+            layers.push(name, source, converted)
 
 
 def _resolve(layers: _Layers, problems: list[ConfigProblem]) -> dict[str, Any]:
@@ -449,8 +451,9 @@ def _resolve(layers: _Layers, problems: list[ConfigProblem]) -> dict[str, Any]:
     A refused value is removed from the top of its field's stack, so the next source down
     (in the end the default) applies; validation then runs again, because a combination
     rule may involve another field. Each round removes at least one value, so it ends.
+    Every refusal (these and the type errors met while reading) becomes one problem that
+    says which value now applies.
     """
-    refused: list[tuple[str, ValueSource, Any, str]] = []
     while True:
         built = {s.table: layers.build(s) for s in SECTIONS}
         dropped = False
@@ -463,11 +466,11 @@ def _resolve(layers: _Layers, problems: list[ConfigProblem]) -> dict[str, Any]:
                     c for c in _CULPRITS.get(name, ()) if layers.top(c)]
                 for culprit in culprits:
                     source, value = layers.stacks[culprit].pop()
-                    refused.append((culprit, source, value, "; ".join(texts)))
+                    layers.refuse(culprit, source, value, "; ".join(texts))
                     dropped = True
         if not dropped:
             break
-    for name, source, value, why in refused:
+    for name, source, value, why in layers.refused:
         now = layers.top(name)
         using = f"the value from {now[0]}" if now else "the default"
         problems.append(ConfigProblem(source.label, FIELDS[name].key,
@@ -492,8 +495,8 @@ def load_config(path: Path | None = None, *, env: Mapping[str, str] = os.environ
     file_key, keymap = (None, {})
     if document is not None:
         file_key, keymap = _read_file_layer(document, str(path), layers, problems)
-    _read_env_layer(env, layers, problems)
-    _read_flag_layer(flags, layers, problems)
+    _read_env_layer(env, layers)
+    _read_flag_layer(flags, layers)
     built = _resolve(layers, problems)
 
     api_key, api_key_source = file_key, ("file" if file_key else None)
@@ -503,7 +506,10 @@ def load_config(path: Path | None = None, *, env: Mapping[str, str] = os.environ
         api_key, api_key_source = flags["api_key"].strip(), "flag"
 
     if file_key and os.name == "posix":
-        mode = stat.S_IMODE(path.stat().st_mode)
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            mode = 0
         if mode & 0o077:
             warnings.append(f"{path.name} is readable by other users (mode {mode:04o}) and "
                             f"contains an API key; run chmod 600 {path}")

@@ -292,7 +292,19 @@ def test_environment_variables_are_parsed_per_type_and_bad_ones_ignored(tmp_path
     problems = {p.file: p for p in loaded.problems}
     assert set(problems) == {"$SONAR_TUI_TEMPERATURE", "$SONAR_TUI_TOP_P"}
     assert problems["$SONAR_TUI_TEMPERATURE"].key == "request.temperature"
+    assert problems["$SONAR_TUI_TEMPERATURE"].reason == \
+        f"must be a number (got 'hot'); using the value from {path}"
     assert "between 0 and 1" in problems["$SONAR_TUI_TOP_P"].reason
+
+
+def test_a_wrongly_typed_file_value_says_what_applies_instead(tmp_path):
+    path = write(tmp_path / "c.toml", '[request]\nmax_tokens = 1e3\n[api]\nmax_attempts = "2"\n')
+    loaded = load_config(path, env={"SONAR_TUI_MAX_TOKENS": "500"})
+    problems = by_key(loaded)
+    assert problems["request.max_tokens"] == \
+        "must be a whole number (got 1000.0); using the value from $SONAR_TUI_MAX_TOKENS"
+    assert problems["api.max_attempts"] == "must be a whole number (got '2'); using the default"
+    assert (loaded.request.max_tokens, loaded.connection.max_attempts) == (500, 3)
 
 
 def test_an_invalid_flag_falls_back_to_the_file_value(tmp_path):
