@@ -52,6 +52,7 @@ class _Control:
         return self.name
 
 
+Control = _Control  # the public name, for type hints
 DROP = _Control("DROP")  # abort the TCP connection now (a mid-stream disconnect)
 HANG = _Control("HANG")  # send nothing more; wait until the client gives up
 
@@ -74,7 +75,9 @@ class Response:
         return not isinstance(self.body, (bytes, bytearray))
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+# A handler may also answer DROP (reset the connection before sending a byte: the
+# "empty reply" of an idle proxy) or HANG (send nothing at all until the client gives up).
+Handler = Callable[[Request], Awaitable[Union[Response, "_Control"]]]
 
 
 async def _iterate(body: Iterable[BodyItem] | AsyncIterable[BodyItem]):
@@ -149,6 +152,12 @@ class HttpServer:
                     body = json.dumps({"error": {"message": f"mock handler failed: {exc!r}",
                                                  "type": "mock_error", "code": 500}}).encode()
                     response = Response(500, body)
+                if response is DROP:
+                    writer.transport.abort()
+                    return
+                if response is HANG:
+                    await self._wait_for_eof(reader)
+                    return
                 keep_alive = request.headers.get("connection", "").lower() != "close"
                 if not await self._write_response(reader, writer, response, keep_alive):
                     return
@@ -222,6 +231,15 @@ class HttpServer:
         writer.write(self._head(status, headers) + body)
         await writer.drain()
 
+    @staticmethod
+    async def _wait_for_eof(reader: asyncio.StreamReader) -> None:
+        """Wait for the client to give up (EOF) rather than closing ourselves."""
+        try:
+            while await reader.read(65536):
+                pass
+        except ConnectionError:
+            pass
+
     async def _write_response(self, reader, writer: asyncio.StreamWriter, response: Response,
                               keep_alive: bool) -> bool:
         """Write the response; False when the connection must not be reused."""
@@ -251,12 +269,7 @@ class HttpServer:
                 writer.transport.abort()
                 return False
             elif item is HANG:
-                # Wait for the client to give up (EOF) rather than closing ourselves.
-                try:
-                    while await reader.read(65536):
-                        pass
-                except ConnectionError:
-                    pass
+                await self._wait_for_eof(reader)
                 return False
         writer.write(b"0\r\n\r\n")
         await writer.drain()
@@ -309,4 +322,4 @@ class ServerThread:
         self.stop()
 
 
-__all__ = ["DROP", "HANG", "Handler", "HttpServer", "Pause", "Request", "Response", "ServerThread"]
+__all__ = ["Control", "DROP", "HANG", "Handler", "HttpServer", "Pause", "Request", "Response", "ServerThread"]

@@ -1,0 +1,423 @@
+"""The mock Perplexity service: routing, auth, validation, profiles, and what it received.
+
+``MockService`` is an HTTP handler (``await service(request) -> Response``) for
+:class:`sonar_tui.mock.http.HttpServer`. It answers
+
+- chat completions at ``/chat/completions``, ``/v1/chat/completions`` and ``/v1/sonar``;
+- the Agent API at ``/v1/responses`` and ``/v1/agent`` (plus ``GET .../{id}``);
+- ``GET /v1/models`` (auth required, as live);
+- anything else with a 404 JSON envelope.
+
+Its knobs (``profile``, ``chunks``, ``pace``, ``fault_times``, ``api_key``, ``seed``) are
+plain attributes that tests may change between requests from another thread: each request
+reads them once, under a lock, when it starts. ``fault_times=N`` makes the profile apply
+to the next N requests it affects, after which the service falls back to ``default``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sonar_tui.mock import bodies
+from sonar_tui.mock.agent_wire import (
+    PRESET_MODELS,
+    AgentWire,
+    agent_stream,
+    final_object,
+)
+from sonar_tui.mock.agent_wire import (
+    malformed_event as agent_malformed_event,
+)
+from sonar_tui.mock.bodies import ErrorReply
+from sonar_tui.mock.content import DEFAULT_CHUNKS, MockAnswer, build_answer
+from sonar_tui.mock.http import DROP, HANG, Control, Request, Response
+from sonar_tui.mock.jsonenc import compact_json, go_json
+from sonar_tui.mock.profiles import (
+    DEFAULT_PROFILE,
+    SONAR_ERAS,
+    STATUS_FAULTS,
+    check_profile,
+)
+from sonar_tui.mock.sonar_wire import SonarWire, pieces_of, sonar_body, sonar_stream
+from sonar_tui.mock.sonar_wire import malformed_event as sonar_malformed_event
+from sonar_tui.mock.streaming import StreamShape, shape_stream
+from sonar_tui.mock.validation import SONAR_MODELS, validate_agent, validate_sonar
+
+CHAT_PATHS = ("/chat/completions", "/v1/chat/completions", "/v1/sonar")
+AGENT_PATHS = ("/v1/responses", "/v1/agent")
+MODELS_PATH = "/v1/models"
+_STORED_RESPONSE_RE = re.compile(r"^/v1/(?:responses|agent)/([^/]+)$")
+
+MOCK_EPOCH = 1790374575  # 2026-09-25, the day of the recorded Agent API captures
+ONE_MB_CHARS = 1_100_000
+REASONING_CHUNKS = 60
+DEEP_RESEARCH_REASONING_CHUNKS = 400
+RATE_LIMIT = 50
+CUT_FRACTION = 0.4  # disconnect / stall after this share of the answer
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """One request's consistent view of the knobs."""
+
+    profile: str
+    chunks: int
+    pace: float | None
+    seed: int
+    number: int  # 1-based request number, for ids and timestamps
+
+
+class MockService:
+    def __init__(self, profile: str = DEFAULT_PROFILE, *, api_key: str | None = None,
+                 chunks: int = DEFAULT_CHUNKS, pace: float | None = None,
+                 fault_times: int | None = None, seed: int = 0,
+                 clock: Callable[[], float] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._profile = check_profile(profile)
+        self.api_key = api_key
+        self.chunks = chunks
+        self.pace = pace
+        self.fault_times = fault_times
+        self.seed = seed
+        self.clock = clock  # None: deterministic timestamps from MOCK_EPOCH
+        self.requests: list[Request] = []
+        self._count = 0
+        self._agent_count = 0
+        self._responses: OrderedDict[str, tuple[dict[str, Any], bool]] = OrderedDict()
+
+    # ------------------------------------------------------------------ knobs
+
+    @property
+    def profile(self) -> str:
+        return self._profile
+
+    @profile.setter
+    def profile(self, name: str) -> None:
+        self._profile = check_profile(name)
+
+    def configure(self, **changes: Any) -> None:
+        """Set several knobs at once, atomically with respect to requests."""
+        allowed = {"profile", "api_key", "chunks", "pace", "fault_times", "seed", "clock"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        if "profile" in changes:
+            check_profile(changes["profile"])
+        with self._lock:
+            for name, value in changes.items():
+                setattr(self, name, value)
+
+    # ------------------------------------------------------------------ what it received
+
+    def last_body(self, path: str | None = None) -> Any:
+        """The JSON body of the latest request (to ``path``), or None when there is none."""
+        for request in reversed(self.requests):
+            if (path is None or request.path == path) and request.body:
+                return json.loads(request.body)
+        return None
+
+    def bodies(self, path: str | None = None) -> list[Any]:
+        """Every JSON body received (to ``path``), oldest first."""
+        return [json.loads(r.body) for r in self.requests
+                if (path is None or r.path == path) and r.body]
+
+    # ------------------------------------------------------------------ the handler
+
+    async def __call__(self, request: Request) -> Response | Control:
+        self.requests.append(request)
+        kind = self._route(request.path)
+        if kind is None:
+            return self._reply(ErrorReply.json(404, bodies.NOT_FOUND_MESSAGE, "not_found"))
+        expected = "POST" if kind in ("chat", "agent") else "GET"
+        if request.method != expected:
+            return self._reply(ErrorReply.json(405, "method not allowed", "invalid_request"))
+        settings = self._begin(kind)
+        profile = settings.profile
+
+        if profile in STATUS_FAULTS:
+            return self._reply(self._status_fault(profile, kind))
+        if not self._authorised(request):
+            return self._reply(ErrorReply(401, bodies.INVALID_API_KEY))
+        if kind == "models":
+            return self._models()
+        if kind == "stored":
+            return self._stored(request.path)
+
+        try:
+            body = json.loads(request.body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = _NOT_JSON
+        if kind == "chat":
+            if profile == "403-retired":
+                return self._reply(ErrorReply.json(403, bodies.RETIRED_MESSAGE,
+                                                   "chat_completions_not_available"))
+            problem = (ErrorReply.json(400, "Request body is not valid JSON", "invalid_request")
+                       if body is _NOT_JSON else validate_sonar(body))
+            if problem:
+                return self._reply(problem)
+            return self._sonar(body, settings)
+        problem = validate_agent(None if body is _NOT_JSON else body, self._is_completed)
+        if problem:
+            return self._reply(problem, self._rate_headers(settings))
+        return self._agent(body, settings)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def _route(path: str) -> str | None:
+        if path in CHAT_PATHS:
+            return "chat"
+        if path in AGENT_PATHS:
+            return "agent"
+        if path == MODELS_PATH:
+            return "models"
+        if _STORED_RESPONSE_RE.match(path):
+            return "stored"
+        return None
+
+    def _begin(self, kind: str) -> _Settings:
+        """Read the knobs once and spend one use of a limited fault if it applies."""
+        with self._lock:
+            self._count += 1
+            profile = self._profile
+            applies = profile != DEFAULT_PROFILE and (
+                kind in ("chat", "agent") or profile in STATUS_FAULTS)
+            if profile == "403-retired" and kind != "chat":
+                applies = False
+            if applies and self.fault_times is not None:
+                self.fault_times -= 1
+                if self.fault_times <= 0:
+                    self._profile, self.fault_times = DEFAULT_PROFILE, None
+            return _Settings(profile if applies else DEFAULT_PROFILE, max(1, int(self.chunks)),
+                             self.pace, self.seed, self._count)
+
+    def _authorised(self, request: Request) -> bool:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            return False
+        expected = self.api_key
+        return expected is None or hmac.compare_digest(key.encode(), expected.encode())
+
+    def _id(self, settings: _Settings, label: str) -> str:
+        digest = hashlib.sha256(f"{self.seed}:{settings.number}:{label}".encode()).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+
+    def _created(self, settings: _Settings) -> int:
+        return int(self.clock()) if self.clock else MOCK_EPOCH + settings.number
+
+    def _reply(self, error: ErrorReply, headers: dict[str, str] | None = None) -> Response:
+        return Response(error.status, error.body, {**error.headers, **(headers or {})},
+                        content_type=error.content_type)
+
+    @staticmethod
+    def _status_fault(profile: str, kind: str) -> ErrorReply:
+        if profile == "401-json":
+            return ErrorReply(401, bodies.INVALID_API_KEY)
+        if profile == "401-html":
+            return ErrorReply(401, bodies.OPENRESTY_401, content_type="text/html")
+        if profile == "502-html":
+            return ErrorReply(502, bodies.CLOUDFLARE_502, content_type="text/html")
+        if profile == "500":
+            return ErrorReply.json(500, "internal server error", "internal_error")
+        if profile == "400":
+            if kind == "agent":
+                return ErrorReply.json(400, bodies.EMPTY_INPUT_MESSAGE, "invalid_request")
+            return ErrorReply.json(400, bodies.ALTERNATION_MESSAGE, "invalid_message")
+        headers = {"x-ratelimit-limit": str(RATE_LIMIT), "x-ratelimit-remaining": "0",
+                   "x-ratelimit-reset": str(MOCK_EPOCH + 1),
+                   "x-ratelimit-used": str(RATE_LIMIT)}
+        if profile == "429":
+            headers["retry-after"] = "1"
+        return ErrorReply.json(429, "rate limit exceeded", "request_rate_limit_exceeded",
+                               headers=headers)
+
+    def _models(self) -> Response:
+        names = list(SONAR_MODELS) + sorted(set(PRESET_MODELS.values())) + [
+            "perplexity/sonar", "anthropic/claude-sonnet-4-5", "google/gemini-3-flash-preview",
+            "xai/grok-4-1"]
+        data = [{"id": name, "object": "model", "created": MOCK_EPOCH,
+                 "owned_by": name.partition("/")[0] if "/" in name else "perplexity"}
+                for name in names]
+        return Response(200, compact_json({"object": "list", "data": data}).encode())
+
+    def _stored(self, path: str) -> Response:
+        match = _STORED_RESPONSE_RE.match(path)
+        entry = self._responses.get(match.group(1)) if match else None
+        if entry is None or not entry[1]:
+            return self._reply(ErrorReply.json(404, bodies.NOT_FOUND_MESSAGE, "not_found"))
+        return Response(200, go_json(entry[0]).encode())
+
+    def _is_completed(self, response_id: str) -> bool:
+        entry = self._responses.get(response_id)
+        return entry is not None and entry[0].get("status") == "completed"
+
+    def _remember(self, response: dict[str, Any], store: bool) -> None:
+        with self._lock:
+            self._responses[response["id"]] = (response, store)
+            while len(self._responses) > 256:
+                self._responses.popitem(last=False)
+
+    def _rate_headers(self, settings: _Settings) -> dict[str, str]:
+        with self._lock:
+            self._agent_count += 1
+            used = (self._agent_count - 1) % RATE_LIMIT + 1
+        return {"x-ratelimit-limit": str(RATE_LIMIT),
+                "x-ratelimit-remaining": str(RATE_LIMIT - used),
+                "x-ratelimit-reset": str(self._created(settings) + 1),
+                "x-ratelimit-used": str(used),
+                "x-request-id": self._id(settings, "request")}
+
+    def _answer(self, question: str, settings: _Settings, *, cite: bool,
+                reasoning_chunks: int = 0) -> MockAnswer:
+        profile = settings.profile
+        return build_answer(
+            question, chunks=settings.chunks, seed=settings.seed,
+            style="hostile" if profile == "hostile" else "normal", cite=cite,
+            reasoning_chunks=reasoning_chunks,
+            min_chars=ONE_MB_CHARS if profile == "1mb" else 0)
+
+    def _shape(self, settings: _Settings, answer_events: int, malformed: bytes) -> StreamShape:
+        profile = settings.profile
+        shape = StreamShape(pace=settings.pace)
+        cut_at = max(1, int(answer_events * CUT_FRACTION))
+        if profile == "disconnect":
+            return StreamShape(pace=settings.pace, cut_at=cut_at, cut=DROP)
+        if profile == "stall":
+            return StreamShape(pace=settings.pace, cut_at=cut_at, cut=HANG)
+        if profile == "malformed":
+            return StreamShape(pace=settings.pace, insert_at=max(1, answer_events // 2),
+                               insert=malformed)
+        if profile == "pings-no-done":
+            return StreamShape(pace=settings.pace, ping_every=5, drop_done=True)
+        return shape
+
+    @staticmethod
+    def _non_stream_fault(profile: str) -> Control | None:
+        return {"disconnect": DROP, "stall": HANG}.get(profile)
+
+    # ------------------------------------------------------------------ Sonar
+
+    def _sonar(self, body: dict[str, Any], settings: _Settings) -> Response | Control:
+        profile = settings.profile
+        model = body["model"]
+        deep = profile == "deep-research" or model == "sonar-deep-research"
+        concise = not deep and (profile == "concise" or body.get("stream_mode") == "concise")
+        reasoning = not concise and (deep or profile == "reasoning"
+                                     or model == "sonar-reasoning-pro")
+        think = DEEP_RESEARCH_REASONING_CHUNKS if deep else REASONING_CHUNKS if reasoning else 0
+        answer = self._answer(_sonar_question(body["messages"]), settings,
+                              cite=not body.get("disable_search"), reasoning_chunks=think)
+        options = body.get("web_search_options") or {}
+        max_tokens = body.get("max_tokens")
+        if profile == "agent-incomplete":
+            max_tokens = max(1, len(answer.think_chunks + answer.chunks) // 2)
+        wire = SonarWire(
+            response_id=self._id(settings, "chat"),
+            model=model,
+            created=self._created(settings),
+            era=SONAR_ERAS.get(profile, "2026"),
+            prompt_tokens=_prompt_tokens(json.dumps(body["messages"])),
+            search_context_size=options.get("search_context_size") or "low",
+            images=bool(body.get("return_images")) or profile == "related",
+            related=bool(body.get("return_related_questions")) or profile == "related",
+            max_tokens=max_tokens,
+            deep=deep,
+        )
+        if not body.get("stream"):
+            fault = self._non_stream_fault(profile)
+            return fault or Response(200, sonar_body(answer, wire))
+        style = "deep-research" if deep else "concise" if concise else "full"
+        events = sonar_stream(answer, wire, style=style)
+        pieces, _ = pieces_of(answer, wire)
+        shape = self._shape(settings, len(pieces), sonar_malformed_event(wire))
+        return Response(200, shape_stream(events, shape), content_type="text/event-stream")
+
+    # ------------------------------------------------------------------ Agent API
+
+    def _agent(self, body: dict[str, Any], settings: _Settings) -> Response | Control:
+        profile = settings.profile
+        headers = self._rate_headers(settings)
+        preset, model, models = body.get("preset"), body.get("model"), body.get("models")
+        resolved = models[0] if models else model or PRESET_MODELS[preset]
+        tools = body.get("tools") or []
+        searches = bool(preset) or any(isinstance(t, dict) and t.get("type") == "web_search"
+                                       for t in tools)
+        if body.get("max_tool_calls") == 0:
+            searches = False  # the only switch that turns preset tools off
+        answer = self._answer(_agent_question(body["input"]), settings, cite=searches)
+        echo = {key: body[key] for key in (
+            "background", "instructions", "max_output_tokens", "max_tool_calls", "metadata",
+            "parallel_tool_calls", "previous_response_id", "prompt_cache_key", "store",
+            "temperature", "tool_choice", "tools", "top_p", "truncation") if key in body}
+        if isinstance(body.get("reasoning"), dict):
+            echo["reasoning"] = {"effort": body["reasoning"].get("effort"),
+                                 "summary": body["reasoning"].get("summary")}
+        outcome = {"agent-incomplete": "incomplete", "agent-failed": "failed"}.get(
+            profile, "completed")
+        wire = AgentWire(
+            response_id="resp_" + self._id(settings, "response"),
+            message_id="msg_" + self._id(settings, "message"),
+            call_id="call_" + self._id(settings, "call"),
+            function_call_id="fc_" + self._id(settings, "function-call"),
+            requested_model=preset or resolved,
+            resolved_model=resolved,
+            created=self._created(settings),
+            echo=echo,
+            search=searches,
+            outcome=outcome,  # type: ignore[arg-type]
+            max_output_tokens=body.get("max_output_tokens"),
+            input_tokens=_prompt_tokens(json.dumps(body["input"])),
+        )
+        final = final_object(answer, wire)
+        self._remember(final, body.get("store", True) is not False)
+        if not body.get("stream"):
+            fault = self._non_stream_fault(profile)
+            return fault or Response(200, go_json(final).encode(), headers)
+        shape = self._shape(settings, len(answer.chunks), agent_malformed_event())
+        return Response(200, shape_stream(agent_stream(answer, wire), shape), headers,
+                        content_type="text/event-stream")
+
+
+_NOT_JSON = object()
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content
+                        if isinstance(part, dict) and part.get("type") in ("text", "input_text"))
+    return ""
+
+
+def _sonar_question(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return _text_of(message.get("content")) or "the attached file"
+    return ""
+
+
+def _agent_question(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    for item in reversed(value):
+        if isinstance(item, dict) and item.get("role", "user") == "user":
+            return _text_of(item.get("content")) or "the attached file"
+    return ""
+
+
+def _prompt_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+__all__ = ["AGENT_PATHS", "CHAT_PATHS", "MOCK_EPOCH", "MODELS_PATH", "MockService"]
