@@ -16,6 +16,7 @@ generous deadline.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import sqlite3
@@ -35,6 +36,8 @@ from sonar_tui.store.errors import (
     StoreWriteError,
 )
 from sonar_tui.store.migrations import LATEST_VERSION, MIGRATIONS, Migration
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Body = Callable[[aiosqlite.Connection], Awaitable[T]]
@@ -94,6 +97,7 @@ class Database:
         self.path = path
         self.read_only = read_only
         self.busy_deadline = BUSY_DEADLINE_S
+        self.busy_retries = 0  # transactions re-run after SQLITE_BUSY (diagnostics)
         self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ opening
@@ -194,6 +198,18 @@ class Database:
         return await self._transaction("BEGIN", body)
 
     async def _transaction(self, begin: str, body: Body[T]) -> T:
+        # A cancelled caller (the user pressed Esc mid-checkpoint) must not leave a BEGIN
+        # executed on the connection's thread with nobody to COMMIT or ROLLBACK it: the
+        # transaction runs as its own task and always completes; the caller is released
+        # at once and the lock orders whatever comes next after it.
+        task = asyncio.ensure_future(self._run_transaction(begin, body))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_consume_outcome)
+            raise
+
+    async def _run_transaction(self, begin: str, body: Body[T]) -> T:
         deadline = time.monotonic() + self.busy_deadline
         attempt = 0
         async with self._lock:
@@ -210,6 +226,7 @@ class Database:
                 except sqlite3.Error as exc:
                     if is_busy(exc) and time.monotonic() < deadline:
                         attempt += 1
+                        self.busy_retries += 1
                         await asyncio.sleep(_backoff(attempt))
                         continue
                     translated = translate(exc, self.path)
@@ -224,6 +241,11 @@ class Database:
                 await self._conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
+
+
+def _consume_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a transaction whose caller was cancelled failed: %s", task.exception())
 
 
 async def _user_version(conn: aiosqlite.Connection) -> int:
@@ -256,6 +278,3 @@ def _open_error(exc: sqlite3.Error, path: Path) -> Exception:
         return StoreError(f"cannot open {path}: {exc}")
     return translated
 
-
-def rows_to_dicts(rows: Any) -> list[dict[str, Any]]:
-    return [dict(row) for row in rows]
