@@ -120,6 +120,12 @@ def test_2024_accumulated_message_is_never_appended():
     assert [s.url for s in answer.sources] == ["https://a.example/", "https://b.example/"]
 
 
+def test_a_diverging_message_is_only_a_cross_check():
+    payloads = era_2024(["Hello"])
+    payloads[-1]["choices"][0]["message"]["content"] = "Hello, and a server-side epilogue"
+    assert build_answer(run(frame(*payloads))).text == "Hello"
+
+
 def test_length_finish_maps_to_length():
     assert build_answer(run(frame(*era_2024(["cut"], finish="length")))).finish_reason == "length"
 
