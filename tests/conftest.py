@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,11 @@ def isolated_dirs(tmp_path, monkeypatch):
     """No test may read or write the developer's real config, database or key."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    for name in ("PERPLEXITY_API_KEY", "PERPLEXITY_BASE_URL", "SONAR_TUI_DB", "SONAR_TUI_CONFIG",
-                 "SSH_CONNECTION", "SSH_TTY", "TMUX", "STY"):
+    for name in ("PERPLEXITY_API_KEY", "PERPLEXITY_BASE_URL", "SSH_CONNECTION", "SSH_TTY",
+                 "TMUX", "STY", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    # Any SONAR_TUI_* setting in the developer's shell would leak into the app under test.
+    for name in [n for n in os.environ if n.startswith("SONAR_TUI_")]:
         monkeypatch.delenv(name, raising=False)
 
 
