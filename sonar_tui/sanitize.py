@@ -1,0 +1,448 @@
+"""Remote text is data: take out everything that could act on a terminal, a renderer or a browser.
+
+Every string that arrives from the network (answers, reasoning, titles, snippets, URLs, error
+bodies) passes through here before it reaches a widget, the clipboard or an export.
+
+- :func:`clean_text` / :func:`clean_line` remove terminal control sequences (CSI, OSC including
+  OSC 52 clipboard writes and OSC 8 links, DCS/APC/PM/SOS strings, single-character ESC
+  sequences), C0/C1 controls, DEL and the Unicode bidi overrides/isolates that can make text read
+  differently from what it is. Ordinary text (any script, emoji, combining marks) is untouched.
+- :func:`safe_url` lets through only well-formed http(s) URLs.
+- :func:`escape_markup` makes text inert inside Textual content markup.
+- :func:`neutralise_markdown_links` turns Markdown links whose target is not http(s) into text.
+- :func:`markdown_code_segments` / :func:`fenced_blocks` say where a Markdown document holds code,
+  so that link and citation rewriting never touches it (``references`` uses them too).
+
+No Textual here: the UI, the CLI and the exporters all call this module.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+# ----------------------------------------------------------------------------- control sequences
+
+# The payload of a string sequence (OSC, DCS, APC, PM, SOS) runs to its terminator: BEL, ST
+# (ESC \ or the 8-bit 0x9C). An unterminated one is cut at the end of its line rather than the end
+# of the text, so one stray introducer cannot swallow the rest of an answer; CAN/SUB abort a
+# sequence in the VT state machine, so they end the payload too. Whatever is left of a broken
+# sequence is plain text once the introducer is gone.
+_STRING_BODY = r"[^\x07\x1b\x9c\x18\x1a\n]*"
+_STRING_END = r"(?:\x07|\x1b\\|\x9c)?"
+_SEQUENCE_RE = re.compile(
+    # OSC: ESC ] or 0x9D (OSC 52 clipboard, OSC 8 hyperlinks, window titles...)
+    r"(?:\x1b\]|\x9d)" + _STRING_BODY + _STRING_END
+    # DCS (ESC P), SOS (ESC X), PM (ESC ^), APC (ESC _) and their 8-bit forms (sixel, kitty
+    # graphics, tmux passthrough...)
+    + r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])" + _STRING_BODY + _STRING_END
+    # CSI: parameters, intermediates, final byte (colours, cursor moves, screen clears...)
+    + r"|(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    # Any other ESC sequence (ESC c resets the terminal, ESC ( 0 switches the character set...),
+    # or a lone ESC.
+    + r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
+)
+# Quick test for "is there anything to do at all": most text has none of these.
+_SUSPECT_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# A carriage return alone would let later text overwrite earlier text on a terminal line; as a
+# line break both stay visible. Vertical tab and form feed are line breaks too.
+_LINE_BREAK_RE = re.compile(r"\r\n?|[\x0b\x0c]")
+# C0 (except tab and newline), DEL, C1, and the bidi embeddings/overrides (U+202A-U+202E) and
+# isolates (U+2066-U+2069). The bidi *marks* (U+200E, U+200F, U+061C) stay: RTL text needs them
+# and they cannot reorder anything beyond themselves.
+_DROP_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# A lone surrogate (from JSON "\ud800") cannot be encoded: it would crash a terminal write or a
+# SQLite insert later, far from its cause.
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+_TAB_NEWLINE_RE = re.compile(r"[\t\n]")
+_WHITESPACE_RE = re.compile(r"\s+")
+
+
+def clean_text(text: str, *, keep_newlines: bool = True) -> str:
+    """``text`` with every terminal control sequence and control character removed.
+
+    Line breaks (``\\r\\n``, lone ``\\r``, vertical tab, form feed) become ``\\n``. Tabs and
+    newlines are kept when ``keep_newlines`` is true, otherwise each becomes one space. Lone
+    surrogates become U+FFFD. The result is idempotent: ``clean_text(clean_text(t)) ==
+    clean_text(t)``.
+
+    Safe to call on each streamed delta (the output never holds a control character), but a
+    sequence split across two deltas leaves its second half visible as ordinary text.
+    """
+    if _SUSPECT_RE.search(text) is not None:
+        if "\x1b" in text or _has_c1_introducer(text):
+            text = _SEQUENCE_RE.sub("", text)
+        text = _LINE_BREAK_RE.sub("\n", text)
+        text = _DROP_RE.sub("", text)
+        text = _SURROGATE_RE.sub("\ufffd", text)
+    if not keep_newlines:
+        text = _TAB_NEWLINE_RE.sub(" ", text)
+    return text
+
+
+def _has_c1_introducer(text: str) -> bool:
+    return any(c in text for c in "\x9b\x9d\x90\x98\x9e\x9f")
+
+
+def clean_line(text: str) -> str:
+    """A one-line field (title, snippet, list entry): cleaned, whitespace runs -> one space, trimmed."""
+    return _WHITESPACE_RE.sub(" ", clean_text(text, keep_newlines=False)).strip()
+
+
+# ----------------------------------------------------------------------------- display width
+
+def char_width(char: str) -> int:
+    """Terminal cells taken by one code point: 0 for combining and format characters, 2 for wide."""
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def cell_width(text: str) -> int:
+    return sum(char_width(c) for c in text)
+
+
+def truncate(text: str, width: int, *, ellipsis: str = "…") -> str:
+    """``text`` cut to at most ``width`` terminal cells, ending with ``ellipsis`` when cut.
+
+    Wide characters (CJK, most emoji) count two cells and are never split; combining marks stay
+    with their base character.
+    """
+    if width <= 0:
+        return ""
+    if cell_width(text) <= width:
+        return text
+    room = width - cell_width(ellipsis)
+    if room < 0:
+        return ""
+    used = 0
+    out: list[str] = []
+    for char in text:
+        w = char_width(char)
+        if used + w > room:
+            break
+        out.append(char)
+        used += w
+    return "".join(out) + ellipsis
+
+
+# ----------------------------------------------------------------------------- URLs
+
+MAX_URL_LENGTH = 8192  # longer "URLs" are payloads, not links
+_URL_FORBIDDEN_RE = re.compile(r"[\s\\\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_ASCII_HOST_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?$")
+# Characters that are illegal in a URL and would break the Markdown, HTML or YAML around it;
+# browsers send them percent-encoded anyway.
+_URL_QUOTE = {'"': "%22", "<": "%3C", ">": "%3E", "`": "%60"}
+
+
+def safe_url(url: str) -> str | None:
+    """A normalised http(s) URL, or None when ``url`` is anything else.
+
+    Refused: other schemes (javascript:, data:, file:, vbscript:, mailto: ...), schemeless or
+    relative URLs, URLs without a host, with whitespace, backslashes, control or bidi characters
+    inside, with credentials (``https://bank.example@evil.example/`` reads as the wrong host),
+    with a malformed port or host, or longer than :data:`MAX_URL_LENGTH`.
+
+    Normalised: surrounding whitespace trimmed, scheme and host lowercased, an internationalised
+    host in its ASCII (punycode) form so that look-alike letters cannot pass for another domain,
+    and the characters " < > and backtick percent-encoded so the URL is safe to embed in Markdown,
+    HTML or YAML.
+    """
+    if not isinstance(url, str):
+        return None
+    url = url.strip()
+    if not url or len(url) > MAX_URL_LENGTH or _URL_FORBIDDEN_RE.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when malformed
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not url[len(scheme):].startswith("://"):
+        return None
+    if "@" in parts.netloc:
+        return None
+    host = parts.hostname or ""
+    if not host:
+        return None
+    if host.startswith("["):  # urlsplit keeps IPv6 brackets out of hostname; be sure anyway
+        return None
+    if ":" in host:  # IPv6 literal
+        try:
+            import ipaddress
+
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return None
+        netloc = f"[{host}]"
+    else:
+        if not host.isascii():
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                return None
+        if not _ASCII_HOST_RE.match(host) or ".." in host:
+            return None
+        netloc = host
+    if port is not None:
+        netloc += f":{port}"
+    path, query, fragment = (_quote_unsafe(p) for p in (parts.path, parts.query, parts.fragment))
+    return urlunsplit((scheme, netloc, path, query, fragment))
+
+
+def _quote_unsafe(part: str) -> str:
+    for char, encoded in _URL_QUOTE.items():
+        if char in part:
+            part = part.replace(char, encoded)
+    return part
+
+
+def url_domain(url: str) -> str:
+    """The host to show next to a source ("en.wikipedia.org", without "www."); "" when unsafe."""
+    normalised = safe_url(url)
+    if normalised is None:
+        return ""
+    host = urlsplit(normalised).hostname or ""
+    return host[4:] if host.startswith("www.") else host
+
+
+# ----------------------------------------------------------------------------- markup
+
+def escape_markup(text: str) -> str:
+    """``text`` made inert inside Textual content markup (``Content.from_markup``, ``notify``).
+
+    Textual's parser opens a tag at any ``[`` not preceded by a backslash (``[Bold]``,
+    ``[$accent]``, ``[ b]`` are all tags), and turns ``\\[`` back into ``[``. Escaping every
+    ``[`` therefore round-trips exactly: the rendered plain text equals ``text`` and carries no
+    style. ``textual.markup.escape`` only escapes ``[`` before a lowercase letter, ``#``, ``/`` or
+    ``@``, which lets the other forms through.
+
+    Caveat: Textual cannot express a literal backslash right before a tag, so
+    ``escape_markup("a\\\\") + "[b]x[/b]"`` shows the tag as text instead of applying it
+    (harmless, only a display glitch). Prefer ``Content(text)`` / ``Content.assemble`` to markup.
+    """
+    return text.replace("[", "\\[")
+
+
+# ----------------------------------------------------------------------------- Markdown structure
+
+_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+# A fence may follow a list marker on the same line ("1. ```python") and be indented inside a
+# list item; tabs count as 4 columns.
+_FENCE_OPEN_RE = re.compile(
+    r"^(?P<prefix>[ \t]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)?)(?P<fence>`{3,}|~{3,})(?P<info>[^\r\n]*)"
+)
+_FENCE_CLOSE_RE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?:\r\n|\r|\n)?$")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings kept, split the way CommonMark does (``\\n``, ``\\r\\n``, ``\\r``)."""
+    return _LINE_RE.findall(text)
+
+
+@dataclass(frozen=True, slots=True)
+class FencedBlock:
+    """A fenced code block in a list of lines (0-based, inclusive line indices)."""
+
+    start: int  # the opening fence line
+    end: int  # the closing fence line, or the last line when the fence is never closed
+    indent: int  # columns before the fence: removed from each code line, as CommonMark does
+    fence: str  # the opening fence characters, e.g. "```" or "~~~~"
+    info: str  # the info string after the fence, stripped
+    closed: bool
+
+
+def _columns(prefix: str) -> int:
+    return len(prefix.expandtabs(4))
+
+
+def fenced_blocks(lines: list[str]) -> list[FencedBlock]:
+    """The fenced code blocks in ``lines`` (from :func:`split_lines`).
+
+    Handles ``` and ~~~ fences of any length (a longer fence can hold shorter ones), info
+    strings, fences indented inside list items, and a fence still open at the end. Known
+    simplifications: fences inside blockquotes (``> ````) and 4-space indented code are not
+    recognised as code.
+    """
+    blocks: list[FencedBlock] = []
+    i = 0
+    while i < len(lines):
+        match = _FENCE_OPEN_RE.match(lines[i])
+        if match is None or (match["fence"][0] == "`" and "`" in match["info"]):
+            i += 1
+            continue
+        fence = match["fence"]
+        end, closed = len(lines) - 1, False
+        for j in range(i + 1, len(lines)):
+            close = _FENCE_CLOSE_RE.match(lines[j])
+            if close and close["fence"][0] == fence[0] and len(close["fence"]) >= len(fence):
+                end, closed = j, True
+                break
+        blocks.append(FencedBlock(i, end, _columns(match["prefix"]), fence,
+                                  match["info"].strip(), closed))
+        i = end + 1
+    return blocks
+
+
+# Inline code: a run of N backticks up to the next run of exactly N, within one paragraph.
+_CODE_SPAN_RE = re.compile(r"(?<![`\\])(`+)(?!`)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", re.S)
+
+
+class Segment(NamedTuple):
+    text: str
+    kind: str  # "prose", "fenced" (a fenced block, fence lines included) or "inline" (a code span)
+
+    @property
+    def is_code(self) -> bool:
+        return self.kind != "prose"
+
+
+def markdown_code_segments(markdown: str) -> list[Segment]:
+    """``markdown`` cut into prose and code pieces whose concatenation is ``markdown``."""
+    lines = split_lines(markdown)
+    segments: list[Segment] = []
+    position = 0
+    for block in fenced_blocks(lines):
+        _add_prose("".join(lines[position:block.start]), segments)
+        segments.append(Segment("".join(lines[block.start:block.end + 1]), "fenced"))
+        position = block.end + 1
+    _add_prose("".join(lines[position:]), segments)
+    return segments
+
+
+def _add_prose(text: str, segments: list[Segment]) -> None:
+    position = 0
+    for match in _CODE_SPAN_RE.finditer(text):
+        if match.start() > position:
+            segments.append(Segment(text[position:match.start()], "prose"))
+        segments.append(Segment(match.group(), "inline"))
+        position = match.end()
+    if position < len(text):
+        segments.append(Segment(text[position:], "prose"))
+
+
+_PLACEHOLDER_RE = re.compile(r"\x00(\d+)\x00")
+
+
+def protect_code(markdown: str) -> tuple[str, list[Segment]]:
+    """``markdown`` with every code segment replaced by a placeholder, and the code segments.
+
+    Lets a regex rewrite prose across code spans (``[`x`](url)``) without touching the code;
+    :func:`restore_code` puts the pieces back. NUL never survives :func:`clean_text`, and any NUL
+    in ``markdown`` is dropped here, so a placeholder cannot collide with the text.
+    """
+    pieces: list[Segment] = []
+    out: list[str] = []
+    for segment in markdown_code_segments(markdown.replace("\x00", "")):
+        if segment.is_code:
+            out.append(f"\x00{len(pieces)}\x00")
+            pieces.append(segment)
+        else:
+            out.append(segment.text)
+    return "".join(out), pieces
+
+
+def restore_code(text: str, pieces: Sequence[str | Segment]) -> str:
+    """Undo :func:`protect_code`; ``pieces`` may be replaced by other strings in between."""
+    def piece(match: re.Match[str]) -> str:
+        value = pieces[int(match.group(1))]
+        return value.text if isinstance(value, Segment) else value
+
+    return _PLACEHOLDER_RE.sub(piece, text)
+
+
+def code_span(text: str) -> str:
+    """``text`` as an inline code span, with a backtick fence longer than any run inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    # CommonMark strips one space from each end when both ends have one (or a backtick is there)
+    edges = text.startswith("`") or text.endswith("`")
+    spaced = text.startswith(" ") and text.endswith(" ") and text.strip(" ")
+    pad = " " if edges or spaced else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+# ----------------------------------------------------------------------------- Markdown links
+
+_LINK_TEXT = r"(?:[^\[\]\\\x00]|\\.|\x00\d+\x00|\[(?:[^\[\]\\]|\\.)*\])*"
+_DESTINATION = (r"(?:<(?P<angle>[^<>\n\x00]*)>"
+                r"|(?P<bare>(?:[^\s()\\\x00]|\\.|\((?:[^\s()\\\x00]|\\.)*\))*))")
+_TITLE = r"(?:\s+(?:\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|\((?:[^()\\]|\\.)*\)))?"
+_INLINE_LINK_RE = re.compile(
+    r"(?<!\\)(?P<escapes>(?:\\\\)*)(?P<bang>!?)\[(?P<text>" + _LINK_TEXT + r")\]\(\s*" + _DESTINATION + _TITLE + r"\s*\)",
+    re.S,
+)
+_AUTOLINK_RE = re.compile(
+    r"(?<!\\)(?P<escapes>(?:\\\\)*)<(?P<uri>[A-Za-z][A-Za-z0-9+.\-]{1,31}:[^\s<>]*"
+    r"|[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?)>"
+)
+_DEFINITION_RE = re.compile(
+    r"^(?P<lead> {0,3})\[(?P<label>(?:[^\[\]\\]|\\.)+)\]:(?P<gap>[ \t]*\n?[ \t]*)"
+    r"(?:<(?P<angle>[^<>\n]*)>|(?P<bare>\S+))",
+    re.M,
+)
+_BACKSLASH_ESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def _link_target(destination: str) -> str:
+    """What a Markdown renderer would use as the href: escapes removed, entities decoded."""
+    return html.unescape(_BACKSLASH_ESCAPE_RE.sub(r"\1", destination)).strip()
+
+
+def _allowed_target(target: str, keep_fragment_links: bool) -> bool:
+    if keep_fragment_links and target.startswith("#") and not _URL_FORBIDDEN_RE.search(target):
+        return True
+    return safe_url(target) is not None
+
+
+def neutralise_markdown_links(markdown: str, *, keep_fragment_links: bool = False) -> str:
+    """``markdown`` with every link, image, autolink and link definition whose target is not an
+    http(s) URL turned into plain text.
+
+    ``[x](javascript:alert(1))`` -> ``x``; ``![alt](file:///etc/passwd)`` -> ``alt``;
+    ``<file:///etc/passwd>`` -> the URI as an inline code span (so no linkifier picks it up
+    again); ``[ref]: data:...`` -> the definition shown as text. Targets are judged the way a
+    renderer reads them (backslash escapes removed, ``&colon;``-style entities decoded) and must
+    pass :func:`safe_url`. ``#fragment`` links survive only with ``keep_fragment_links`` (for
+    in-app anchors such as ``#cite-3``). http(s) links, code spans and fenced code are untouched.
+
+    Raw HTML (``<a href=...>``) is left alone: Textual does not render it as a link and the
+    renderers exports are read in (GitHub, Obsidian) sanitise it. Bare e-mail addresses that a
+    linkifier turns into ``mailto:`` links are not Markdown links either: the UI must still pass
+    every clicked href through :func:`safe_url`.
+    """
+    if not any(c in markdown for c in "[<"):
+        return markdown
+    text, pieces = protect_code(markdown)
+
+    def inline(match: re.Match[str]) -> str:
+        destination = match["angle"] if match["angle"] is not None else match["bare"]
+        inner = _INLINE_LINK_RE.sub(inline, match["text"])  # [![img](bad)](good)
+        if not _allowed_target(_link_target(destination or ""), keep_fragment_links):
+            return match["escapes"] + inner
+        start, end = match.start("text") - match.start(), match.end("text") - match.start()
+        whole = match.group()
+        return whole[:start] + inner + whole[end:]
+
+    def autolink(match: re.Match[str]) -> str:
+        uri = match["uri"]
+        if _allowed_target(_link_target(uri), keep_fragment_links):
+            return match.group()
+        return match["escapes"] + code_span(uri)
+
+    def definition(match: re.Match[str]) -> str:
+        destination = match["angle"] if match["angle"] is not None else match["bare"]
+        if _allowed_target(_link_target(destination), keep_fragment_links):
+            return match.group()
+        return f"{match['lead']}\\[{match['label']}]:{match['gap']}{code_span(destination)}"
+
+    text = _INLINE_LINK_RE.sub(inline, text)
+    text = _AUTOLINK_RE.sub(autolink, text)
+    text = _DEFINITION_RE.sub(definition, text)
+    return restore_code(text, pieces)
