@@ -1,0 +1,392 @@
+"""The one door the UI and the CLI use: ask and re-ask, and what is done to threads.
+
+Joins the API client and the store without either knowing the other. No Textual, no SQL.
+The order of writes is the product's promise that nothing is lost:
+
+1. Settings are validated first; invalid ones are refused before anything is written or sent.
+2. The question is committed before the request leaves.
+3. The answer row exists from the first byte (or from the failure that replaced it), is
+   checkpointed while it streams (throttled by the store's ``AnswerWriter``) and finalised
+   with usage and sources. An error, a cancel or a dropped connection keeps the partial text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sonar_tui.api.conversation import AskRequest, Attachment, Turn
+from sonar_tui.api.errors import ApiError, ErrorKind
+from sonar_tui.api.events import (
+    AnswerBuilder,
+    ApiSwitched,
+    Event,
+    Failed,
+    Finished,
+    ReasoningDelta,
+    Started,
+    TextDelta,
+)
+from sonar_tui.api.settings import RequestSettings, validate_request_settings
+from sonar_tui.config import ConfigWriteError, LoadedConfig, remember_agent_endpoint
+from sonar_tui.store import (
+    AnswerWriter,
+    MessageRecord,
+    SearchHit,
+    Store,
+    StoreError,
+    ThreadRecord,
+)
+
+log = logging.getLogger(__name__)
+
+HISTORY_MESSAGES = 20  # earlier messages sent with a question (10 exchanges)
+STATUS_FOR_FINISH = {"stop": "complete", "length": "complete", "incomplete": "interrupted",
+                     "cancelled": "cancelled", "failed": "error"}
+
+
+# ----------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionSaved:
+    """The question is in the database (sent before anything leaves the machine)."""
+
+    thread: ThreadRecord
+    message: MessageRecord
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerStarted:
+    """The answer's row exists (status ``streaming``, or about to record a failure)."""
+
+    thread_id: int
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSaved:
+    """The answer is final in the database."""
+
+    thread_id: int
+    message_id: int | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class StorageProblem:
+    """A write failed; the answer goes on (a checkpoint) or could not be kept (the final save)."""
+
+    error: ApiError
+
+
+ServiceEvent = Event | QuestionSaved | AnswerStarted | AnswerSaved | StorageProblem
+
+
+def error_record(error: ApiError) -> dict[str, Any]:
+    """What is stored (and shown) for a failed answer: the server's words, a title, a hint."""
+    return {**error.to_dict(), "title": error.title, "hint": error.hint}
+
+
+def storage_error(exc: Exception) -> ApiError:
+    return ApiError(ErrorKind.STORAGE, str(exc) or exc.__class__.__name__)
+
+
+class ChatService:
+    """Everything the UI and CLI do with threads, answers and settings."""
+
+    def __init__(self, store: Store | None, config: LoadedConfig, *,
+                 client_factory: Callable[..., Any] | None = None,
+                 transport: Any = None) -> None:
+        self.store = store
+        self.config = config
+        self._transport = transport
+        self._client_factory = client_factory
+        self._client = None
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def client(self):
+        if self._client is None:
+            factory = self._client_factory
+            if factory is None:
+                from sonar_tui.api.client import PerplexityClient  # lazy: keeps start-up fast
+                factory = PerplexityClient
+            self._client = factory(self.config.connection, self.config.api_key,
+                                   transport=self._transport)
+        return self._client
+
+    async def reconfigure(self, config: LoadedConfig) -> None:
+        """New settings or key: the next request uses a client built from them."""
+        self.config = config
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _require_store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("this service was opened without a database")
+        return self.store
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def defaults(self) -> RequestSettings:
+        return self.config.request
+
+    def settings_for(self, thread: ThreadRecord | None) -> RequestSettings:
+        """The defaults with the thread's overrides applied (a new thread: the defaults)."""
+        return self.defaults.with_overrides(thread.overrides if thread else None)
+
+    async def set_overrides(self, thread_id: int, settings: RequestSettings) -> ThreadRecord | None:
+        store = self._require_store()
+        await store.set_overrides(thread_id, settings.diff(self.defaults))
+        return await store.get_thread(thread_id)
+
+    async def clear_overrides(self, thread_id: int) -> ThreadRecord | None:
+        store = self._require_store()
+        await store.set_overrides(thread_id, {})
+        return await store.get_thread(thread_id)
+
+    # ------------------------------------------------------------------ threads
+
+    async def list_threads(self, limit: int = 200, offset: int = 0) -> list[ThreadRecord]:
+        return await self._require_store().list_threads(limit=limit, offset=offset)
+
+    async def get_thread(self, thread_id: int) -> ThreadRecord | None:
+        return await self._require_store().get_thread(thread_id)
+
+    async def load_page(self, thread_id: int, limit: int,
+                        before_id: int | None = None) -> tuple[list[MessageRecord], bool]:
+        """A page of messages (oldest first) and whether older ones exist."""
+        store = self._require_store()
+        messages = await store.load_messages(thread_id, limit=limit + 1, before_id=before_id)
+        has_older = len(messages) > limit
+        return (messages[1:] if has_older else messages), has_older
+
+    async def rename(self, thread_id: int, title: str) -> str:
+        return await self._require_store().rename_thread(thread_id, title)
+
+    async def set_pinned(self, thread_id: int, pinned: bool) -> None:
+        await self._require_store().set_pinned(thread_id, pinned)
+
+    async def delete(self, thread_id: int) -> bool:
+        return await self._require_store().delete_thread(thread_id)
+
+    async def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        return await self._require_store().search(query, limit)
+
+    # ------------------------------------------------------------------ asking
+
+    async def ask(self, question: str, *, thread_id: int | None = None,
+                  attachments: Sequence[Attachment] = (),
+                  settings: RequestSettings | None = None, keep_attachment_bytes: bool = False,
+                  save: bool = True, stream: bool = True) -> AsyncIterator[ServiceEvent]:
+        """Ask a new question (in a new thread when ``thread_id`` is None)."""
+        thread = None
+        if save and thread_id is not None:
+            thread = await self._require_store().get_thread(thread_id)
+            if thread is None:
+                yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, f"There is no thread {thread_id}.",
+                                      field="thread"))
+                return
+        settings = settings or self.settings_for(thread)
+        problems = validate_request_settings(settings)
+        if problems:
+            first = problems[0]
+            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS,
+                                  "; ".join(str(p) for p in problems), field=first.field))
+            return
+        if not question.strip() and not attachments:
+            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "The question is empty.",
+                                  field="question"))
+            return
+        if not save:
+            request = AskRequest(question, settings, [], list(attachments), None, stream)
+            async for event in self.client.stream(request):
+                await self._note_switch(event)
+                yield event
+            return
+
+        store = self._require_store()
+        history = await self._history(thread.id) if thread else []
+        try:
+            saved = await store.add_user_message(thread_id, question, attachments=attachments,
+                                                 keep_bytes=keep_attachment_bytes)
+        except StoreError as exc:  # nothing was sent, nothing half-written
+            yield Failed(storage_error(exc))
+            return
+        thread = await store.get_thread(saved.thread_id) or thread
+        assert thread is not None
+        yield QuestionSaved(thread, saved)
+        request = AskRequest(question, settings, history, list(attachments), thread.uid, stream)
+        async for event in self._answer(thread, request):
+            yield event
+
+    async def answer_again(self, thread_id: int, *,
+                           settings: RequestSettings | None = None) -> AsyncIterator[ServiceEvent]:
+        """Regenerate (or retry) the thread's last answer, with the settings that produced it
+        unless others are given. The question stays; the old answer is replaced."""
+        store = self._require_store()
+        thread = await store.get_thread(thread_id)
+        messages = await store.load_messages(thread_id, limit=HISTORY_MESSAGES + 2) if thread else []
+        last_question = next((m for m in reversed(messages) if m.role == "user"), None)
+        if thread is None or last_question is None:
+            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "There is no question to answer again.",
+                                  field="thread"))
+            return
+        old_answer = next((m for m in messages if m.role == "assistant"
+                           and m.id > last_question.id), None)
+        if settings is None:
+            settings = (RequestSettings.from_dict(old_answer.settings)
+                        if old_answer is not None and old_answer.settings
+                        else self.settings_for(thread))
+        problems = validate_request_settings(settings)
+        if problems:
+            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "; ".join(map(str, problems)),
+                                  field=problems[0].field))
+            return
+        if old_answer is not None:
+            try:
+                await store.delete_message(old_answer.id)
+            except StoreError as exc:
+                yield Failed(storage_error(exc))
+                return
+        history = _turns([m for m in messages if m.id < last_question.id])
+        request = AskRequest(last_question.content, settings, history, [], thread.uid, True)
+        async for event in self._answer(thread, request):
+            yield event
+
+    async def take_back_last(self, thread_id: int) -> str | None:
+        """Edit-and-resend, first half: remove the last question and its answer, return the
+        question's text for the composer (the caller asks again with the edited text)."""
+        store = self._require_store()
+        messages = await store.load_messages(thread_id, limit=2)
+        question = next((m for m in reversed(messages) if m.role == "user"), None)
+        if question is None:
+            return None
+        for message in messages:
+            if message.id >= question.id:
+                await store.delete_message(message.id)
+        return question.content
+
+    async def _history(self, thread_id: int) -> list[Turn]:
+        messages = await self._require_store().load_messages(thread_id, limit=HISTORY_MESSAGES)
+        return _turns(messages)
+
+    async def _note_switch(self, event: ServiceEvent) -> None:
+        """Auto mode met the retirement 403: remember it in the config file."""
+        if not isinstance(event, ApiSwitched):
+            return
+        base_url = self.config.connection.base_url
+        try:
+            self.config = remember_agent_endpoint(self.config, base_url)
+        except ConfigWriteError as exc:  # the switch still holds for this session
+            log.warning("could not save the Agent API choice: %s", exc)
+
+    async def _answer(self, thread: ThreadRecord,
+                      request: AskRequest) -> AsyncIterator[ServiceEvent]:
+        store = self._require_store()
+        builder = AnswerBuilder()
+        writer: AnswerWriter | None = None
+        warned = False
+        status = "cancelled"
+        message_id: int | None = None
+        try:
+            async for event in self.client.stream(request):
+                builder.feed(event)
+                await self._note_switch(event)
+                if writer is None and isinstance(event, (Started, Failed)):
+                    model = event.model if isinstance(event, Started) else None
+                    api = event.api if isinstance(event, Started) else builder.answer().api
+                    try:
+                        message_id = await store.start_answer(
+                            thread.id, request.settings.to_dict(), model or request.settings.model,
+                            api)
+                    except StoreError as exc:
+                        yield StorageProblem(storage_error(exc))
+                        yield event
+                        continue
+                    writer = store.answer_writer(message_id)
+                    yield AnswerStarted(thread.id, message_id)
+                if writer is not None:
+                    if isinstance(event, TextDelta):
+                        writer.append_text(event.text)
+                    elif isinstance(event, ReasoningDelta):
+                        writer.append_reasoning(event.text)
+                    try:
+                        await writer.maybe_checkpoint()
+                    except StoreError as exc:  # keep answering; say it once
+                        if not warned:
+                            warned = True
+                            yield StorageProblem(storage_error(exc))
+                if isinstance(event, Finished):
+                    status = STATUS_FOR_FINISH.get(event.reason, "complete")
+                elif isinstance(event, Failed):
+                    status = "error"
+                yield event
+        finally:
+            # Runs on normal end, on error and on cancel (no yield here: the generator may be
+            # closing). The shield lets the final write complete even if cancelled again.
+            final_problem = None
+            if writer is not None:
+                final_problem = await asyncio.shield(self._finish(writer, builder, status))
+        if writer is not None:
+            if final_problem is not None:
+                yield StorageProblem(final_problem)
+            yield AnswerSaved(thread.id, message_id, status)
+
+    @staticmethod
+    async def _finish(writer: AnswerWriter, builder: AnswerBuilder,
+                      status: str) -> ApiError | None:
+        answer = builder.answer()
+        try:
+            await writer.finish(
+                status,  # type: ignore[arg-type]
+                steps=[s.to_dict() for s in answer.steps],
+                sources=[s.to_dict() for s in answer.sources],
+                related=list(answer.related),
+                images=[i.to_dict() for i in answer.images],
+                usage=answer.usage.to_dict() if answer.usage else None,
+                cost=answer.cost,
+                model=answer.model or None,
+                api=answer.api,
+                finish_reason=answer.finish_reason or ("cancelled" if status == "cancelled" else None),
+                error=error_record(answer.error) if answer.error else None,
+                content=answer.text,
+                reasoning=answer.reasoning,
+            )
+        except StoreError as exc:
+            return storage_error(exc)
+        return None
+
+
+def _turns(messages: list[MessageRecord]) -> list[Turn]:
+    """Earlier exchanges worth sending back: questions and the answers that completed."""
+    turns: list[Turn] = []
+    for message in messages:
+        if message.role == "user":
+            turns.append(Turn("user", message.content))
+        elif message.status in ("complete", "interrupted", "cancelled") and message.content.strip():
+            turns.append(Turn("assistant", message.content))
+    return turns
+
+
+__all__ = [
+    "AnswerSaved",
+    "AnswerStarted",
+    "ChatService",
+    "QuestionSaved",
+    "ServiceEvent",
+    "StorageProblem",
+    "error_record",
+]
