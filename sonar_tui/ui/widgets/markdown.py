@@ -69,6 +69,22 @@ def mark_citations(content: Content, current: int | None = None) -> Content:
     return content.add_spans(spans) if spans else content
 
 
+def restyle_current(content: Content, current: int | None) -> Content:
+    """The same content with only ``[current]`` markers carrying the "current" style."""
+    spans = [span for span in content.spans if span.style != ".citation-marker--current"]
+    if current is not None:
+        target = f"[{current}]"
+        plain = content.plain
+        spans.extend(Span(span.start, span.end, ".citation-marker--current")
+                     for span in content.spans
+                     if span.style == ".citation-marker" and plain[span.start:span.end] == target)
+    return Content(content.plain, spans)
+
+
+def _contains_marker(content: Content, number: int | None) -> bool:
+    return number is not None and f"[{number}]" in content.plain
+
+
 class _CitationMarkers:
     """Mixin for blocks whose inline text may carry ``[n]`` markers."""
 
@@ -292,6 +308,12 @@ class CompactFence(MarkdownFence):
 # ----------------------------------------------------------------------------- the widget
 
 
+def _descendant_blocks(block: MarkdownBlock) -> Iterable[MarkdownBlock]:
+    for child in block._blocks:
+        yield child
+        yield from _descendant_blocks(child)
+
+
 class AnswerMarkdown(Markdown):
     """Markdown for answers and questions: compact blocks, styled ``[n]`` markers."""
 
@@ -321,6 +343,31 @@ class AnswerMarkdown(Markdown):
     def __init__(self, markdown: str | None = None, **kwargs) -> None:
         # Links are routed through the app (only http(s), SSH-aware), never opened directly.
         super().__init__(markdown, open_links=False, **kwargs)
+
+    def set_current_citation(self, number: int | None) -> MarkdownBlock | None:
+        """Highlight ``[number]`` (None clears); returns the first block that shows it."""
+        first: MarkdownBlock | None = None
+        for block in self.query(MarkdownBlock):
+            if isinstance(block, (AnswerParagraph, AnswerTD, AnswerTH)):
+                block.set_content(restyle_current(block._content, number))
+                if first is None and _contains_marker(block._content, number):
+                    first = block
+            elif isinstance(block, _CompactList) and block._compact_items:
+                block._compact_items = [(bullet, restyle_current(text, number))
+                                        for bullet, text in block._compact_items]
+                block.update(HangingList(block._compact_items, ".list-bullet"))
+                if first is None and any(_contains_marker(text, number)
+                                         for _, text in block._compact_items):
+                    first = block
+            elif isinstance(block, CompactTable):
+                cells = [cell for cell in _descendant_blocks(block)
+                         if isinstance(cell, (AnswerTD, AnswerTH))]
+                for cell in cells:
+                    cell._content = restyle_current(cell._content, number)
+                block._refresh_table()
+                if first is None and any(_contains_marker(c._content, number) for c in cells):
+                    first = block
+        return first
 
 
 __all__ = [

@@ -1,0 +1,69 @@
+"""An answer being written, independent of whether its thread is on screen.
+
+The app owns one ``LiveAnswer`` per streaming thread; the worker that consumes the service
+feeds it, and whichever ``AnswerView`` shows that thread (if any) is attached to it. Switching
+threads detaches the view; coming back builds a new view from the state kept here. All
+remote text is cleaned before it is kept, so nothing downstream can show a control sequence.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sonar_tui.sanitize import clean_text
+
+if TYPE_CHECKING:
+    from sonar_tui.ui.widgets.answer import AnswerView
+
+
+@dataclass
+class LiveAnswer:
+    thread_id: int
+    question: str
+    question_id: int | None = None
+    message_id: int | None = None
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    related: list[str] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, Any] | None = None
+    model: str = ""
+    api: str = ""
+    status: str = "waiting"  # waiting -> streaming -> complete/cancelled/interrupted/error
+    finish_reason: str | None = None
+    error: dict[str, Any] | None = None
+    retry_at: float | None = None  # monotonic time of the next automatic retry
+    retry_note: str = ""
+    started_at: float = field(default_factory=time.monotonic)
+    view: AnswerView | None = None
+
+    @property
+    def full_text(self) -> str:
+        return "".join(self.text)
+
+    @property
+    def full_reasoning(self) -> str:
+        return "".join(self.reasoning)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("waiting", "streaming")
+
+    def add_text(self, delta: str) -> str:
+        cleaned = clean_text(delta)
+        self.text.append(cleaned)
+        return cleaned
+
+    def replace_text(self, text: str) -> str:
+        cleaned = clean_text(text)
+        self.text = [cleaned]
+        return cleaned
+
+    def add_reasoning(self, delta: str) -> str:
+        cleaned = clean_text(delta)
+        self.reasoning.append(cleaned)
+        return cleaned

@@ -1,0 +1,413 @@
+"""One question and one answer as they appear in the conversation."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.events import Click
+from textual.message import Message
+from textual.style import Style
+from textual.widgets import Collapsible, OptionList, Static
+from textual.widgets.option_list import Option
+
+from sonar_tui.sanitize import clean_line, clean_text, safe_url, url_domain
+from sonar_tui.store.models import MessageRecord
+from sonar_tui.ui.format import format_cost, format_tokens, plural
+from sonar_tui.ui.live import LiveAnswer
+from sonar_tui.ui.widgets.markdown import AnswerMarkdown, MARKER_RE
+from sonar_tui.ui.widgets.stream import StreamingMarkdown
+
+URL_META = "sonar-url"
+STATUS_LABELS = {
+    "waiting": ("● waiting for the first byte…", "$streaming-indicator"),
+    "streaming": ("● streaming", "$streaming-indicator"),
+    "cancelled": ("⊘ stopped — partial answer kept", "$text-warning"),
+    "interrupted": ("⚠ interrupted — partial answer kept", "$text-warning"),
+    "error": ("✖ failed", "$text-error"),
+}
+
+
+def step_content(step: dict[str, Any]) -> Content:
+    """A reasoning step as a few lines: what was done, with which inputs, and what came back."""
+    kind = step.get("kind") or "step"
+    label = {"web_search": "Search", "fetch_url_content": "Read",
+             "execute_python": "Python"}.get(kind, clean_line(kind).replace("_", " ").title())
+    lines = [Content(f"▸ {label}").stylize("bold $text-secondary")]
+    thought = clean_line(step.get("thought") or "")
+    if thought:
+        lines[0] += Content("  " + thought).stylize("italic $text-muted")
+    keywords = [clean_line(k) for k in step.get("keywords") or () if k]
+    if keywords:
+        lines.append(Content("   " + " · ".join(f"“{k}”" for k in keywords)))
+    for result in (step.get("results") or ())[:6]:
+        title = clean_line(result.get("title") or "") or "Untitled"
+        domain = url_domain(result.get("url") or "")
+        lines.append(Content("   – ") + Content(title) +
+                     Content(f"  {domain}").stylize("$source-domain"))
+    extra = len(step.get("results") or ()) - 6
+    if extra > 0:
+        lines.append(Content(f"   … and {extra} more").stylize("$text-muted"))
+    for url in (step.get("urls") or ())[:6]:
+        lines.append(Content("   – " + (url_domain(url) or clean_line(url))).stylize("$source-domain"))
+    code = clean_text(step.get("code") or "").strip("\n")
+    if code:
+        lines.extend(Content("   │ " + line).stylize("$text-secondary") for line in code.splitlines()[:12])
+    output = clean_text(step.get("output") or "").strip("\n")
+    if output:
+        lines.extend(Content("   ⇒ " + line) for line in output.splitlines()[:6])
+    return Content("\n").join(lines)
+
+
+class ReasoningBlock(Collapsible):
+    """<think> text and research steps: open while the model thinks, folded once it answers."""
+
+    DEFAULT_CSS = """
+    ReasoningBlock {
+        background: $reasoning-background;
+        color: $reasoning-foreground;
+        border-top: none;
+        padding: 0;
+        margin: 0 0 1 0;
+        & > Contents { padding: 0 1 0 2; }
+        & #steps { margin: 0 0 1 0; }
+    }
+    """
+
+    def __init__(self, *, collapsed: bool, streaming: bool, reasoning: str = "",
+                 steps: list[dict] | None = None) -> None:
+        self._steps = list(steps or [])
+        self._reasoning_text = reasoning
+        self._streaming = streaming
+        self.auto_collapse = streaming  # folded by itself when the answer starts
+        super().__init__(title=self._title(), collapsed=collapsed)
+
+    def compose(self) -> ComposeResult:
+        with self.Contents():
+            yield Static(self._steps_content(), id="steps")
+            yield StreamingMarkdown(self._reasoning_text, streaming=self._streaming, id="thinking")
+
+    def _title(self) -> str:
+        parts = ["Reasoning"]
+        if self._steps:
+            parts.append(plural(len(self._steps), "step"))
+        return " · ".join(parts)
+
+    def _steps_content(self) -> Content:
+        return Content("\n").join(step_content(step) for step in self._steps)
+
+    @property
+    def thinking(self) -> StreamingMarkdown:
+        return self.query_one("#thinking", StreamingMarkdown)
+
+    def set_steps(self, steps: list[dict]) -> None:
+        self._steps = list(steps)
+        self.title = self._title()
+        self.query_one("#steps", Static).update(self._steps_content())
+
+    def on_collapsible_toggled(self, event: Collapsible.Toggled) -> None:
+        self.auto_collapse = False  # the user decided; leave it as they set it
+
+
+class RelatedList(OptionList):
+    DEFAULT_CSS = """
+    RelatedList { height: auto; max-height: 8; border: none; padding: 0; margin: 0 0 1 0; }
+    """
+
+    class Ask(Message):
+        def __init__(self, question: str) -> None:
+            super().__init__()
+            self.question = question
+
+    @on(OptionList.OptionSelected)
+    def _ask(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(self.Ask(str(event.option.id and event.option.prompt)))
+
+
+class LinkLines(Static):
+    """Lines of links (returned images); a click opens one through the app's URL policy."""
+
+    class Open(Message):
+        def __init__(self, url: str) -> None:
+            super().__init__()
+            self.url = url
+
+    def on_click(self, event: Click) -> None:
+        url = event.style.meta.get(URL_META)
+        if url:
+            event.stop()
+            self.post_message(self.Open(url))
+
+
+def images_content(images: list[dict]) -> Content:
+    lines = [Content("Images").stylize("bold $text-muted")]
+    for index, image in enumerate(images, 1):
+        url = safe_url(image.get("url") or "")
+        title = clean_line(image.get("title") or "") or url_domain(image.get("origin_url") or "") \
+            or "image"
+        size = ""
+        if image.get("width") and image.get("height"):
+            size = f" ({image['width']}×{image['height']})"
+        line = Content(f"{index}. ") + Content(title + size)
+        if url:
+            line += Content("  " + url_domain(url)).stylize("$source-domain")
+            line = line.stylize(Style.from_meta({URL_META: url}))
+        else:
+            line += Content("  (unsafe link, not opened)").stylize("$text-muted")
+        lines.append(line)
+    return Content("\n").join(lines)
+
+
+def error_content(error: dict[str, Any] | None, retry_note: str = "") -> Content:
+    error = error or {}
+    title = clean_line(error.get("title") or "") or "The answer failed"
+    status = error.get("status")
+    head = Content(f"✖ {title}" + (f" (HTTP {status})" if status else "")).stylize("bold $text-error")
+    lines = [head]
+    message = clean_text(error.get("message") or "").strip()
+    if message:
+        lines.append(Content(message))
+    hint = clean_line(error.get("hint") or "")
+    if hint:
+        lines.append(Content(hint).stylize("$text-muted"))
+    lines.append(Content(retry_note or "Press ctrl+r to retry.").stylize("$text-accent"))
+    return Content("\n").join(lines)
+
+
+class QuestionView(Vertical):
+    DEFAULT_CSS = """
+    QuestionView {
+        height: auto;
+        margin: 1 0 0 0;
+        padding: 0 1;
+        border-left: thick $primary;
+        background: $boost;
+        & > .who { color: $text-primary; text-style: bold; height: 1; }
+        & > AnswerMarkdown { padding: 0; }
+    }
+    """
+
+    def __init__(self, text: str, *, message_id: int | None = None,
+                 attachments: list[str] | None = None) -> None:
+        super().__init__()
+        self.text = text
+        self.message_id = message_id
+        self.attachments = attachments or []
+
+    def compose(self) -> ComposeResult:
+        yield Static("You", classes="who")
+        yield AnswerMarkdown(self.text)
+        if self.attachments:
+            yield Static(Content("📎 " + ", ".join(clean_line(a) for a in self.attachments))
+                         .stylize("$text-muted"))
+
+
+class AnswerView(Vertical):
+    """An answer: header, reasoning, body, error, related questions, images."""
+
+    DEFAULT_CSS = """
+    AnswerView {
+        height: auto;
+        margin: 1 0 0 0;
+        padding: 0 1;
+        border-left: thick $panel;
+        &.-selected { border-left: thick $accent; }
+        & > #answer-header { height: 1; color: $text-muted; }
+        & > #error { color: $text; background: $error 12%; padding: 0 1; margin: 1 0 0 0; }
+        & > #images { margin: 1 0 0 0; }
+        & > #related-title { color: $text-muted; text-style: bold; margin: 1 0 0 0; }
+    }
+    """
+
+    def __init__(self, *, message_id: int | None, text: str = "", reasoning: str = "",
+                 steps: list[dict] | None = None, sources: list[dict] | None = None,
+                 related: list[str] | None = None, images: list[dict] | None = None,
+                 usage: dict | None = None, cost: float | None = None, model: str = "",
+                 api: str = "", status: str = "complete", error: dict | None = None,
+                 live: LiveAnswer | None = None) -> None:
+        super().__init__()
+        self.message_id = message_id
+        self._initial_text = text
+        self._reasoning = reasoning
+        self.steps = list(steps or [])
+        self.sources = list(sources or [])
+        self.related = list(related or [])
+        self.images = list(images or [])
+        self.usage = usage
+        self.cost = cost
+        self.model = model
+        self.api = api
+        self.status = status
+        self.error = error
+        self.live = live
+        self.retry_note = ""
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_record(cls, record: MessageRecord) -> AnswerView:
+        return cls(message_id=record.id, text=record.content, reasoning=record.reasoning,
+                   steps=record.steps, sources=record.sources, related=record.related,
+                   images=record.images, usage=record.usage, cost=record.cost,
+                   model=record.model or "", api=record.api or "", status=record.status,
+                   error=record.error)
+
+    @classmethod
+    def from_live(cls, live: LiveAnswer) -> AnswerView:
+        view = cls(message_id=live.message_id, text=live.full_text, reasoning=live.full_reasoning,
+                   steps=live.steps, sources=live.sources, related=live.related,
+                   images=live.images, usage=live.usage, model=live.model, api=live.api,
+                   status=live.status, error=live.error, live=live)
+        live.view = view
+        return view
+
+    @property
+    def streaming(self) -> bool:
+        return self.status in ("waiting", "streaming")
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._header(), id="answer-header")
+        if self._reasoning or self.steps:
+            yield self._make_reasoning(collapsed=not self.streaming or bool(self._initial_text))
+        yield StreamingMarkdown(self._initial_text, streaming=self.streaming, id="body")
+        if self.error:
+            yield Static(error_content(self.error, self.retry_note), id="error")
+        yield from self._extras()
+
+    def _make_reasoning(self, collapsed: bool) -> ReasoningBlock:
+        return ReasoningBlock(collapsed=collapsed, streaming=self.streaming,
+                              reasoning=self._reasoning, steps=self.steps)
+
+    def _extras(self) -> ComposeResult:
+        if self.related:
+            yield Static("Related questions", id="related-title")
+            yield RelatedList(*[Option(clean_line(q), id=f"q{i}")
+                                for i, q in enumerate(self.related)], id="related")
+        if self.images:
+            yield LinkLines(images_content(self.images), id="images")
+
+    def _header(self) -> Content:
+        parts = [Content("Answer").stylize("bold $text-primary")]
+        if self.model:
+            parts.append(Content(clean_line(self.model)))
+        if self.api:
+            parts.append(Content("Agent API" if self.api == "agent" else "Sonar API"))
+        if self.sources:
+            parts.append(Content(plural(len(self.sources), "source")))
+        if self.usage:
+            tokens = self.usage.get("total_tokens") or 0
+            if tokens:
+                parts.append(Content(f"{format_tokens(tokens)} tok"))
+        cost = self.cost if self.cost is not None else (self.usage or {}).get("cost")
+        if cost is not None:
+            parts.append(Content(format_cost(cost)))
+        label = STATUS_LABELS.get(self.status)
+        if label:
+            parts.append(Content(label[0]).stylize(label[1]))
+        return Content(" · ").join(parts)
+
+    def refresh_header(self) -> None:
+        if self.is_mounted:
+            self.query_one("#answer-header", Static).update(self._header())
+
+    # ------------------------------------------------------------------ live updates
+
+    @property
+    def body(self) -> StreamingMarkdown:
+        return self.query_one("#body", StreamingMarkdown)
+
+    @property
+    def reasoning_block(self) -> ReasoningBlock | None:
+        blocks = self.query_children(ReasoningBlock)
+        return blocks.first() if blocks else None
+
+    def add_text(self, text: str) -> None:
+        self.body.write(text)
+        block = self.reasoning_block
+        if block is not None and block.auto_collapse and not block.collapsed:
+            block.collapsed = True
+            block.auto_collapse = False
+
+    async def add_reasoning(self, text: str) -> None:
+        block = self.reasoning_block
+        if block is None:
+            block = self._make_reasoning(collapsed=False)
+            await self.mount(block, before=self.body)
+        block.thinking.write(text)
+
+    async def set_steps(self, steps: list[dict]) -> None:
+        self.steps = list(steps)
+        block = self.reasoning_block
+        if block is None:
+            block = self._make_reasoning(collapsed=False)
+            await self.mount(block, before=self.body)
+        else:
+            block.set_steps(self.steps)
+
+    def set_sources(self, sources: list[dict]) -> None:
+        self.sources = list(sources)
+        self.refresh_header()
+
+    def set_meta(self, *, model: str | None = None, api: str | None = None,
+                 usage: dict | None = None, status: str | None = None) -> None:
+        if model:
+            self.model = model
+        if api:
+            self.api = api
+        if usage is not None:
+            self.usage = usage
+        if status:
+            self.status = status
+        self.refresh_header()
+
+    async def show_error(self, error: dict | None, retry_note: str = "") -> None:
+        self.error = error
+        self.retry_note = retry_note
+        existing = self.query_children("#error")
+        if error is None:
+            await existing.remove()
+        elif existing:
+            existing.first(Static).update(error_content(error, retry_note))
+        else:
+            await self.mount(Static(error_content(error, retry_note), id="error"))
+
+    async def finish(self, *, text: str | None, related: list[str], images: list[dict],
+                     status: str, error: dict | None, usage: dict | None,
+                     cost: float | None, model: str, api: str, message_id: int | None) -> None:
+        """The stream ended: final render, then what only comes at the end."""
+        if text is not None and text != self.body.source:
+            await self.body.replace(text)
+        else:
+            await self.body.finish()
+        block = self.reasoning_block
+        if block is not None:
+            await block.thinking.finish()
+            if block.auto_collapse and self.body.source:
+                block.collapsed = True
+        self.message_id = message_id
+        self.related, self.images = list(related), list(images)
+        self.cost = cost
+        self.set_meta(model=model, api=api, usage=usage, status=status)
+        if error is not None or status == "error":
+            await self.show_error(error)
+        if self.related or self.images:
+            await self.mount_all(list(self._extras()))
+
+    def cited_numbers(self) -> list[int]:
+        """Citation numbers in order of first appearance in the answer."""
+        seen: dict[int, None] = {}
+        for match in MARKER_RE.finditer(self.body.source):
+            seen.setdefault(int(match.group(1)), None)
+        return list(seen)
+
+    def retry_countdown(self, seconds_left: float) -> str:
+        return f"Retrying in {max(0, round(seconds_left))} s…"
+
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()

@@ -1,0 +1,138 @@
+"""The citation panel: the selected answer's numbered sources."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from sonar_tui.sanitize import clean_line, url_domain
+
+SNIPPET_CHARS = 160
+
+
+def source_prompt(source: dict) -> Content:
+    """Number, title, domain and date, then a short snippet. Remote text is never markup."""
+    number = Content(f"[{source.get('number', '?')}] ").stylize("bold $citation-marker")
+    title = Content(clean_line(source.get("title") or "") or clean_line(source.get("url") or "")
+                    or "Untitled").stylize("bold")
+    domain = url_domain(source.get("url") or "")
+    meta_parts = [domain or "(unsafe link)"]
+    date = source.get("date") or source.get("last_updated")
+    if date:
+        meta_parts.append(clean_line(str(date)))
+    meta = Content("    " + " · ".join(meta_parts)).stylize("$source-domain")
+    lines = [number + title, meta]
+    snippet = clean_line(source.get("snippet") or "")
+    if snippet:
+        if len(snippet) > SNIPPET_CHARS:
+            snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
+        lines.append(Content("    " + snippet).stylize("$text-muted"))
+    return Content("\n").join(lines)
+
+
+class SourceList(OptionList):
+    BINDINGS = [
+        Binding("y", "copy_url", "Copy URL", id="sources.copy_url"),
+        Binding("escape,backspace", "back", "Back to answer", id="sources.back"),
+    ]
+
+    class CopyUrl(Message):
+        def __init__(self, source: dict) -> None:
+            super().__init__()
+            self.source = source
+
+    class Back(Message):
+        def __init__(self, number: int | None) -> None:
+            super().__init__()
+            self.number = number
+
+    def _source(self) -> dict | None:
+        option = self.highlighted_option
+        return getattr(option, "source", None) if option else None
+
+    def action_copy_url(self) -> None:
+        source = self._source()
+        if source is not None:
+            self.post_message(self.CopyUrl(source))
+
+    def action_back(self) -> None:
+        source = self._source()
+        self.post_message(self.Back(source.get("number") if source else None))
+
+
+class SourceOption(Option):
+    def __init__(self, source: dict) -> None:
+        super().__init__(source_prompt(source), id=f"s{source.get('number')}")
+        self.source = source
+
+
+class CitationPanel(Vertical):
+    DEFAULT_CSS = """
+    CitationPanel {
+        width: 42;
+        height: 1fr;
+        border-left: vkey $border-blurred;
+        & > #sources-title { height: 1; padding: 0 1; color: $text-muted; }
+        & > SourceList { height: 1fr; border: none; padding: 0; }
+    }
+    """
+
+    class Chosen(Message):
+        """Enter on a source: open it (or show it, over SSH)."""
+
+        def __init__(self, source: dict) -> None:
+            super().__init__()
+            self.source = source
+
+    class Highlighted(Message):
+        def __init__(self, number: int) -> None:
+            super().__init__()
+            self.number = number
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.sources: list[dict] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("Sources", id="sources-title")
+        yield SourceList(id="source-list")
+
+    @property
+    def source_list(self) -> SourceList:
+        return self.query_one(SourceList)
+
+    def show_sources(self, sources: list[dict], *, keep_highlight: bool = True) -> None:
+        if sources == self.sources:
+            return
+        previous = self.source_list.highlighted if keep_highlight else None
+        self.sources = list(sources)
+        title = f"Sources ({len(sources)})" if sources else "Sources"
+        self.query_one("#sources-title", Static).update(title)
+        options: list[Option] = [SourceOption(source) for source in sources]
+        if not options:
+            options = [Option(Content("No sources for this answer.").stylize("$text-muted"),
+                              disabled=True)]
+        self.source_list.set_options(options)
+        if sources and previous is not None and previous < len(sources):
+            self.source_list.highlighted = previous
+
+    def highlight_number(self, number: int) -> bool:
+        try:
+            self.source_list.highlighted = self.source_list.get_option_index(f"s{number}")
+        except Exception:
+            return False
+        self.source_list.scroll_to_highlight()
+        return True
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        source = getattr(event.option, "source", None)
+        if source is not None:
+            event.stop()
+            self.post_message(self.Chosen(source))

@@ -1,0 +1,272 @@
+"""The message pane: a thread's questions and answers, following the bottom while streaming.
+
+Only the newest page of a thread is mounted at first; older messages are brought in when the
+reader scrolls near the top (a few hundred mounted answers make every layout slow). Following
+uses Textual's anchor: scrolling up releases it, End (or a new question) re-engages it.
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.events import Click
+from textual.message import Message
+from textual.widgets import Static
+
+from sonar_tui.store.models import MessageRecord
+from sonar_tui.ui.live import LiveAnswer
+from sonar_tui.ui.widgets.answer import AnswerView, QuestionView
+from sonar_tui.ui.widgets.markdown import AnswerMarkdown
+
+LOAD_OLDER_MARGIN = 3  # lines from the top at which older messages are fetched
+
+
+class Conversation(VerticalScroll, can_focus=True):
+    DEFAULT_CSS = """
+    Conversation {
+        height: 1fr;
+        padding: 0 1 1 1;
+        & > #older-hint { color: $text-muted; height: 1; text-align: center; }
+        & > #empty { color: $text-muted; padding: 2 2; }
+    }
+    """
+
+    BINDINGS = [
+        Binding("end", "follow", "Follow", show=False, id="conversation.follow"),
+        Binding("home", "scroll_home", "Top", show=False, id="conversation.top"),
+        Binding("left_square_bracket", "select_answer(-1)", "Prev answer", show=False,
+                id="conversation.previous_answer"),
+        Binding("right_square_bracket", "select_answer(1)", "Next answer", show=False,
+                id="conversation.next_answer"),
+        Binding("n", "marker(1)", "Next source", id="conversation.next_marker"),
+        Binding("N,shift+n", "marker(-1)", "Prev source", show=False,
+                id="conversation.previous_marker"),
+        Binding("enter", "go_to_source", "Go to source", show=False,
+                id="conversation.go_to_source"),
+        Binding("y", "app.copy_answer", "Copy", id="conversation.copy"),
+        Binding("Y,shift+y", "app.copy_answer_plain", "Copy plain", show=False,
+                id="conversation.copy_plain"),
+        Binding("c", "app.copy_code('nearest')", "Copy code", id="conversation.copy_code"),
+        Binding("C,shift+c", "app.copy_code('pick')", "Pick code", show=False,
+                id="conversation.pick_code"),
+        Binding("t", "toggle_reasoning", "Reasoning", show=False,
+                id="conversation.toggle_reasoning"),
+        Binding("j,down", "scroll_down", show=False),
+        Binding("k,up", "scroll_up", show=False),
+    ]
+
+    class AnswerSelected(Message):
+        def __init__(self, view: AnswerView | None) -> None:
+            super().__init__()
+            self.view = view
+
+    class MarkerChosen(Message):
+        """The reader moved to ``[number]`` and wants its source (``focus`` = jump there)."""
+
+        def __init__(self, number: int, focus: bool) -> None:
+            super().__init__()
+            self.number = number
+            self.focus = focus
+
+    class LoadOlder(Message):
+        def __init__(self, thread_id: int, before_id: int) -> None:
+            super().__init__()
+            self.thread_id = thread_id
+            self.before_id = before_id
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.thread_id: int | None = None
+        self.selected: AnswerView | None = None
+        self.current_marker: int | None = None
+        self.oldest_id: int | None = None
+        self.has_older = False
+        self._loading_older = False
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    @property
+    def following(self) -> bool:
+        # Textual keeps "anchored but released by the user" as two private flags.
+        return self.is_anchored and not self._anchor_released
+
+    # ------------------------------------------------------------------ content
+
+    @staticmethod
+    def views_for(messages: list[MessageRecord]) -> list[QuestionView | AnswerView]:
+        views: list[QuestionView | AnswerView] = []
+        for record in messages:
+            if record.role == "user":
+                views.append(QuestionView(record.content, message_id=record.id,
+                                          attachments=[a.name for a in record.attachments]))
+            else:
+                views.append(AnswerView.from_record(record))
+        return views
+
+    async def show_thread(self, thread_id: int | None, messages: list[MessageRecord], *,
+                          has_older: bool, live: LiveAnswer | None = None,
+                          empty_hint: str = "") -> None:
+        """Replace the pane with a thread's newest page (and its streaming answer, if any)."""
+        self.thread_id = thread_id
+        self.selected = None
+        self.current_marker = None
+        self.has_older = has_older
+        self.oldest_id = messages[0].id if messages else None
+        views: list = []
+        if has_older:
+            views.append(Static("↑ older messages load as you scroll up", id="older-hint"))
+        views.extend(self.views_for(messages))
+        if live is not None:
+            if not any(getattr(v, "message_id", None) == live.question_id and isinstance(v, QuestionView)
+                       for v in views):
+                views.append(QuestionView(live.question, message_id=live.question_id))
+            views.append(AnswerView.from_live(live))
+        if not views:
+            views.append(Static(empty_hint, id="empty"))
+        with self.app.batch_update():
+            await self.remove_children()
+            await self.mount_all(views)
+        self.anchor()
+        self.select(self.answers()[-1] if self.answers() else None)
+
+    async def prepend_older(self, messages: list[MessageRecord], *, has_older: bool) -> None:
+        """Older messages arrived: mount them above, keeping what the reader sees in place."""
+        self._loading_older = False
+        self.has_older = has_older
+        if not messages:
+            await self.query_children("#older-hint").remove()
+            return
+        self.oldest_id = messages[0].id
+        before_height = self.virtual_size.height
+        first = next((c for c in self.children if c.id != "older-hint"), None)
+        with self.app.batch_update():
+            await self.mount_all(self.views_for(messages), before=first)
+            if not has_older:
+                await self.query_children("#older-hint").remove()
+
+        def keep_position() -> None:
+            self.scroll_to(y=self.scroll_y + self.virtual_size.height - before_height,
+                           animate=False, immediate=True)
+        self.call_after_refresh(keep_position)
+
+    async def add_question(self, text: str, message_id: int | None,
+                           attachments: list[str] | None = None) -> QuestionView:
+        await self.query_children("#empty").remove()
+        view = QuestionView(text, message_id=message_id, attachments=attachments)
+        await self.mount(view)
+        return view
+
+    async def add_live_answer(self, live: LiveAnswer) -> AnswerView:
+        view = AnswerView.from_live(live)
+        await self.mount(view)
+        self.select(view)
+        self.action_follow()
+        return view
+
+    def answers(self) -> list[AnswerView]:
+        return list(self.query_children(AnswerView))
+
+    def last_question(self) -> QuestionView | None:
+        questions = self.query_children(QuestionView)
+        return questions.last() if questions else None
+
+    # ------------------------------------------------------------------ selection
+
+    def select(self, view: AnswerView | None, *, scroll: bool = False) -> None:
+        if self.selected is view:
+            return
+        if self.selected is not None:
+            self.selected.remove_class("-selected")
+            self._restyle_marker(self.selected, None)
+        self.selected = view
+        self.current_marker = None
+        if view is not None:
+            view.add_class("-selected")
+            if scroll:
+                self.scroll_to_widget(view, top=True, animate=False)
+        self.post_message(self.AnswerSelected(view))
+
+    def action_select_answer(self, step: int) -> None:
+        answers = self.answers()
+        if not answers:
+            return
+        index = answers.index(self.selected) if self.selected in answers else len(answers)
+        index = max(0, min(len(answers) - 1, index + step))
+        self.select(answers[index], scroll=True)
+
+    def on_click(self, event: Click) -> None:
+        node = event.widget
+        while node is not None and node is not self:
+            if isinstance(node, AnswerView):
+                self.select(node)
+                return
+            node = node.parent
+
+    # ------------------------------------------------------------------ markers
+
+    def action_marker(self, step: int) -> None:
+        """Move to the next/previous cited source of the selected answer."""
+        view = self.selected
+        if view is None:
+            return
+        numbers = view.cited_numbers()
+        if not numbers:
+            self.app.bell()
+            return
+        if self.current_marker in numbers:
+            index = (numbers.index(self.current_marker) + step) % len(numbers)
+        else:
+            index = 0 if step > 0 else len(numbers) - 1
+        self.show_marker(numbers[index], focus=False)
+
+    def show_marker(self, number: int, *, focus: bool) -> None:
+        view = self.selected
+        if view is None:
+            return
+        self.current_marker = number
+        block = self._restyle_marker(view, number)
+        if block is not None:
+            self.release_anchor()
+            self.scroll_to_center(block, animate=False)
+        self.post_message(self.MarkerChosen(number, focus))
+
+    def action_go_to_source(self) -> None:
+        if self.current_marker is None:
+            self.action_marker(1)
+        if self.current_marker is not None:
+            self.post_message(self.MarkerChosen(self.current_marker, True))
+
+    @staticmethod
+    def _restyle_marker(view: AnswerView, number: int | None):
+        first = None
+        for segment in view.body.query_children(AnswerMarkdown):
+            block = segment.set_current_citation(number)
+            first = first or block
+        return first
+
+    # ------------------------------------------------------------------ following
+
+    def action_follow(self) -> None:
+        self.anchor()
+
+    def action_toggle_reasoning(self) -> None:
+        if self.selected is not None and self.selected.reasoning_block is not None:
+            block = self.selected.reasoning_block
+            block.collapsed = not block.collapsed
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if (new_value <= LOAD_OLDER_MARGIN and self.has_older and not self._loading_older
+                and self.thread_id is not None and self.oldest_id is not None
+                and self.max_scroll_y > 0):
+            self._loading_older = True
+            self.post_message(self.LoadOlder(self.thread_id, self.oldest_id))
+
+
+def empty_thread_hint() -> Content:
+    return Content.from_markup(
+        "[b]Ask a question below.[/b]\n\n"
+        "Answers stream in with their sources on the right.\n"
+        "[dim]Enter sends · ctrl+j newline · F1 help · ctrl+s settings[/dim]")

@@ -1,0 +1,230 @@
+"""The conversation sidebar: threads (pinned first, newest next) and full-text search.
+
+An ``OptionList`` renders lines on demand, so it stays one widget however many threads it
+lists (a ``ListView`` mounts a widget per row and crawls at a few thousand). Threads are
+loaded a page at a time as the highlight nears the end of what is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from sonar_tui.sanitize import clean_line, clean_text
+from sonar_tui.store.models import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, SearchHit, ThreadRecord
+from sonar_tui.ui.format import Clock, relative_time
+
+PAGE_SIZE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What an option in the list opens."""
+
+    thread_id: int
+    message_id: int | None = None
+
+
+def thread_prompt(thread: ThreadRecord, now: float, width: int = 28) -> Content:
+    title = clean_line(thread.title) or "Untitled"
+    when = relative_time(thread.updated_at, now)
+    marks = ("● " if thread.has_streaming else "") + ("📌 " if thread.pinned else "")
+    room = max(8, width - len(when) - 1)
+    head = Content(marks).stylize("$streaming-indicator") + Content(title).truncate(
+        room - len(marks), ellipsis=True)
+    gap = max(1, width - head.cell_length - len(when))
+    return head + Content(" " * gap) + Content(when).stylize("$text-muted")
+
+
+def hit_prompt(hit: SearchHit) -> Content:
+    """Title, then the snippet with the matched words highlighted (never parsed as markup)."""
+    title = Content(clean_line(hit.thread_title) or "Untitled").stylize("bold")
+    # Split on the store's highlight markers first: they are control characters, which
+    # cleaning would (rightly) remove.
+    parts: list[Content] = []
+    for index, piece in enumerate(hit.snippet.replace(HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN)
+                                  .split(HIGHLIGHT_OPEN)):
+        text = Content(clean_text(piece, keep_newlines=False))
+        parts.append(text.stylize("bold $text-accent") if index % 2 else text)
+    role = "Q: " if hit.role == "user" else "A: " if hit.role == "assistant" else ""
+    return title + Content("\n") + Content(role).stylize("$text-muted") + Content("").join(parts)
+
+
+class ThreadList(OptionList):
+    BINDINGS = [
+        Binding("r", "rename", "Rename", id="sidebar.rename"),
+        Binding("p", "pin", "Pin", id="sidebar.pin"),
+        Binding("d,delete", "delete", "Delete", id="sidebar.delete"),
+        Binding("slash", "filter", "Filter", show=False, id="sidebar.filter"),
+    ]
+
+    class Action(Message):
+        """Rename, pin or delete was asked for a thread."""
+
+        def __init__(self, action: str, thread_id: int) -> None:
+            super().__init__()
+            self.action = action
+            self.thread_id = thread_id
+
+    def _target(self) -> Target | None:
+        option = self.highlighted_option
+        return getattr(option, "target", None) if option else None
+
+    def _post_action(self, action: str) -> None:
+        target = self._target()
+        if target is not None:
+            self.post_message(self.Action(action, target.thread_id))
+
+    def action_rename(self) -> None:
+        self._post_action("rename")
+
+    def action_pin(self) -> None:
+        self._post_action("pin")
+
+    def action_delete(self) -> None:
+        self._post_action("delete")
+
+    def action_filter(self) -> None:
+        self.screen.query_one("#thread-filter", Input).focus()
+
+
+class TargetOption(Option):
+    def __init__(self, prompt: Content, target: Target, id: str | None = None) -> None:
+        super().__init__(prompt, id=id)
+        self.target = target
+
+
+class Sidebar(Vertical):
+    """Thread list with a filter box; the filter runs full-text search."""
+
+    DEFAULT_CSS = """
+    Sidebar {
+        width: 34;
+        height: 1fr;
+        border-right: vkey $border-blurred;
+        & > #sidebar-title { padding: 0 1; color: $text-muted; height: 1; }
+        & > Input { margin: 0 0; border: none; height: 1; padding: 0 1; }
+        & > ThreadList { height: 1fr; border: none; padding: 0; }
+        & > ThreadList:focus { background-tint: $foreground 3%; }
+    }
+    """
+
+    class Opened(Message):
+        def __init__(self, target: Target) -> None:
+            super().__init__()
+            self.target = target
+
+    class SearchRequested(Message):
+        def __init__(self, query: str) -> None:
+            super().__init__()
+            self.query = query
+
+    class MoreRequested(Message):
+        """The highlight reached the end of the loaded page."""
+
+        def __init__(self, offset: int) -> None:
+            super().__init__()
+            self.offset = offset
+
+    def __init__(self, *, clock: Clock, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.threads: list[ThreadRecord] = []
+        self.searching = False
+        self.exhausted = False
+        self.current_thread_id: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("Threads", id="sidebar-title")
+        yield Input(placeholder="/ search threads…", id="thread-filter")
+        yield ThreadList(id="thread-list")
+
+    @property
+    def option_list(self) -> ThreadList:
+        return self.query_one(ThreadList)
+
+    def _width(self) -> int:
+        return max(20, (self.size.width or 34) - 3)
+
+    def show_threads(self, threads: list[ThreadRecord], *, append: bool = False,
+                     exhausted: bool = False) -> None:
+        """Show threads (pinned first, then newest; the store orders them)."""
+        self.searching = False
+        self.exhausted = exhausted
+        now, width = self.clock(), self._width()
+        self.threads = [*self.threads, *threads] if append else list(threads)
+        options = [TargetOption(thread_prompt(t, now, width), Target(t.id), id=f"t{t.id}")
+                   for t in (threads if append else self.threads)]
+        option_list = self.option_list
+        if append:
+            option_list.add_options(options)
+        else:
+            highlighted = self.current_thread_id
+            option_list.set_options(options)
+            self._highlight_thread(highlighted)
+
+    def update_thread(self, thread: ThreadRecord) -> None:
+        """Refresh one row in place (streaming marker, title, time)."""
+        if self.searching:
+            return
+        for index, existing in enumerate(self.threads):
+            if existing.id == thread.id:
+                self.threads[index] = thread
+                try:
+                    self.option_list.replace_option_prompt(
+                        f"t{thread.id}", thread_prompt(thread, self.clock(), self._width()))
+                except Exception:  # the option may be gone after a refresh; harmless
+                    pass
+                return
+
+    def show_hits(self, query: str, hits: list[SearchHit]) -> None:
+        self.searching = True
+        options: list[Option] = [
+            TargetOption(hit_prompt(hit), Target(hit.thread_id, hit.message_id))
+            for hit in hits
+        ]
+        if not options:
+            options = [Option(Content(f"No matches for “{clean_line(query)}”"), disabled=True)]
+        self.option_list.set_options(options)
+        self.option_list.highlighted = 0 if hits else None
+
+    def select_thread(self, thread_id: int | None) -> None:
+        self.current_thread_id = thread_id
+        if not self.searching:
+            self._highlight_thread(thread_id)
+
+    def _highlight_thread(self, thread_id: int | None) -> None:
+        if thread_id is None:
+            return
+        try:
+            self.option_list.highlighted = self.option_list.get_option_index(f"t{thread_id}")
+        except Exception:
+            pass
+
+    @on(Input.Changed, "#thread-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.post_message(self.SearchRequested(event.value))
+
+    @on(Input.Submitted, "#thread-filter")
+    def _filter_submitted(self) -> None:
+        self.option_list.focus()
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        target = getattr(event.option, "target", None)
+        if target is not None:
+            self.post_message(self.Opened(target))
+
+    @on(OptionList.OptionHighlighted)
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if (not self.searching and not self.exhausted
+                and event.option_index >= len(self.threads) - 10):
+            self.post_message(self.MoreRequested(len(self.threads)))
