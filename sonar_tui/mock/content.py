@@ -452,7 +452,7 @@ def build_answer(question: str, *, chunks: int = DEFAULT_CHUNKS, seed: int = 0,
     target_chars = max(chunks * CHARS_PER_CHUNK, min_chars)
     parts = [writer.heading(), writer.intro()]
     if hostile:
-        parts.append(_HOSTILE_BLOCKS[0])
+        parts.extend(_HOSTILE_BLOCKS)  # all of them, however short the answer
     size = sum(len(p) + 2 for p in parts) + len(tail)
     tokens = sum(len(_TOKEN_RE.findall(p)) for p in parts) + len(_TOKEN_RE.findall(tail))
     blocks = writer.blocks()
