@@ -46,6 +46,7 @@ class AnswerWriter:
         self._pending = 0  # characters appended since the last saved checkpoint
         self._last_checkpoint = clock()
         self._in_flight = False
+        self._retry_at: float | None = None  # after a failed write: no new try before this
         self.checkpoints = 0  # how many were written (diagnostics, tests)
         self.finished = False
 
@@ -64,8 +65,12 @@ class AnswerWriter:
     def due(self) -> bool:
         if not self._pending or self._in_flight or self.finished:
             return False
-        return (self._pending >= self._max_pending
-                or self._clock() - self._last_checkpoint >= self._interval)
+        if self._pending >= self._max_pending and self._retry_at is None:
+            return True
+        now = self._clock()
+        if self._retry_at is not None:
+            return now >= self._retry_at
+        return now - self._last_checkpoint >= self._interval
 
     async def maybe_checkpoint(self) -> bool:
         """Write a checkpoint if one is due; True when it wrote."""
@@ -92,9 +97,13 @@ class AnswerWriter:
         self._in_flight = True
         try:
             await self._store.checkpoint_answer(self.message_id, self.content, self.reasoning)
+        except BaseException:
+            self._retry_at = self._clock() + self._interval
+            raise
         finally:
             self._in_flight = False
             self._last_checkpoint = self._clock()
+        self._retry_at = None
         # Only what was saved stops being pending (text may arrive during the await).
         self._pending -= pending
         self.checkpoints += 1

@@ -119,18 +119,12 @@ class Database:
         if read_only:
             if not path.exists():
                 raise StoreError(f"no database at {path}")
-            target, uri = f"file:{quote(str(path.resolve()))}?mode=ro", True
+            conn, found = await _connect_read_only(path, busy_timeout)
         else:
             _create_private(path)
-            target, uri = str(path), False
-        try:
-            conn = await aiosqlite.connect(target, uri=uri, timeout=busy_timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise _open_error(exc, path) from exc
-        conn.row_factory = sqlite3.Row
+            conn, found = await _connect(str(path), False, path, busy_timeout)
         supported = migrations[-1].version if migrations else 0
         try:
-            found = await _user_version(conn)
             if found > supported or (read_only and found < supported):
                 raise StoreVersionError(path, found, supported, read_only=read_only)
             if not read_only:
@@ -248,6 +242,37 @@ def _consume_outcome(task: asyncio.Future[Any]) -> None:
         log.warning("a transaction whose caller was cancelled failed: %s", task.exception())
 
 
+async def _connect(target: str, uri: bool, path: Path,
+                   busy_timeout: float) -> tuple[aiosqlite.Connection, int]:
+    """A connection and the schema version, read before anything could be written."""
+    try:
+        conn = await aiosqlite.connect(target, uri=uri, timeout=busy_timeout, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise _open_error(exc, path) from exc
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn, await _user_version(conn)
+    except BaseException as exc:
+        await conn.close()
+        if isinstance(exc, sqlite3.Error):
+            raise _open_error(exc, path) from exc
+        raise
+
+
+async def _connect_read_only(path: Path, busy_timeout: float) -> tuple[aiosqlite.Connection, int]:
+    base = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        return await _connect(base, True, path, busy_timeout)
+    except StoreWriteError:
+        # A WAL database needs its -shm file, which a read-only directory cannot hold. With
+        # no WAL content pending, nobody is writing: the file alone is the whole truth and
+        # can be read as immutable (browsing a backup or a read-only mount).
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise
+        return await _connect(f"{base}&immutable=1", True, path, busy_timeout)
+
+
 async def _user_version(conn: aiosqlite.Connection) -> int:
     rows = await conn.execute_fetchall("PRAGMA user_version")
     return int(next(iter(rows))[0])
@@ -274,6 +299,10 @@ def _create_private(path: Path) -> None:
 
 def _open_error(exc: sqlite3.Error, path: Path) -> Exception:
     translated = translate(exc, path)
+    if isinstance(translated, StoreWriteError):
+        hint = "" if translated.reason != _WRITE_REASONS[_SQLITE_READONLY] else \
+            "; open it read-only to browse it"
+        return StoreWriteError(path, translated.reason + hint, translated.detail, opening=True)
     if translated is exc:
         return StoreError(f"cannot open {path}: {exc}")
     return translated

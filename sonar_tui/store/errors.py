@@ -37,12 +37,16 @@ class StoreVersionError(StoreError):
 class StoreWriteError(StoreError):
     """A write was refused (read-only file, disk full, I/O error); nothing was half-written."""
 
-    def __init__(self, path: Path | str, reason: str, detail: str = ""):
+    def __init__(self, path: Path | str, reason: str, detail: str = "", *, opening: bool = False):
         self.path = Path(path)
         self.reason = reason
         self.detail = detail
         suffix = f" ({detail})" if detail and detail != reason else ""
-        super().__init__(f"Could not save to {self.path}: {reason}{suffix}. Nothing was half-written.")
+        if opening:
+            text = f"Could not open {self.path}: {reason}{suffix}."
+        else:
+            text = f"Could not save to {self.path}: {reason}{suffix}. Nothing was half-written."
+        super().__init__(text)
 
 
 class StoreBusyError(StoreWriteError):

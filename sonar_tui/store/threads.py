@@ -226,7 +226,7 @@ async def finish_answer(
         "UPDATE messages SET status = ?, content = ?, reasoning = ?, steps = ?, error = ?,"
         " model = ?, api = ?, usage = ?, cost = ?, finish_reason = ?, finished_at = ?,"
         " checkpoint_at = ? WHERE id = ?",
-        (status, content, reasoning, codec.dump_json(list(steps or []), scrub_strings=False),
+        (status, content, reasoning, codec.dump_json(list(steps or [])),
          codec.dump_json_or_none(dict(error) if error is not None else None),
          model, api, codec.dump_json_or_none(dict(usage) if usage is not None else None),
          cost, finish_reason, now, now, message_id),
@@ -271,7 +271,7 @@ async def insert_full_message(conn: aiosqlite.Connection, thread_id: int, m: Mes
         "INSERT INTO messages (thread_id, role, content, reasoning, steps, status, error, model,"
         " api, settings, usage, cost, finish_reason, created_at, finished_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (thread_id, m.role, m.content, m.reasoning, codec.dump_json(m.steps, scrub_strings=False),
+        (thread_id, m.role, m.content, m.reasoning, codec.dump_json(m.steps),
          m.status, codec.dump_json_or_none(m.error), m.model, m.api, codec.dump_json(m.settings),
          codec.dump_json_or_none(m.usage), m.cost, m.finish_reason, created_at, m.finished_at),
     )

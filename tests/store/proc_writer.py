@@ -49,7 +49,7 @@ async def burst(db: str, shared_thread: int, pairs: int) -> None:
             writer.append_text("part two")
             await writer.checkpoint()
             await writer.finish("complete", sources=[{"number": 1, "url": f"https://e.x/{i}"}])
-    print("done", own, flush=True)
+    print("done", own, store.db.busy_retries, flush=True)
     await store.close()
 
 

@@ -1,0 +1,111 @@
+"""Full-text search: ranking, snippets, and any user text as a query."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sonar_tui.store import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, Store
+from sonar_tui.store.search import MAX_TERMS, build_match_query, query_terms
+
+from .conftest import full_exchange
+
+HOSTILE = [
+    "", " ", '"', '""', "'", "*", "-", "--", "^", ":", "(", ")", "())(", "((a", 'a"b',
+    "NEAR", "NEAR(a b)", "NEAR/3", "AND", "OR", "NOT", "a AND", "OR b", "NOT NOT", "a OR OR b",
+    "title:", "title:paris", "content:x", "{title content}: x", "- paris", "paris -lyon",
+    "+", "a+b", "*paris", "paris*", '"unbalanced', "c++", "e.g.", "50%", "\\", "\x00", "\x02",
+    "🙂", "日本語", "ça va", "naïve café", "x" * 5000, "word " * 500, "rowid", "rank:1",
+    "MATCH", "'; DROP TABLE threads; --", "%_", "[a]", "{a}", "a:b:c", "é" * 3,
+]
+
+
+async def seeded(store: Store) -> dict[str, int]:
+    ids = {}
+    ids["paris"], _, ids["paris_answer"] = await full_exchange(
+        store, None, "What is the capital of France?",
+        "Paris is the capital of France, on the Seine [1].")
+    ids["cafe"], ids["cafe_q"], _ = await full_exchange(
+        store, None, "Best café in Zürich?", "Try the naïve little café near the lake.")
+    ids["lyon"], _, _ = await full_exchange(
+        store, None, "Lyon food", "Lyon is famous for food; quenelles and Lyonnaise potatoes.")
+    await store.rename_thread(ids["lyon"], "Gastronomy in Lyon")
+    return ids
+
+
+async def test_finds_questions_answers_titles_and_sources(store):
+    ids = await seeded(store)
+    hits = await store.search("capital France")
+    assert {(h.thread_id, h.role) for h in hits} >= {(ids["paris"], "user"),
+                                                     (ids["paris"], "assistant")}
+    title_hits = [h for h in await store.search("gastronomy") if h.message_id is None]
+    assert [h.thread_id for h in title_hits] == [ids["lyon"]]
+    assert title_hits[0].thread_title == "Gastronomy in Lyon"
+    # "figures" appears only in a source title (every answer carries SOURCES).
+    source_hits = await store.search("figures")
+    assert source_hits and all(h.role == "assistant" for h in source_hits)
+    assert all(HIGHLIGHT_OPEN + "figures" + HIGHLIGHT_CLOSE in h.snippet.lower()
+               for h in source_hits)
+
+
+async def test_snippets_are_highlighted_and_ranked(store):
+    ids = await seeded(store)
+    hits = await store.search("lyon")
+    assert hits[0].thread_id == ids["lyon"]
+    assert all(HIGHLIGHT_OPEN in h.snippet and HIGHLIGHT_CLOSE in h.snippet for h in hits)
+    assert [h.rank for h in hits] == sorted(h.rank for h in hits)
+    assert len(await store.search("lyon", limit=2)) == 2
+
+
+async def test_prefix_diacritics_and_phrases(store):
+    ids = await seeded(store)
+    assert any(h.thread_id == ids["paris"] for h in await store.search("capi"))  # still typing
+    assert not any(h.thread_id == ids["paris"] for h in await store.search("capi "))
+    assert {h.message_id for h in await store.search("zurich")} == {ids["cafe_q"], None}  # + title
+    assert {h.thread_id for h in await store.search("cafe naive")} == {ids["cafe"]}
+    # Words are ANDed: both must occur.
+    assert await store.search("paris quenelles") == []
+    # Syntax characters are just separators, not operators.
+    assert {h.thread_id for h in await store.search('"Lyon" -food')} == {ids["lyon"]}
+
+
+def test_query_building_never_exposes_syntax():
+    assert build_match_query("") is None and build_match_query(" *-() ") is None
+    assert build_match_query('NEAR(a "b" c) OR title:x') == '"NEAR" "a" "b" "c" "OR" "title" "x"*'
+    assert build_match_query("done ") == '"done"'
+    assert query_terms("l'été—déjà vu") == ["l", "été", "déjà", "vu"]
+    long = " ".join(f"w{i}" for i in range(MAX_TERMS + 5))
+    assert build_match_query(long).count('"') == 2 * MAX_TERMS and not build_match_query(long).endswith("*")
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+async def test_hostile_queries_never_raise(store, query):
+    await seeded(store)
+    hits = await store.search(query)
+    assert isinstance(hits, list)
+
+
+def test_any_text_is_a_valid_query(db_path):
+    """Hypothesis: arbitrary unicode, and text dense in FTS5 syntax, never raises."""
+    loop = asyncio.new_event_loop()
+    store = loop.run_until_complete(Store.open(db_path))
+    try:
+        loop.run_until_complete(seeded(store))
+        pieces = st.sampled_from(list('"*()-+^:{}. \t\n\x00\x02é🙂') +
+                                 ["AND", "OR", "NOT", "NEAR", "NEAR/2", "title:", "paris"])
+        syntax = st.lists(pieces, max_size=30).map("".join)
+
+        @settings(max_examples=300, deadline=None,
+                  suppress_health_check=[HealthCheck.function_scoped_fixture])
+        @given(st.one_of(st.text(max_size=200), syntax))
+        def check(query: str) -> None:
+            hits = loop.run_until_complete(store.search(query))
+            assert isinstance(hits, list)
+
+        check()
+    finally:
+        loop.run_until_complete(store.close())
+        loop.close()
