@@ -58,7 +58,25 @@ STATUS_FAULTS = frozenset({"401-json", "401-html", "400", "429", "429-no-retry-a
                            "502-html"})
 # Change the shape of an answer that is otherwise normal.
 STREAM_FAULTS = frozenset({"disconnect", "stall", "malformed", "pings-no-done"})
+# Profiles that only change one API; requests to the other API are served normally and
+# do not spend a use of ``fault_times``.
+SONAR_ONLY = frozenset({"era-2024", "era-2025", "era-2026", "concise", "reasoning",
+                        "deep-research", "related", "403-retired"})
+AGENT_ONLY = frozenset({"agent-failed"})
 SONAR_ERAS = {"default": "2026", "era-2024": "2024", "era-2025": "2025", "era-2026": "2026"}
+
+
+def applies_to(profile: str, kind: str) -> bool:
+    """Whether ``profile`` changes a request of ``kind`` (chat, agent, models, stored)."""
+    if profile == DEFAULT_PROFILE:
+        return False
+    if profile in STATUS_FAULTS:
+        return True  # refused before routing matters, like a gateway would
+    if kind == "chat":
+        return profile not in AGENT_ONLY
+    if kind == "agent":
+        return profile not in SONAR_ONLY
+    return False
 
 
 def check_profile(name: str) -> str:
@@ -74,5 +92,5 @@ def describe_profiles() -> str:
     return "\n".join(f"  {name:<{width}}  {text}" for name, text in PROFILES.items())
 
 
-__all__ = ["DEFAULT_PROFILE", "PROFILES", "SONAR_ERAS", "STATUS_FAULTS", "STREAM_FAULTS",
-           "check_profile", "describe_profiles"]
+__all__ = ["AGENT_ONLY", "DEFAULT_PROFILE", "PROFILES", "SONAR_ERAS", "SONAR_ONLY",
+           "STATUS_FAULTS", "STREAM_FAULTS", "applies_to", "check_profile", "describe_profiles"]

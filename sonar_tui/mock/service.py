@@ -45,6 +45,7 @@ from sonar_tui.mock.profiles import (
     DEFAULT_PROFILE,
     SONAR_ERAS,
     STATUS_FAULTS,
+    applies_to,
     check_profile,
 )
 from sonar_tui.mock.sonar_wire import SonarWire, pieces_of, sonar_body, sonar_stream
@@ -189,10 +190,7 @@ class MockService:
         with self._lock:
             self._count += 1
             profile = self._profile
-            applies = profile != DEFAULT_PROFILE and (
-                kind in ("chat", "agent") or profile in STATUS_FAULTS)
-            if profile == "403-retired" and kind != "chat":
-                applies = False
+            applies = applies_to(profile, kind)
             if applies and self.fault_times is not None:
                 self.fault_times -= 1
                 if self.fault_times <= 0:

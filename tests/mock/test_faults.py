@@ -261,3 +261,15 @@ def test_paced_stream_carries_the_same_events(mock, client):
     fast = events(ask_sonar(client))
     mock.service.configure(pace=5000)
     assert events(ask_sonar(client)) == fast
+
+
+def test_one_sided_profiles_do_not_spend_fault_times_on_the_other_api(mock, client):
+    mock.service.configure(profile="era-2024", fault_times=1)
+    assert ask_agent(client, stream=False).status_code == 200
+    assert mock.service.profile == "era-2024"
+    assert parse_sse(ask_sonar(client).content).payloads()[0]["object"] == "chat.completion"
+    assert mock.service.profile == "default"
+    mock.service.configure(profile="agent-failed", fault_times=1)
+    assert ask_sonar(client, stream=False).json()["choices"][0]["finish_reason"] == "stop"
+    assert ask_agent(client, stream=False).json()["status"] == "failed"
+    assert ask_agent(client, stream=False).json()["status"] == "completed"
