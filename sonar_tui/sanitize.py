@@ -340,11 +340,14 @@ def protect_code(markdown: str) -> tuple[str, list[Segment]]:
     pieces: list[Segment] = []
     out: list[str] = []
     for segment in markdown_code_segments(markdown.replace("\x00", "")):
-        if segment.is_code:
-            out.append(f"\x00{len(pieces)}\x00")
-            pieces.append(segment)
-        else:
+        if not segment.is_code:
             out.append(segment.text)
+            continue
+        # A fenced block's last line ending stays in the prose, so that what follows the block
+        # still starts a line for the regexes that look for one.
+        code = segment.text.rstrip("\r\n") if segment.kind == "fenced" else segment.text
+        out.append(f"\x00{len(pieces)}\x00{segment.text[len(code):]}")
+        pieces.append(Segment(code, segment.kind))
     return "".join(out), pieces
 
 
