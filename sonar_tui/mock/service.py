@@ -120,15 +120,16 @@ class MockService:
     # ------------------------------------------------------------------ what it received
 
     def last_body(self, path: str | None = None) -> Any:
-        """The JSON body of the latest request (to ``path``), or None when there is none."""
+        """The body of the latest request (to ``path``) with one, parsed when it is JSON
+        (else the raw text); None when there is none."""
         for request in reversed(self.requests):
             if (path is None or request.path == path) and request.body:
-                return json.loads(request.body)
+                return _parsed(request.body)
         return None
 
     def bodies(self, path: str | None = None) -> list[Any]:
-        """Every JSON body received (to ``path``), oldest first."""
-        return [json.loads(r.body) for r in self.requests
+        """Every body received (to ``path``), oldest first, parsed like :meth:`last_body`."""
+        return [_parsed(r.body) for r in self.requests
                 if (path is None or r.path == path) and r.body]
 
     # ------------------------------------------------------------------ the handler
@@ -387,6 +388,13 @@ class MockService:
 
 
 _NOT_JSON = object()
+
+
+def _parsed(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return body.decode("utf-8", "replace")
 
 
 def _text_of(content: Any) -> str:

@@ -74,3 +74,24 @@ def test_python_m_serves_until_interrupted():
             process.kill()
     assert process.returncode == 0, err
     assert "stopped" in out and "Traceback" not in err
+
+
+def test_fresh_servers_answer_identical_requests_with_identical_bytes():
+    def exchange() -> list[bytes]:
+        with start_mock() as mock, httpx.Client(base_url=mock.url, headers=AUTH) as http:
+            return [ask_sonar(http).content, ask_sonar(http, stream=False).content,
+                    http.post("/v1/responses", json={"preset": "fast", "input": "q",
+                                                     "stream": True}).content]
+
+    first, second = exchange(), exchange()
+    assert first == second
+    # Within one server every response gets its own id, like the real service.
+    assert first[0].split(b'"', 4)[3] != first[1].split(b'"', 4)[3]
+
+
+def test_last_body_keeps_non_json_bodies_as_text():
+    with start_mock() as mock, httpx.Client(base_url=mock.url, headers=AUTH) as http:
+        response = http.post("/chat/completions", content=b"{not json")
+        assert response.status_code == 400
+        assert mock.service.last_body() == "{not json"
+        assert mock.service.bodies("/chat/completions") == ["{not json"]
