@@ -4,7 +4,8 @@ Written on asyncio streams rather than ``http.server`` because the fault profile
 control the standard library does not give: drop the connection in the middle of a chunked
 body, stall without closing, pace chunks. Handlers are async functions from
 :class:`Request` to :class:`Response`; a streaming body is an (async) iterable of ``bytes``
-and control items (:class:`Pause`, :data:`DROP`, :data:`HANG`).
+and control items (:class:`Pause`, :data:`DROP`, :data:`HANG`). A handler may also return
+``DROP`` or ``HANG`` itself, to fail before the status line is sent.
 
 Every request is recorded in ``HttpServer.requests`` so tests can check what the client
 really sent.
@@ -77,7 +78,7 @@ class Response:
 
 # A handler may also answer DROP (reset the connection before sending a byte: the
 # "empty reply" of an idle proxy) or HANG (send nothing at all until the client gives up).
-Handler = Callable[[Request], Awaitable[Union[Response, "_Control"]]]
+Handler = Callable[[Request], Awaitable[Union[Response, Control]]]
 
 
 async def _iterate(body: Iterable[BodyItem] | AsyncIterable[BodyItem]):
@@ -322,4 +323,5 @@ class ServerThread:
         self.stop()
 
 
-__all__ = ["Control", "DROP", "HANG", "Handler", "HttpServer", "Pause", "Request", "Response", "ServerThread"]
+__all__ = ["Control", "DROP", "HANG", "Handler", "HttpServer", "Pause", "Request", "Response",
+           "ServerThread"]

@@ -47,8 +47,8 @@ def test_400_profile_uses_recorded_envelopes(mock, client, fixtures_dir):
     mock.service.profile = "400"
     sonar, agent = _both(client)
     assert sonar.status_code == agent.status_code == 400
-    assert sonar.content == (fixtures_dir / "sonar" /
-                             "unknown-repo__error-400-invalid-message-alternation.json").read_bytes()
+    alternation = "unknown-repo__error-400-invalid-message-alternation.json"
+    assert sonar.content == (fixtures_dir / "sonar" / alternation).read_bytes()
     assert agent.json() == json.loads((fixtures_dir / "agent" /
                                        "cfdude-mcp-perplexity-pro__error-400-empty-input.json"
                                        ).read_text())

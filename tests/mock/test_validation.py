@@ -18,6 +18,11 @@ def _error(response: httpx.Response) -> dict:
     return body["error"]
 
 
+SONAR_401 = "openclaw-36182__error-401-json-invalid-api-key.json"
+SONAR_ALTERNATION = "unknown-repo__error-400-invalid-message-alternation.json"
+SONAR_INVALID_MODEL = "AgentPrice__error-400-invalid-model.json"
+
+
 def _recorded(fixtures_dir, folder: str, name: str) -> bytes:
     return (fixtures_dir / folder / name).read_bytes()
 
@@ -26,7 +31,7 @@ def _recorded(fixtures_dir, folder: str, name: str) -> bytes:
 
 
 def test_missing_or_malformed_authorization_is_the_recorded_401(mock, fixtures_dir):
-    recorded = _recorded(fixtures_dir, "sonar", "openclaw-36182__error-401-json-invalid-api-key.json")
+    recorded = _recorded(fixtures_dir, "sonar", SONAR_401)
     with httpx.Client(base_url=mock.url) as http:
         for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}):
             for path in ("/chat/completions", "/v1/responses", "/v1/models"):
@@ -37,7 +42,7 @@ def test_missing_or_malformed_authorization_is_the_recorded_401(mock, fixtures_d
 
 
 def test_any_key_passes_unless_one_is_configured(fixtures_dir):
-    recorded = _recorded(fixtures_dir, "sonar", "openclaw-36182__error-401-json-invalid-api-key.json")
+    recorded = _recorded(fixtures_dir, "sonar", SONAR_401)
 
     def status(url: str, key: str) -> httpx.Response:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as http:
@@ -78,7 +83,7 @@ def test_the_service_records_what_it_received(mock, client):
 
 
 def test_invalid_model_uses_the_recorded_message(client, fixtures_dir):
-    recorded = json.loads(_recorded(fixtures_dir, "sonar", "AgentPrice__error-400-invalid-model.json"))
+    recorded = json.loads(_recorded(fixtures_dir, "sonar", SONAR_INVALID_MODEL))
     response = ask_sonar(client, model="sonar-large-online")
     assert response.status_code == 400 and response.json() == recorded
     for retired in ("sonar-reasoning", "r1-1776", "llama-3.1-sonar-small-128k-online"):
@@ -90,7 +95,7 @@ def test_invalid_model_uses_the_recorded_message(client, fixtures_dir):
     ["system", "user", "assistant", "assistant", "user"],
 ])
 def test_roles_must_alternate_with_the_recorded_message(client, fixtures_dir, roles):
-    recorded = _recorded(fixtures_dir, "sonar", "unknown-repo__error-400-invalid-message-alternation.json")
+    recorded = _recorded(fixtures_dir, "sonar", SONAR_ALTERNATION)
     messages = [{"role": role, "content": "hi"} for role in roles]
     response = client.post("/chat/completions", json={"model": "sonar", "messages": messages})
     assert response.status_code == 400 and response.content == recorded
