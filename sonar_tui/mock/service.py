@@ -208,7 +208,7 @@ class MockService:
         return expected is None or hmac.compare_digest(key.encode(), expected.encode())
 
     def _id(self, settings: _Settings, label: str) -> str:
-        digest = hashlib.sha256(f"{self.seed}:{settings.number}:{label}".encode()).digest()
+        digest = hashlib.sha256(f"{settings.seed}:{settings.number}:{label}".encode()).digest()
         return str(uuid.UUID(bytes=digest[:16], version=4))
 
     def _created(self, settings: _Settings) -> int:
