@@ -336,6 +336,16 @@ def nearest_code_block(blocks: list[CodeBlock], line: int) -> CodeBlock | None:
 # ----------------------------------------------------------------------------- threads
 
 QUESTION_HEADING_WIDTH = 80
+_ATX_HEADING_RE = re.compile(r"^( {0,3})(#{1,6})(?=[ \t]|$)", re.M)
+
+
+def demote_headings(markdown: str, levels: int = 2) -> str:
+    """ATX headings outside code moved ``levels`` down (at most ``######``), so an answer's own
+    "## Summary" nests under the question heading instead of competing with it."""
+    prose, pieces = protect_code(markdown)
+    prose = _ATX_HEADING_RE.sub(lambda m: m.group(1) + "#" * min(6, len(m.group(2)) + levels),
+                                prose)
+    return restore_code(prose, pieces)
 
 
 def question_markdown(question: str, *, level: int = 2) -> str:
@@ -401,7 +411,7 @@ def thread_markdown(thread: Mapping[str, Any], messages: Iterable[Mapping[str, A
             continue
         answer = str(message.get("content") or "")
         if answer.strip():
-            parts.append(with_references(answer, message.get("sources") or []))
+            parts.append(demote_headings(with_references(answer, message.get("sources") or [])))
         note = status_note(message)
         if note:
             parts.append(note)
