@@ -41,7 +41,7 @@ from sonar_tui.api.settings import (
     validate_request_settings,
 )
 from sonar_tui.api.sonar import source_from_result, user_location
-from sonar_tui.api.sse import SseDecoder, SseEvent
+from sonar_tui.api.sse import SseDecoder, SseEvent, load_json as _loads
 
 _SCHEME_RE = re.compile(r"^https?://", re.I)
 _SNIPPET_CHARS = 200
@@ -223,11 +223,6 @@ def usage_from_agent(raw: dict) -> Usage:
     )
 
 
-def _loads(text: str):
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return None
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -246,6 +241,8 @@ class AgentStreamParser:
         self.has_output = False
         # Answer text per (item id, content index), in order of first appearance.
         self._texts: dict[tuple, list[str]] = {}
+        self._last_key: tuple | None = None
+        self._last_parts: list[str] = []
         self._sources: dict[str, Source] = {}  # by URL
         self._numbers: set[int] = set()
         self._steps: list[ReasoningStep] = []
@@ -318,8 +315,12 @@ class AgentStreamParser:
             if not self._started:
                 self._start({}, out)
             delta = payload.get("delta")
-            if isinstance(delta, str) and delta:
-                self._texts.setdefault(_text_key(payload), []).append(delta)
+            if delta and type(delta) is str:
+                key = _text_key(payload)
+                if key != self._last_key:  # deltas of one part come in a run: look up once
+                    self._last_key = key
+                    self._last_parts = self._texts.setdefault(key, [])
+                self._last_parts.append(delta)
                 self.has_output = True
                 out.append(TextDelta(delta))
             return
@@ -390,6 +391,7 @@ class AgentStreamParser:
         if len(parts) == 1 and parts[0] == text or "".join(parts) == text:
             return
         self._texts[key] = [text]
+        self._last_key = None
         self.has_output = True
         out.append(TextFinal("".join("".join(p) for p in self._texts.values())))
 

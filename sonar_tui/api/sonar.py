@@ -9,7 +9,9 @@ to gateways that replay older shapes.
 Event order from a parser: ``Started`` once, before anything else; then text, reasoning and
 update events in wire order; then exactly one terminal ``Finished``/``Failed``. ``Finished``
 waits for the end of the stream (``[DONE]`` or :meth:`SonarStreamParser.close`), so fields
-that arrive after the finishing chunk (related questions, images) are not lost.
+that arrive after the finishing chunk (related questions, images) are not lost. Usage, which
+the wire repeats cumulatively on every chunk, is emitted for the first chunk that has it and
+then once more, with the newest value, just before the terminal event.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from sonar_tui.api.events import (
     UsageUpdate,
 )
 from sonar_tui.api.settings import validate_request_settings
-from sonar_tui.api.sse import SseDecoder, SseEvent
+from sonar_tui.api.sse import SseDecoder, SseEvent, load_json as _loads
+from sonar_tui.api.sse import scan_json as _scan_json
 from sonar_tui.api.think import ThinkSplitter
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "stop"}
@@ -272,14 +275,62 @@ def _content_text(content) -> str:
     return ""
 
 
-def _loads(text: str):
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return None
 
 
 # ----------------------------------------------------------------------------- parsing
+
+
+class RepeatedMember:
+    """A top-level JSON member the wire repeats verbatim on every chunk (``citations``).
+
+    Once its raw text is known, a payload containing that text verbatim gets the value
+    replaced by ``null`` before parsing, which saves most of the JSON work per token. This is
+    exact, not a heuristic: an unescaped ``"`` cannot occur inside a JSON string, so the
+    match is a real member, and a complete JSON value's text fixes its own end, so a verbatim
+    match is the same value. ``null`` reads as "absent", which for a last-value-wins field
+    means "unchanged".
+    """
+
+    __slots__ = ("name", "_key", "_raw", "_head")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._key = json.dumps(name)
+        self._raw: str | None = None  # '"citations":[...]' exactly as last seen
+        self._head = ""  # '"citations":' with the wire's own spacing
+
+    def strip(self, data: str) -> str:
+        raw = self._raw
+        if raw is not None:
+            # Find the short key, then compare in place: searching for the long raw text
+            # itself costs more than the parsing it saves.
+            head = self._head
+            at = data.find(head)
+            while at >= 0:
+                if data.startswith(raw, at):
+                    return f"{data[:at]}{head}null{data[at + len(raw):]}"
+                at = data.find(head, at + 1)
+        return data
+
+    def learn(self, data: str, value: Any) -> None:
+        """Remember how ``value`` (just parsed from ``data``) is spelled in ``data``."""
+        self._raw = None
+        at = data.find(self._key)
+        while at >= 0:
+            start = at + len(self._key)
+            while start < len(data) and data[start] in " \t\r\n:":
+                start += 1
+            try:
+                parsed, end = _scan_json(data, start)
+            except (StopIteration, ValueError, RecursionError):
+                parsed, end = None, start
+            if parsed == value and parsed is not None:
+                self._raw = data[at:end]
+                self._head = data[at:start]
+                return
+            at = data.find(self._key, at + 1)
+
+
 
 
 class SonarStreamParser:
@@ -305,9 +356,11 @@ class SonarStreamParser:
         self._sources: tuple[Source, ...] = ()
         self._images: Any = None
         self._related: Any = None
-        self._usage: Any = None
+        self._usage: Any = None  # the last usage emitted
+        self._usage_pending: Any = None  # a newer one not emitted yet
         self._delta_steps: list = []
         self._final_steps: Any = None
+        self._repeated = (RepeatedMember("citations"), RepeatedMember("search_results"))
 
     @property
     def done(self) -> bool:
@@ -344,7 +397,7 @@ class SonarStreamParser:
         """The transport broke: flush held text and end with ``Failed(error)``."""
         out: list[Event] = []
         if not self._done:
-            self._flush_text(out)
+            self._flush(out)
             error.partial = error.partial or self.has_output
             out.append(Failed(error))
             self._done = True
@@ -352,82 +405,96 @@ class SonarStreamParser:
 
     def handle(self, chunk: dict, out: list[Event]) -> None:
         """One decoded JSON chunk (a stream chunk or a whole non-streaming body)."""
+        # This runs once per token: the common fields are read once, the rare ones only
+        # when present.
         self._payloads += 1
+        get = chunk.get
         if not self._started:
             self._started = True
-            rid = chunk.get("id")
-            out.append(Started(api="sonar", model=str(chunk.get("model") or ""),
+            rid = get("id")
+            out.append(Started(api="sonar", model=str(get("model") or ""),
                                response_id=str(rid) if rid else None))
-        error = chunk.get("error")
-        if error and not chunk.get("choices"):
-            self._flush_text(out)
-            out.append(Failed(error_from_payload(error, partial=self.has_output)))
+        if "error" in chunk and chunk["error"] and not get("choices"):
+            self._flush(out)
+            out.append(Failed(error_from_payload(chunk["error"], partial=self.has_output)))
             self._done = True
             return
-        model = chunk.get("model")
+        model = get("model")
         if model and model != self._model:
             self._model = str(model)
-
-        choices = chunk.get("choices")
-        if choices and isinstance(choices, list) and isinstance(choices[0], dict):
-            choice = choices[0]
-            delta = choice.get("delta")
-            if delta and isinstance(delta, dict):
-                content = delta.get("content")
-                if content:
-                    text = content if isinstance(content, str) else _content_text(content)
-                    if text:
-                        self._have_deltas = True
-                        self._text(text, out)
-                steps = delta.get("reasoning_steps")
-                if steps and isinstance(steps, list):
-                    self._add_delta_steps(steps, out)
-            message = choice.get("message")
-            if message and isinstance(message, dict):
-                if not self._have_deltas:
-                    # No deltas (non-streaming, or a gateway quirk): message.content is the
-                    # whole text so far; take only what is new. With deltas it is a cross-check
-                    # and never appended.
-                    text = _content_text(message.get("content"))
-                    if len(text) > self._fed:
-                        self._text(text[self._fed:], out)
-                steps = message.get("reasoning_steps")
-                if steps is not None and isinstance(steps, list):
-                    self._set_final_steps(steps, out)
-            finish = choice.get("finish_reason")
-            if finish:
-                self._finish = str(finish)
-        if chunk.get("object") in _DONE_OBJECTS or chunk.get("type") == "end_of_stream":
+        choices = get("choices")
+        if choices and type(choices) is list and type(choices[0]) is dict:
+            self._choice(choices[0], out)
+        if get("object") in _DONE_OBJECTS or get("type") == "end_of_stream":
             self._finish = self._finish or "stop"
 
-        citations = chunk.get("citations")
-        results = chunk.get("search_results")
+        citations = get("citations")
+        results = get("search_results")
         if (citations is not None and citations != self._citations) or \
                 (results is not None and results != self._results):
-            if citations is not None:
-                self._citations = citations
-            if results is not None:
-                self._results = results
-            sources = build_sources(self._citations if isinstance(self._citations, list) else None,
-                                    self._results if isinstance(self._results, list) else None)
-            if sources != self._sources:
-                self._sources = sources
-                out.append(SourcesUpdate(sources))
-        usage = chunk.get("usage")
-        if usage and usage != self._usage and isinstance(usage, dict):
-            self._usage = usage
-            out.append(UsageUpdate(usage_from_sonar(usage)))
-        images = chunk.get("images")
-        if images is not None and images != self._images and isinstance(images, list):
-            self._images = images
-            out.append(ImagesUpdate(tuple(i for i in map(image_from_sonar, images) if i)))
-        related = chunk.get("related_questions")
-        if related is not None and related != self._related and isinstance(related, list):
-            self._related = related
-            out.append(RelatedUpdate(tuple(str(q) for q in related if q)))
-        steps = chunk.get("reasoning_steps")
-        if steps is not None and isinstance(steps, list):
-            self._set_final_steps(steps, out)
+            self._update_sources(citations, results, out)
+        usage = get("usage")
+        if usage and type(usage) is dict:
+            # Usage is cumulative and changes on every token. The first one is shown at once
+            # (prompt tokens, context size); later ones are coalesced and the newest is emitted
+            # before the terminal event, so the hot path does no work per chunk for it.
+            if self._usage is None:
+                self._usage = usage
+                out.append(UsageUpdate(usage_from_sonar(usage)))
+            else:
+                self._usage_pending = usage
+        if "images" in chunk:
+            images = chunk["images"]
+            if images != self._images and type(images) is list:
+                self._images = images
+                out.append(ImagesUpdate(tuple(i for i in map(image_from_sonar, images) if i)))
+        if "related_questions" in chunk:
+            related = chunk["related_questions"]
+            if related != self._related and type(related) is list:
+                self._related = related
+                out.append(RelatedUpdate(tuple(str(q) for q in related if q)))
+        if "reasoning_steps" in chunk and type(chunk["reasoning_steps"]) is list:
+            self._set_final_steps(chunk["reasoning_steps"], out)
+
+    def _choice(self, choice: dict, out: list[Event]) -> None:
+        delta = choice.get("delta")
+        if delta and type(delta) is dict:
+            content = delta.get("content")
+            if content:
+                text = content if type(content) is str else _content_text(content)
+                if text:
+                    self._have_deltas = True
+                    self._text(text, out)
+            if "reasoning_steps" in delta:
+                steps = delta["reasoning_steps"]
+                if steps and type(steps) is list:
+                    self._add_delta_steps(steps, out)
+        message = choice.get("message")
+        if message and type(message) is dict:
+            if not self._have_deltas:
+                # No deltas (non-streaming, or a gateway quirk): message.content is the whole
+                # text so far; take only what is new. With deltas it is a cross-check and never
+                # appended.
+                text = _content_text(message.get("content"))
+                if len(text) > self._fed:
+                    self._text(text[self._fed:], out)
+            steps = message.get("reasoning_steps")
+            if steps is not None and type(steps) is list:
+                self._set_final_steps(steps, out)
+        finish = choice.get("finish_reason")
+        if finish:
+            self._finish = str(finish)
+
+    def _update_sources(self, citations, results, out: list[Event]) -> None:
+        if citations is not None:
+            self._citations = citations
+        if results is not None:
+            self._results = results
+        sources = build_sources(self._citations if type(self._citations) is list else None,
+                                self._results if type(self._results) is list else None)
+        if sources != self._sources:
+            self._sources = sources
+            out.append(SourcesUpdate(sources))
 
     # ------------------------------------------------------------------ internals
 
@@ -437,14 +504,21 @@ class SonarStreamParser:
             payload = _loads(data)
             if isinstance(payload, dict) and "error" in payload:
                 payload = payload["error"]
-            self._flush_text(out)
+            self._flush(out)
             out.append(Failed(error_from_payload(payload if payload is not None else data,
                                                  partial=self.has_output)))
             self._done = True
             return
-        payload = _loads(data)
+        stripped = data
+        for member in self._repeated:
+            stripped = member.strip(stripped)
+        payload = _loads(stripped)
         if isinstance(payload, dict):
             self.handle(payload, out)
+            for member in self._repeated:
+                value = payload.get(member.name)
+                if value is not None:  # new, changed, or not learned yet
+                    member.learn(data, value)
             return
         if data.strip() == "[DONE]":
             self._end(out)
@@ -467,6 +541,9 @@ class SonarStreamParser:
 
     def _text(self, text: str, out: list[Event]) -> None:
         self._fed += len(text)
+        if self._answer_started and self._think.passes(text):
+            out.append(TextDelta(text))  # the hot path: plain answer text, no tag in sight
+            return
         for reasoning, piece in self._think.feed(text):
             self._piece(reasoning, piece, out)
 
@@ -489,9 +566,14 @@ class SonarStreamParser:
         self.has_output = True
         out.append(TextDelta(piece))
 
-    def _flush_text(self, out: list[Event]) -> None:
+    def _flush(self, out: list[Event]) -> None:
+        """Before any terminal event: held text and the newest usage go out."""
         for reasoning, piece in self._think.close():
             self._piece(reasoning, piece, out)
+        pending, self._usage_pending = self._usage_pending, None
+        if pending is not None and pending != self._usage:
+            self._usage = pending
+            out.append(UsageUpdate(usage_from_sonar(pending)))
 
     def _add_delta_steps(self, steps: list, out: list[Event]) -> None:
         # Deltas may repeat earlier steps (cumulative) or carry only new ones: keep each once.
@@ -516,7 +598,7 @@ class SonarStreamParser:
         if self._done:
             return
         self._done = True
-        self._flush_text(out)
+        self._flush(out)
         if not self._payloads:
             message = "The service's stream held no answer (no readable JSON chunk)."
             if self._junk:
@@ -555,6 +637,7 @@ def parse_sonar_response(body: bytes | str | dict) -> list[Event]:
 
 
 __all__ = [
+    "RepeatedMember",
     "SonarStreamParser",
     "build_sonar_body",
     "build_sources",

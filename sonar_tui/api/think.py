@@ -27,6 +27,10 @@ class ThinkSplitter:
     def inside(self) -> bool:
         return self._inside
 
+    def passes(self, text: str) -> bool:
+        """True when ``text`` is plain answer text as it stands (no tag state, no ``<``)."""
+        return not self._inside and not self._held and "<" not in text
+
     def feed(self, text: str) -> list[Piece]:
         if not self._held and not self._inside and "<" not in text:
             return [(False, text)] if text else []  # the common case: plain answer text

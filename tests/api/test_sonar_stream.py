@@ -53,9 +53,13 @@ def test_recorded_citation_stream():
     assert answer.usage.completion_tokens == 336 and answer.usage.cost is None
     assert (answer.model, answer.finish_reason, answer.api) == ("sonar", "stop", "sonar")
     assert answer.response_id == "58cb9740-f356-49e9-b71e-a02a1376c1b9"
-    # Citations repeat on all 8 chunks: one update. Usage changes on 7 of them.
+    # Citations repeat on all 8 chunks: one update. Cumulative usage changes on 7 of them:
+    # the first is emitted at once, the newest just before Finished.
     assert sum(isinstance(e, SourcesUpdate) for e in events) == 1
-    assert sum(isinstance(e, UsageUpdate) for e in events) == 7
+    usages = [(i, e.usage.completion_tokens) for i, e in enumerate(events)
+              if isinstance(e, UsageUpdate)]
+    assert [tokens for _, tokens in usages] == [1, 336]
+    assert usages[-1][0] == len(events) - 2
     assert isinstance(events[0], Started) and isinstance(events[-1], Finished)
 
 
@@ -260,6 +264,14 @@ def test_search_results_without_citations_are_numbered_and_enrich_citations_by_u
 def test_eof_before_finish_is_incomplete_and_keeps_the_text():
     answer = build_answer(run(frame({"id": "x", "choices": [{"delta": {"content": "Half an"}}]})))
     assert answer.text == "Half an" and answer.finish_reason == "incomplete"
+
+
+def test_newest_usage_is_flushed_before_a_failure():
+    events = run(frame({"usage": {"prompt_tokens": 3, "completion_tokens": 1}},
+                       {"usage": {"prompt_tokens": 3, "completion_tokens": 2}})
+                 + b'event: error\ndata: {"message": "gone"}\n\n')
+    assert [type(e) for e in events[-2:]] == [UsageUpdate, Failed]
+    assert events[-2].usage.completion_tokens == 2
 
 
 def test_error_event_mid_stream():
