@@ -308,6 +308,32 @@ def test_non_streaming_bodies():
     assert failed.error.kind is ErrorKind.INVALID_REQUEST and failed.error.message == "nope"
 
 
+# ----------------------------------------------------------------------------- repeated members
+
+TRICKY = ['https://a.example/?q="]"&x=[1]', "https://b.example/ü", "https://c.example/\\"]
+LISTS = [TRICKY, TRICKY + ["https://d.example/"], TRICKY[:1], [], None]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(LISTS), min_size=1, max_size=10), st.booleans(), st.booleans())
+def test_repeated_citations_shortcut_is_exact(sequence, python, nested):
+    """Citations skipped by their raw text must read exactly as if parsed every time."""
+    payloads = []
+    for citations in sequence:
+        payload = {"id": "r", "choices": [{"delta": {"content": "x"}}]}
+        if nested:  # an identical array under another object, before the top-level one
+            payload["choices"][0]["message"] = {"citations": TRICKY}
+        if citations is not None:
+            payload["citations"] = citations
+        payloads.append(payload)
+    events = run(frame(*payloads, python=python))
+    seen = [c for c in sequence if c is not None]
+    expected = seen[-1] if seen else []
+    assert [s.url for s in build_answer(events).sources] == expected
+    changes = sum(1 for i, c in enumerate(seen) if c != (seen[i - 1] if i else []))
+    assert sum(isinstance(e, SourcesUpdate) for e in events) == changes
+
+
 # ----------------------------------------------------------------------------- synthetic
 
 
