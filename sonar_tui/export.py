@@ -224,7 +224,8 @@ def _steps_markdown(steps: list[Mapping[str, Any]]) -> str:
             text = clean_text(str(step.get(field) or ""))
             if text.strip():
                 block = _fenced(text, language)
-                item += "\n\n" + "\n".join(f"  {line}" if line else "" for line in block.split("\n"))
+                indented = (f"  {line}" if line else "" for line in block.split("\n"))
+                item += "\n\n" + "\n".join(indented)
         items.append(item)
     return "\n".join(items)
 

@@ -200,14 +200,18 @@ _LINK_RE = re.compile(
 _AUTOLINK_RE = re.compile(r"<(https?://[^\s<>]+)>", re.I)
 _BARE_URL_RE = re.compile(r"https?://[^\s<>\x00]+", re.I)
 _HEADING_RE = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.M)
-_EMPHASIS_RES = (
-    re.compile(r"(?<![\\*])\*\*\*(?![\s*])(.+?)(?<![\s\\*])\*\*\*(?!\*)"),
-    re.compile(r"(?<![\\*])\*\*(?![\s*])(.+?)(?<![\s\\*])\*\*(?!\*)"),
-    re.compile(r"(?<![\\\w])__(?![\s_])(.+?)(?<![\s\\_])__(?!\w)"),
-    re.compile(r"(?<![\\*\w])\*(?![\s*])(.+?)(?<![\s\\*])\*(?![*\w])"),
-    re.compile(r"(?<![\\\w])_(?![\s_])(.+?)(?<![\s\\_])_(?!\w)"),
-    re.compile(r"(?<![\\~])~~(?![\s~])(.+?)(?<![\s\\~])~~(?!~)"),
-)
+# An emphasis span is capped at 1000 characters: an opener without a closer then costs a bounded
+# scan instead of one to the end of the line (quadratic on "*a *a *a ..."); a longer span just
+# keeps its markers.
+_SPAN = r"(.{1,1000}?)"
+_EMPHASIS_RES = tuple(re.compile(pattern) for pattern in (
+    r"(?<![\\*])\*\*\*(?![\s*])" + _SPAN + r"(?<![\s\\*])\*\*\*(?!\*)",
+    r"(?<![\\*])\*\*(?![\s*])" + _SPAN + r"(?<![\s\\*])\*\*(?!\*)",
+    r"(?<![\\\w])__(?![\s_])" + _SPAN + r"(?<![\s\\_])__(?!\w)",
+    r"(?<![\\*\w])\*(?![\s*])" + _SPAN + r"(?<![\s\\*])\*(?![*\w])",
+    r"(?<![\\\w])_(?![\s_])" + _SPAN + r"(?<![\s\\_])_(?!\w)",
+    r"(?<![\\~])~~(?![\s~])" + _SPAN + r"(?<![\s\\~])~~(?!~)",
+))
 _ESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 

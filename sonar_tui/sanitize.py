@@ -18,7 +18,9 @@ No Textual here: the UI, the CLI and the exporters all call this module.
 
 from __future__ import annotations
 
+import bisect
 import html
+import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -89,7 +91,8 @@ def _has_c1_introducer(text: str) -> bool:
 
 
 def clean_line(text: str) -> str:
-    """A one-line field (title, snippet, list entry): cleaned, whitespace runs -> one space, trimmed."""
+    """A one-line field (title, snippet, list entry): cleaned, whitespace runs -> one space,
+    trimmed."""
     return _WHITESPACE_RE.sub(" ", clean_text(text, keep_newlines=False)).strip()
 
 
@@ -133,7 +136,8 @@ def truncate(text: str, width: int, *, ellipsis: str = "…") -> str:
 # ----------------------------------------------------------------------------- URLs
 
 MAX_URL_LENGTH = 8192  # longer "URLs" are payloads, not links
-_URL_FORBIDDEN_RE = re.compile(r"[\s\\\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_URL_FORBIDDEN_RE = re.compile(
+    r"[\s\\\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _ASCII_HOST_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?$")
 # Characters that are illegal in a URL and would break the Markdown, HTML or YAML around it;
 # browsers send them percent-encoded anyway.
@@ -171,13 +175,11 @@ def safe_url(url: str) -> str | None:
     host = parts.hostname or ""
     if not host:
         return None
-    if host.startswith("["):  # urlsplit keeps IPv6 brackets out of hostname; be sure anyway
+    if ("[" in parts.netloc) != (":" in host):  # brackets are for IPv6 only (no IPvFuture)
         return None
-    if ":" in host:  # IPv6 literal
+    if ":" in host:  # an IPv6 literal (urlsplit has removed its brackets)
         try:
-            import ipaddress
-
-            ipaddress.IPv6Address(host.split("%", 1)[0])
+            ipaddress.IPv6Address(host)
         except ValueError:
             return None
         netloc = f"[{host}]"
@@ -242,7 +244,7 @@ _FENCE_CLOSE_RE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?:\r\n|\r|\n)
 
 
 def split_lines(text: str) -> list[str]:
-    """Lines with their endings kept, split the way CommonMark does (``\\n``, ``\\r\\n``, ``\\r``)."""
+    """Lines with their endings kept, split as CommonMark does (``\\n``, ``\\r\\n``, ``\\r``)."""
     return _LINE_RE.findall(text)
 
 
@@ -290,8 +292,41 @@ def fenced_blocks(lines: list[str]) -> list[FencedBlock]:
     return blocks
 
 
-# Inline code: a run of N backticks up to the next run of exactly N, within one paragraph.
-_CODE_SPAN_RE = re.compile(r"(?<![`\\])(`+)(?!`)((?:(?!\n[ \t]*\n).)+?)(?<!`)\1(?!`)", re.S)
+_BACKTICK_RUN_RE = re.compile(r"`+")
+_BLANK_LINE_RE = re.compile(r"\n[ \t]*(?=\n)")
+
+
+def _code_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each inline code span: a run of N backticks up to the next run of exactly
+    N within the same paragraph (CommonMark). A run without a partner is literal text. Linear
+    apart from the bisects: a regex with a lazy scan per opener goes quadratic on text full of
+    unmatched runs of different lengths.
+    """
+    runs = [m.span() for m in _BACKTICK_RUN_RE.finditer(text)]
+    if len(runs) < 2:
+        return []
+    by_length: dict[int, list[int]] = {}
+    for index, (start, end) in enumerate(runs):
+        by_length.setdefault(end - start, []).append(index)
+    blank_lines = [m.start() for m in _BLANK_LINE_RE.finditer(text)]
+    spans: list[tuple[int, int]] = []
+    index = 0
+    while index < len(runs):
+        start, end = runs[index]
+        same = by_length[end - start]
+        later = bisect.bisect_right(same, index)
+        if (start and text[start - 1] == "\\") or later == len(same):
+            index += 1  # escaped, or no partner: literal backticks
+            continue
+        closer = same[later]
+        close_start, close_end = runs[closer]
+        blank = bisect.bisect_left(blank_lines, end)
+        if blank < len(blank_lines) and blank_lines[blank] < close_start:
+            index += 1  # the partner is in another paragraph
+            continue
+        spans.append((start, close_end))
+        index = closer + 1
+    return spans
 
 
 class Segment(NamedTuple):
@@ -318,11 +353,11 @@ def markdown_code_segments(markdown: str) -> list[Segment]:
 
 def _add_prose(text: str, segments: list[Segment]) -> None:
     position = 0
-    for match in _CODE_SPAN_RE.finditer(text):
-        if match.start() > position:
-            segments.append(Segment(text[position:match.start()], "prose"))
-        segments.append(Segment(match.group(), "inline"))
-        position = match.end()
+    for start, end in _code_spans(text):
+        if start > position:
+            segments.append(Segment(text[position:start], "prose"))
+        segments.append(Segment(text[start:end], "inline"))
+        position = end
     if position < len(text):
         segments.append(Segment(text[position:], "prose"))
 
@@ -378,7 +413,8 @@ _DESTINATION = (r"(?:<(?P<angle>[^<>\n\x00]*)>"
                 r"|(?P<bare>(?:[^\s()\\\x00]|\\.|\((?:[^\s()\\\x00]|\\.)*\))*))")
 _TITLE = r"(?:\s+(?:\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|\((?:[^()\\]|\\.)*\)))?"
 _INLINE_LINK_RE = re.compile(
-    r"(?<!\\)(?P<escapes>(?:\\\\)*)(?P<bang>!?)\[(?P<text>" + _LINK_TEXT + r")\]\(\s*" + _DESTINATION + _TITLE + r"\s*\)",
+    r"(?<!\\)(?P<escapes>(?:\\\\)*)(?P<bang>!?)\[(?P<text>" + _LINK_TEXT + r")\]"
+    r"\(\s*" + _DESTINATION + _TITLE + r"\s*\)",
     re.S,
 )
 _AUTOLINK_RE = re.compile(

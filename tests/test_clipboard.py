@@ -166,7 +166,8 @@ def test_ssh_in_tmux_sends_osc52_only_and_says_sent() -> None:
     assert result.ok
     assert clip.copied == []  # the remote clipboard is not the user's
     assert written == [osc52_sequence("hello", env={"TMUX": "x"})]
-    assert result.message == "Sent code block 2 (5 chars) to the terminal clipboard via OSC 52 (tmux)"
+    assert result.message == (
+        "Sent code block 2 (5 chars) to the terminal clipboard via OSC 52 (tmux)")
     assert result.failed == {"system": "SSH session without a display"}
     assert "set-clipboard on" in result.hint
 

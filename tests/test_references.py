@@ -35,7 +35,8 @@ SOURCES = [
     {"number": 1, "url": "https://www.espn.com/tennis/rankings",
      "title": "Men's Tennis ATP Rankings 2025", "date": "2025-08-11",
      "last_updated": "2025-08-11", "snippet": None, "origin": "web"},
-    {"number": 2, "url": "https://en.wikipedia.org/wiki/List_of_ATP_number_1_ranked_singles_tennis_players",
+    {"number": 2,
+     "url": "https://en.wikipedia.org/wiki/List_of_ATP_number_1_ranked_singles_tennis_players",
      "title": "List of ATP number 1 ranked singles tennis players - Wikipedia",
      "date": "2005-08-30", "last_updated": "2025-08-14", "snippet": None, "origin": "web"},
     {"number": 3, "url": "https://www.tntsports.co.uk/tennis/atp/standings.shtml",
@@ -72,8 +73,10 @@ def test_with_references_lists_every_source_in_number_order() -> None:
         "[1]: Men's Tennis ATP Rankings 2025 — https://www.espn.com/tennis/rankings\n"
         "[2]: List of ATP number 1 ranked singles tennis players - Wikipedia — "
         "https://en.wikipedia.org/wiki/List_of_ATP_number_1_ranked_singles_tennis_players\n"
-        "[3]: ATP 2025 World Ranking - Tennis — https://www.tntsports.co.uk/tennis/atp/standings.shtml\n"
-        "[4]: Rankings | Singles | ATP Tour | Tennis — https://www.atptour.com/en/rankings/singles"
+        "[3]: ATP 2025 World Ranking - Tennis — "
+        "https://www.tntsports.co.uk/tennis/atp/standings.shtml\n"
+        "[4]: Rankings | Singles | ATP Tour | Tennis — "
+        "https://www.atptour.com/en/rankings/singles"
     )
 
 
@@ -154,7 +157,8 @@ def test_inline_links_convert_adjacent_markers_and_render_as_bracketed_numbers()
     result = with_inline_links("Claim[1][2]. Unknown[9].", SOURCES)
     assert result == (
         "Claim[\\[1\\]](https://www.espn.com/tennis/rankings)"
-        "[\\[2\\]](https://en.wikipedia.org/wiki/List_of_ATP_number_1_ranked_singles_tennis_players)"
+        "[\\[2\\]]"
+        "(https://en.wikipedia.org/wiki/List_of_ATP_number_1_ranked_singles_tennis_players)"
         ". Unknown[9]."
     )
     assert link_tokens(result) == [

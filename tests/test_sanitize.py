@@ -238,6 +238,7 @@ def test_safe_url_accepts_and_normalises_http_urls(url: str, expected: str) -> N
         "https://exa%6dple.com/",
         "https://a..b/",
         "https://[::zz]/",
+        "https://[v1.x]/",
         "https://example.com/" + "a" * 9000,
         "",
     ],
@@ -398,6 +399,32 @@ def test_code_segments_find_fences_and_spans() -> None:
     markdown = "a `x[1]` b\n```py\narr[1]\n```\nc ``d ` e`` f\n"
     code = [s.text for s in markdown_code_segments(markdown) if s.is_code]
     assert code == ["`x[1]`", "```py\narr[1]\n```\n", "``d ` e``"]
+
+
+# No line indented 4 spaces: indented code blocks are a documented simplification.
+SPAN_TEXT = st.text(st.sampled_from("`a \n"), max_size=40).filter(lambda t: "\n    " not in t)
+
+
+@given(SPAN_TEXT)
+def test_inline_code_spans_agree_with_markdown_it(text: str) -> None:
+    text = "x" + text
+    ours = [s.text for s in markdown_code_segments(text) if s.kind == "inline"]
+    theirs = [t.content for block in PARSER.parse(text) for t in block.children or []
+              if t.type == "code_inline"]
+
+    def content(span: str) -> str:  # CommonMark: line endings become spaces, one space stripped
+        ticks = len(span) - len(span.lstrip("`"))
+        inner = span[ticks:-ticks].replace("\n", " ")
+        if len(inner) > 2 and inner[0] == inner[-1] == " " and inner.strip():
+            inner = inner[1:-1]
+        return inner
+
+    assert [content(s) for s in ours] == theirs
+
+
+def test_unmatched_backtick_runs_are_literal_text() -> None:
+    text = "".join("`" * k + "a" for k in range(1, 450))  # 100 kB, no run has a partner
+    assert [s for s in markdown_code_segments(text) if s.is_code] == []
 
 
 @given(st.text(st.sampled_from("`a b\n")))
