@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sonar_tui.store import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, Store
+from sonar_tui.store import search as search_module
 from sonar_tui.store.search import MAX_TERMS, build_match_query, query_terms
 
 from .conftest import full_exchange
@@ -74,11 +75,27 @@ async def test_prefix_diacritics_and_phrases(store):
 
 def test_query_building_never_exposes_syntax():
     assert build_match_query("") is None and build_match_query(" *-() ") is None
-    assert build_match_query('NEAR(a "b" c) OR title:x') == '"NEAR" "a" "b" "c" "OR" "title" "x"*'
+    assert build_match_query('NEAR(a "b" c) OR title:xyz') == '"NEAR" "a" "b" "c" "OR" "title" "xyz"*'
     assert build_match_query("done ") == '"done"'
+    # Prefix matching starts at three characters (or one CJK character: no spaces there).
+    assert build_match_query("ca") == '"ca"' and build_match_query("cap") == '"cap"*'
+    assert build_match_query("日本") == '"日本"*'
     assert query_terms("l'été—déjà vu") == ["l", "été", "déjà", "vu"]
     long = " ".join(f"w{i}" for i in range(MAX_TERMS + 5))
     assert build_match_query(long).count('"') == 2 * MAX_TERMS and not build_match_query(long).endswith("*")
+
+
+async def test_very_common_words_rank_the_newest_matches(store, monkeypatch):
+    thread_id = (await store.create_thread("unrelated title")).id
+    old = await store.add_user_message(thread_id, "common common common common")  # best bm25
+    newer = [await store.add_user_message(thread_id, f"common word number {i}") for i in range(6)]
+    hits = await store.search("common", limit=3)
+    assert hits[0].message_id == old.id  # few matches: exact bm25 over all of them
+    monkeypatch.setattr(search_module, "RANK_WINDOW", 4)
+    hits = await store.search("common", limit=3)
+    # More matches than the window: the best of the newest four, the old one is not among them.
+    assert {h.message_id for h in hits} <= {m.id for m in newer[-4:]} and len(hits) == 3
+    assert all(h.snippet.count(HIGHLIGHT_OPEN) >= 1 for h in hits)
 
 
 @pytest.mark.parametrize("query", HOSTILE)

@@ -11,7 +11,11 @@ view" is what FTS5's ``integrity-check`` verifies in the tests.
 VERSION = 2
 DESCRIPTION = "full-text search"
 
-_TOKENIZE = "tokenize = 'unicode61 remove_diacritics 2'"
+# prefix = '3': search-as-you-type prefix-matches the last word from three letters on
+# (store.search.MIN_PREFIX_CHARS); without an index of 3-letter prefixes a common one such as
+# "the*" merges the doclists of every word it starts (67 ms instead of 6 ms on 100,000
+# messages, for ~35% more index).
+_TOKENIZE = "tokenize = 'unicode61 remove_diacritics 2', prefix = '3'"
 
 STATEMENTS = (
     "CREATE VIEW message_search_docs AS SELECT id, content FROM messages WHERE status <> 'streaming'",
