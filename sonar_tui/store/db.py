@@ -35,7 +35,7 @@ from sonar_tui.store.errors import (
     StoreVersionError,
     StoreWriteError,
 )
-from sonar_tui.store.migrations import LATEST_VERSION, MIGRATIONS, Migration
+from sonar_tui.store.migrations import MIGRATIONS, Migration
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ re-run after SQLITE_BUSY, so nothing here keeps Python-side state.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,13 +51,13 @@ async def insert_thread(
     last_api: str | None = None,
     last_model: str | None = None,
 ) -> int:
-    now = time.time()
+    created = time.time() if created_at is None else created_at
     cursor = await conn.execute(
         "INSERT INTO threads (uid, title, created_at, updated_at, pinned, overrides, last_api,"
         " last_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (uid or uuid.uuid4().hex, codec.title_from_text(title), created_at or now,
-         updated_at or created_at or now, int(pinned), codec.dump_json(dict(overrides or {})),
-         last_api, last_model),
+        (uid or uuid.uuid4().hex, codec.title_from_text(title), created,
+         created if updated_at is None else updated_at, int(pinned),
+         codec.dump_json(dict(overrides or {})), last_api, last_model),
     )
     return int(cursor.lastrowid)
 
@@ -339,7 +340,7 @@ async def attach_children(conn: aiosqlite.Connection, messages: list[MessageReco
     if not messages:
         return
     by_id = {m.id: m for m in messages}
-    ids = codec.dump_json(list(by_id))
+    ids = json.dumps(list(by_id))
     in_page = "message_id IN (SELECT value FROM json_each(?))"
     for row in await conn.execute_fetchall(
             f"SELECT * FROM sources WHERE {in_page} ORDER BY message_id, position", (ids,)):
