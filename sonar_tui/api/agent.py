@@ -40,12 +40,12 @@ from sonar_tui.api.settings import (
     field_default,
     validate_request_settings,
 )
-from sonar_tui.api.sonar import source_from_result, user_location
+from sonar_tui.api.sonar import as_dict, as_list, source_from_result, user_location
 from sonar_tui.api.sse import SseDecoder, SseEvent, load_json as _loads
 
 _SCHEME_RE = re.compile(r"^https?://", re.I)
 _SNIPPET_CHARS = 200
-_SEARCH_ITEMS = frozenset({"search_results", "people_search_results"})
+_SEARCH_ITEMS = ("search_results", "people_search_results")
 _TERMINAL_STATUS = {
     "response.completed": "completed",
     "response.incomplete": "incomplete",
@@ -199,11 +199,8 @@ def usage_from_agent(raw: dict) -> Usage:
     def count(value) -> int:
         return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
-    output_details = raw.get("output_tokens_details") or {}
-    reasoning = output_details.get("reasoning_tokens") if isinstance(output_details, dict) else None
-    tool_calls = raw.get("tool_calls_details") or {}
-    search = tool_calls.get("search_web") if isinstance(tool_calls, dict) else None
-    searches = search.get("invocation") if isinstance(search, dict) else None
+    reasoning = as_dict(raw.get("output_tokens_details")).get("reasoning_tokens")
+    searches = as_dict(as_dict(raw.get("tool_calls_details")).get("search_web")).get("invocation")
     cost_raw = raw.get("cost")
     cost = None
     details: dict[str, float] = {}
@@ -216,8 +213,8 @@ def usage_from_agent(raw: dict) -> Usage:
         prompt_tokens=count(raw.get("input_tokens")),
         completion_tokens=count(raw.get("output_tokens")),
         total_tokens=count(raw.get("total_tokens")),
-        reasoning_tokens=reasoning if isinstance(reasoning, int) else None,
-        search_queries=searches if isinstance(searches, int) else None,
+        reasoning_tokens=reasoning if type(reasoning) is int else None,
+        search_queries=searches if type(searches) is int else None,
         cost=cost,
         cost_details=details,
     )
@@ -310,13 +307,15 @@ class AgentStreamParser:
 
     def handle(self, payload: dict, event_name: str, out: list[Event]) -> None:
         self._payloads += 1
-        kind = payload.get("type") or event_name
+        kind = payload.get("type")
+        if not kind or type(kind) is not str:
+            kind = event_name
         if kind == "response.output_text.delta":  # the hot path first
             if not self._started:
                 self._start({}, out)
             delta = payload.get("delta")
             if delta and type(delta) is str:
-                key = _text_key(payload)
+                key = _text_key(payload.get("item_id"), payload.get("content_index"))
                 if key != self._last_key:  # deltas of one part come in a run: look up once
                     self._last_key = key
                     self._last_parts = self._texts.setdefault(key, [])
@@ -332,28 +331,29 @@ class AgentStreamParser:
         if kind == "response.output_text.done":
             text = payload.get("text")
             if isinstance(text, str):
-                self._set_text(_text_key(payload), text, out)
+                self._set_text(_text_key(payload.get("item_id"), payload.get("content_index")),
+                               text, out)
         elif kind == "response.output_item.done":
             item = payload.get("item")
             if isinstance(item, dict):
                 self._absorb_item(item, out)
         elif kind == "response.reasoning.search_queries":
             step = self._step(payload, "web_search")
-            queries = payload.get("queries") or ()
+            queries = as_list(payload.get("queries"))
             self._update_step(step, out, keywords=tuple(str(q) for q in queries),
                               thought=str(payload.get("thought") or ""))
         elif kind == "response.reasoning.search_results":
-            results = [r for r in payload.get("results") or () if isinstance(r, dict)]
+            results = [r for r in as_list(payload.get("results")) if isinstance(r, dict)]
             step = self._step(payload, "web_search")
             self._update_step(step, out, results=self._results_as_sources(results),
                               thought=str(payload.get("thought") or ""))
             self._add_sources(results, out)
         elif kind == "response.reasoning.fetch_url_queries":
             step = self._step(payload, "fetch_url_content")
-            self._update_step(step, out, urls=tuple(str(u) for u in payload.get("urls") or ()),
+            self._update_step(step, out, urls=tuple(str(u) for u in as_list(payload.get("urls"))),
                               thought=str(payload.get("thought") or ""))
         elif kind == "response.reasoning.fetch_url_results":
-            contents = [c for c in payload.get("contents") or () if isinstance(c, dict)]
+            contents = [c for c in as_list(payload.get("contents")) if isinstance(c, dict)]
             step = self._step(payload, "fetch_url_content")
             self._update_step(step, out, results=self._results_as_sources(contents),
                               thought=str(payload.get("thought") or ""))
@@ -374,10 +374,11 @@ class AgentStreamParser:
     def _start(self, response: dict, out: list[Event]) -> None:
         self._started = True
         model = response.get("model")
+        model = model if type(model) is str else ""
         rid = response.get("id")
         if model:
-            self._model = str(model)
-        out.append(Started(api="agent", model=str(model or ""), response_id=str(rid) if rid else None))
+            self._model = model
+        out.append(Started(api="agent", model=model, response_id=str(rid) if rid else None))
 
     def _set_text(self, key: tuple, text: str, out: list[Event]) -> None:
         """Authoritative text for one content part: only an actual difference is emitted."""
@@ -398,24 +399,24 @@ class AgentStreamParser:
     def _absorb_item(self, item: dict, out: list[Event]) -> None:
         kind = item.get("type")
         if kind in _SEARCH_ITEMS:
-            results = [r for r in item.get("results") or () if isinstance(r, dict)]
+            results = [r for r in as_list(item.get("results")) if isinstance(r, dict)]
             self._add_sources(results, out)
             self._step_from_item(item, results, out)
         elif kind == "fetch_url_results":
-            self._add_sources([c for c in item.get("contents") or () if isinstance(c, dict)], out)
+            self._add_sources([c for c in as_list(item.get("contents")) if isinstance(c, dict)], out)
         elif kind == "message" and item.get("role", "assistant") == "assistant":
             item_id = item.get("id")
-            for index, part in enumerate(item.get("content") or ()):
+            for index, part in enumerate(as_list(item.get("content"))):
                 if isinstance(part, dict) and part.get("type") == "output_text" \
                         and isinstance(part.get("text"), str):
-                    self._set_text((item_id, index), part["text"], out)
+                    self._set_text(_text_key(item_id, index), part["text"], out)
         # function_call items (the internal search_web call) and others are not the answer.
 
     def _absorb_response(self, response: dict, out: list[Event]) -> None:
         model = response.get("model")
-        if model:
-            self._model = str(model)
-        for item in response.get("output") or ():
+        if model and type(model) is str:
+            self._model = model
+        for item in as_list(response.get("output")):
             if isinstance(item, dict):
                 self._absorb_item(item, out)
         usage = response.get("usage")
@@ -429,8 +430,7 @@ class AgentStreamParser:
         if status == "completed":
             out.append(Finished("stop", model=model))
         elif status == "incomplete":
-            details = response.get("incomplete_details")
-            reason = details.get("reason") if isinstance(details, dict) else None
+            reason = as_dict(response.get("incomplete_details")).get("reason")
             out.append(Finished("length" if reason == "max_output_tokens" else "incomplete",
                                 model=model, detail=str(reason) if reason else None))
         elif status in ("failed", "cancelled"):
@@ -445,9 +445,9 @@ class AgentStreamParser:
                 "cannot continue.", partial=self.has_output)))
 
     def _results_as_sources(self, results: list[dict]) -> tuple[Source, ...]:
-        return tuple(source_from_result(r["id"] if isinstance(r.get("id"), int) else n,
-                                        str(r["url"]), r)
-                     for n, r in enumerate((r for r in results if r.get("url")), 1))
+        usable = [r for r in results if isinstance(r.get("url"), str) and r["url"]]
+        return tuple(source_from_result(_number_of(r.get("id"), n), r["url"], r)
+                     for n, r in enumerate(usable, 1))
 
     def _add_sources(self, results: list[dict], out: list[Event]) -> None:
         """Merge results into the numbered sources: number = result id, de-duplicated by URL."""
@@ -456,8 +456,8 @@ class AgentStreamParser:
             url = result.get("url")
             if not isinstance(url, str) or not url or url in self._sources:
                 continue
-            number = result.get("id")
-            if not isinstance(number, int) or isinstance(number, bool) or number in self._numbers:
+            number = _number_of(result.get("id"), None)
+            if number is None or number in self._numbers:
                 number = max(self._numbers, default=0) + 1
             self._numbers.add(number)
             self._sources[url] = source_from_result(number, url, result)
@@ -468,6 +468,7 @@ class AgentStreamParser:
     def _step(self, payload: dict, kind: str) -> int:
         self._live_steps = True
         call_id = payload.get("call_id")
+        call_id = None if call_id is None else str(call_id)
         key = (call_id, kind)
         if call_id is not None and key in self._step_at:
             return self._step_at[key]
@@ -488,7 +489,7 @@ class AgentStreamParser:
         """Non-streaming bodies have no reasoning events: show their searches as steps."""
         if self._live_steps:
             return  # the stream already described these searches
-        key = (tuple(str(q) for q in item.get("queries") or ()),
+        key = (tuple(str(q) for q in as_list(item.get("queries"))),
                tuple(str(r.get("url")) for r in results))
         if key in self._stepped_items:
             return
@@ -502,8 +503,13 @@ def _step_fields(step: ReasoningStep) -> dict[str, Any]:
     return {f.name: getattr(step, f.name) for f in fields(ReasoningStep)}
 
 
-def _text_key(payload: dict) -> tuple:
-    return (payload.get("item_id"), payload.get("content_index") or 0)
+def _text_key(item_id, index) -> tuple:
+    """Which content part a text belongs to (hashable whatever the wire sent)."""
+    return (str(item_id), index if type(index) is int else 0)
+
+
+def _number_of(value, fallback):
+    return value if type(value) is int else fallback
 
 
 def parse_agent_response(body: bytes | str | dict) -> list[Event]:

@@ -170,7 +170,11 @@ class PerplexityClient:
             except httpx.HTTPError as exc:
                 yield [Failed(self._transport_error(exc, idle))]
                 return
-            yield parse_agent_response(raw) if api == "agent" else parse_sonar_response(raw)
+            try:
+                events = parse_agent_response(raw) if api == "agent" else parse_sonar_response(raw)
+            except Exception as exc:  # a parser bug must still end the stream properly
+                events = [Failed(_not_understood(exc))]
+            yield events
             return
 
         parser = AgentStreamParser() if api == "agent" else SonarStreamParser()
@@ -197,8 +201,13 @@ class PerplexityClient:
             events = parser.fail(ApiError(ErrorKind.PROTOCOL, "The answer stream could not be "
                                           f"read: {self._scrub(str(exc)) or type(exc).__name__}",
                                           partial=received))
+        except Exception as exc:  # a parser bug must still end the stream properly
+            events = [Failed(_not_understood(exc, partial=received))]
         else:
-            events = parser.close()
+            try:
+                events = parser.close()
+            except Exception as exc:
+                events = [Failed(_not_understood(exc, partial=received))]
         yield events
 
     # ------------------------------------------------------------------ helpers
@@ -256,6 +265,11 @@ class PerplexityClient:
         base = self.connection.base_url
         if base.rstrip("/") not in {u.rstrip("/") for u in self.connection.agent_endpoints}:
             self.connection.agent_endpoints.append(base)
+
+
+def _not_understood(exc: Exception, partial: bool = False) -> ApiError:
+    return ApiError(ErrorKind.PROTOCOL, "sonar-tui could not understand the service's answer "
+                    f"({type(exc).__name__}: {exc}); please report this.", partial=partial)
 
 
 def _retryable_status(response: httpx.Response) -> bool:

@@ -44,7 +44,6 @@ from sonar_tui.api.sse import scan_json as _scan_json
 from sonar_tui.api.think import ThinkSplitter
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "stop"}
-_DONE_OBJECTS = frozenset({"chat.completion.done"})
 _SNIPPET_CHARS = 200
 
 
@@ -151,6 +150,15 @@ def user_location(s) -> dict[str, str]:
 # ----------------------------------------------------------------------------- normalising
 
 
+def as_list(value) -> list:
+    """``value`` if it is a list, else empty: the wire may put anything anywhere."""
+    return value if type(value) is list else []
+
+
+def as_dict(value) -> dict:
+    return value if type(value) is dict else {}
+
+
 def _int(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
@@ -185,7 +193,8 @@ def source_from_result(number: int, url: str, result: dict | None) -> Source:
 def build_sources(citations, search_results) -> tuple[Source, ...]:
     """Numbered sources: ``[n]`` markers index ``citations`` (1-based); ``search_results``
     (matched by URL) add titles and dates. Without citations, the results are numbered."""
-    results = [r for r in search_results or () if isinstance(r, dict) and r.get("url")]
+    results = [r for r in search_results or () if isinstance(r, dict)
+               and isinstance(r.get("url"), str) and r["url"]]
     if citations:
         by_url: dict[str, dict] = {}
         for r in results:
@@ -233,17 +242,19 @@ def usage_from_sonar(raw: dict) -> Usage:
 
 
 def step_from_sonar(raw: dict) -> ReasoningStep:
-    web = raw.get("web_search") if isinstance(raw.get("web_search"), dict) else {}
-    fetch = raw.get("fetch_url_content") if isinstance(raw.get("fetch_url_content"), dict) else {}
-    python = raw.get("execute_python") if isinstance(raw.get("execute_python"), dict) else {}
+    web = as_dict(raw.get("web_search"))
+    fetch = as_dict(raw.get("fetch_url_content"))
+    python = as_dict(raw.get("execute_python"))
     kind = raw.get("type") or ("web_search" if web else "fetch_url_content" if fetch
                                else "execute_python" if python else "step")
-    results = [r for r in web.get("search_results") or () if isinstance(r, dict) and r.get("url")]
-    contents = [c for c in fetch.get("contents") or () if isinstance(c, dict) and c.get("url")]
+    results = [r for r in as_list(web.get("search_results"))
+               if isinstance(r, dict) and isinstance(r.get("url"), str)]
+    contents = [c for c in as_list(fetch.get("contents"))
+                if isinstance(c, dict) and isinstance(c.get("url"), str)]
     return ReasoningStep(
         kind=str(kind),
         thought=str(raw.get("thought") or ""),
-        keywords=tuple(str(k) for k in web.get("search_keywords") or ()),
+        keywords=tuple(str(k) for k in as_list(web.get("search_keywords"))),
         results=tuple(source_from_result(n, str(r["url"]), r)
                       for n, r in enumerate(results + contents, 1)),
         urls=tuple(str(c["url"]) for c in contents),
@@ -298,6 +309,10 @@ class RepeatedMember:
         self._key = json.dumps(name)
         self._raw: str | None = None  # '"citations":[...]' exactly as last seen
         self._head = ""  # '"citations":' with the wire's own spacing
+
+    @property
+    def known(self) -> bool:
+        return self._raw is not None
 
     def strip(self, data: str) -> str:
         raw = self._raw
@@ -361,6 +376,7 @@ class SonarStreamParser:
         self._delta_steps: list = []
         self._final_steps: Any = None
         self._repeated = (RepeatedMember("citations"), RepeatedMember("search_results"))
+        self._learned: list[RepeatedMember] = []  # those whose raw text is known
 
     @property
     def done(self) -> bool:
@@ -412,7 +428,8 @@ class SonarStreamParser:
         if not self._started:
             self._started = True
             rid = get("id")
-            out.append(Started(api="sonar", model=str(get("model") or ""),
+            model = get("model")
+            out.append(Started(api="sonar", model=model if type(model) is str else "",
                                response_id=str(rid) if rid else None))
         if "error" in chunk and chunk["error"] and not get("choices"):
             self._flush(out)
@@ -420,12 +437,12 @@ class SonarStreamParser:
             self._done = True
             return
         model = get("model")
-        if model and model != self._model:
-            self._model = str(model)
+        if model and model != self._model and type(model) is str:
+            self._model = model
         choices = get("choices")
         if choices and type(choices) is list and type(choices[0]) is dict:
             self._choice(choices[0], out)
-        if get("object") in _DONE_OBJECTS or get("type") == "end_of_stream":
+        if get("object") == "chat.completion.done" or get("type") == "end_of_stream":
             self._finish = self._finish or "stop"
 
         citations = get("citations")
@@ -510,15 +527,15 @@ class SonarStreamParser:
             self._done = True
             return
         stripped = data
-        for member in self._repeated:
+        for member in self._learned:
             stripped = member.strip(stripped)
         payload = _loads(stripped)
-        if isinstance(payload, dict):
+        if type(payload) is dict:
             self.handle(payload, out)
             for member in self._repeated:
-                value = payload.get(member.name)
-                if value is not None:  # new, changed, or not learned yet
-                    member.learn(data, value)
+                if payload.get(member.name) is not None:  # new, changed, or not learned yet
+                    member.learn(data, payload[member.name])
+                    self._learned = [m for m in self._repeated if m.known]
             return
         if data.strip() == "[DONE]":
             self._end(out)
@@ -639,6 +656,8 @@ def parse_sonar_response(body: bytes | str | dict) -> list[Event]:
 __all__ = [
     "RepeatedMember",
     "SonarStreamParser",
+    "as_dict",
+    "as_list",
     "build_sonar_body",
     "build_sources",
     "parse_sonar_response",

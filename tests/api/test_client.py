@@ -365,6 +365,26 @@ async def test_agent_200_body_with_failed_status(serve):
     assert answer.error.kind is ErrorKind.PROTOCOL and answer.error.message == "model unavailable"
 
 
+async def test_a_parser_bug_still_ends_with_one_failed_event(serve, monkeypatch):
+    from sonar_tui.api.sonar import SonarStreamParser
+
+    def broken(self, data):
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(SonarStreamParser, "feed", broken)
+    server = await serve(script(ok()))
+    events, answer, _ = await run(server.url)
+    assert len(events) == 1 and answer.error.kind is ErrorKind.PROTOCOL
+    assert "parser bug" in answer.error.message
+
+
+async def test_answer_collects_the_whole_stream(serve):
+    server = await serve(script(ok()))
+    async with client_for(server.url) as client:
+        answer = await client.answer(AskRequest("q"))
+    assert (answer.text, answer.finish_reason, answer.usage.cost) == ("OK", "stop", 0.00501)
+
+
 async def test_one_client_serves_several_questions(serve):
     server = await serve(script(ok()))
     async with client_for(server.url) as client:
