@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from textual import on
@@ -126,7 +125,7 @@ class RelatedList(OptionList):
     @on(OptionList.OptionSelected)
     def _ask(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.post_message(self.Ask(str(event.option.id and event.option.prompt)))
+        self.post_message(self.Ask(str(event.option.prompt)))
 
 
 class LinkLines(Static):
@@ -218,6 +217,7 @@ class AnswerView(Vertical):
         border-left: thick $panel;
         &.-selected { border-left: thick $accent; }
         & > #answer-header { height: 1; color: $text-muted; }
+        & > #notice { height: 1; color: $text-warning; }
         & > #error { color: $text; background: $error 12%; padding: 0 1; margin: 1 0 0 0; }
         & > #images { margin: 1 0 0 0; }
         & > #related-title { color: $text-muted; text-style: bold; margin: 1 0 0 0; }
@@ -405,9 +405,17 @@ class AnswerView(Vertical):
             seen.setdefault(int(match.group(1)), None)
         return list(seen)
 
-    def retry_countdown(self, seconds_left: float) -> str:
-        return f"Retrying in {max(0, round(seconds_left))} s…"
+    async def set_notice(self, text: str) -> None:
+        """A transient line under the header (e.g. a retry countdown); "" removes it."""
+        existing = self.query_children("#notice")
+        if not text:
+            await existing.remove()
+        elif existing:
+            existing.first(Static).update(Content(text))
+        else:
+            await self.mount(Static(Content(text), id="notice"), after=self.query_one("#answer-header"))
 
-    @staticmethod
-    def now() -> float:
-        return time.monotonic()
+    def on_unmount(self) -> None:
+        # Leaving the screen (thread switch) detaches the view; the answer keeps streaming.
+        if self.live is not None and self.live.view is self:
+            self.live.view = None

@@ -45,7 +45,7 @@ class Composer(TextArea):
         super().__init__(id=id, soft_wrap=True, tab_behavior="focus", show_line_numbers=False,
                          highlight_cursor_line=False,
                          placeholder="Ask anything…  (Enter sends, ctrl+j newline)")
-        self.history: list[str] = []  # the thread's questions, oldest first
+        self.questions: list[str] = []  # the thread's questions, oldest first
         self._recall_index: int | None = None
 
     def action_submit(self) -> None:
@@ -58,12 +58,12 @@ class Composer(TextArea):
 
     def action_recall_previous(self) -> None:
         """Up in an empty composer recalls the last question; again, the one before."""
-        if self.history and (not self.text or self._recall_index is not None) \
+        if self.questions and (not self.text or self._recall_index is not None) \
                 and self.cursor_location[0] == 0:
-            index = len(self.history) if self._recall_index is None else self._recall_index
+            index = len(self.questions) if self._recall_index is None else self._recall_index
             if index > 0:
                 self._recall_index = index - 1
-                self.load_text(self.history[self._recall_index])
+                self.load_text(self.questions[self._recall_index])
                 self.move_cursor(self.document.end)
             return
         self.action_cursor_up()
@@ -79,5 +79,5 @@ class Composer(TextArea):
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         # Typing after a recall turns the recalled text into an ordinary draft.
-        if self._recall_index is not None and self.history[self._recall_index] != self.text:
+        if self._recall_index is not None and self.questions[self._recall_index] != self.text:
             self._recall_index = None

@@ -1,0 +1,861 @@
+"""The Textual application: lifecycle, the service, answer workers, copy and links.
+
+Answers run in workers owned by the App, never by a widget, so switching threads (which
+unmounts the conversation's widgets) leaves them streaming, and several threads can stream
+at once. Every binding has an id (remappable from ``[keymap]`` in config.toml) and every
+action is also a command-palette entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.content import Content
+from textual.screen import Screen
+from textual.worker import Worker
+
+from sonar_tui import paths
+from sonar_tui.api.conversation import Attachment, AttachmentError
+from sonar_tui.api.errors import ApiError, ErrorKind
+from sonar_tui.api.events import (
+    ApiSwitched,
+    Failed,
+    Finished,
+    ImagesUpdate,
+    ReasoningDelta,
+    RelatedUpdate,
+    Retrying,
+    SourcesUpdate,
+    Started,
+    StepsUpdate,
+    TextDelta,
+    TextFinal,
+    UsageUpdate,
+)
+from sonar_tui.clipboard import copy_text, local_clipboard_available, save_to_file
+from sonar_tui.config import ConfigWriteError, LoadedConfig, save_config
+from sonar_tui.references import (
+    code_blocks,
+    plain_text,
+    thread_markdown,
+    with_inline_links,
+    with_references,
+)
+from sonar_tui.sanitize import clean_line, safe_url, url_domain
+from sonar_tui.service import (
+    AnswerSaved,
+    AnswerStarted,
+    ChatService,
+    QuestionSaved,
+    StorageProblem,
+    error_record,
+)
+from sonar_tui.ui.live import LiveAnswer
+from sonar_tui.ui.screens.help import HelpScreen, binding_rows
+from sonar_tui.ui.screens.main import MainScreen
+from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
+from sonar_tui.ui.screens.welcome import WelcomeScreen
+from sonar_tui.ui.themes import load_all_themes, pick_theme, theme_variable_defaults
+from sonar_tui.ui.widgets.answer import AnswerView
+from sonar_tui.ui.widgets.citations import SourceList
+from sonar_tui.ui.widgets.composer import Composer
+from sonar_tui.ui.widgets.conversation import Conversation
+from sonar_tui.ui.widgets.markdown import CompactFence
+from sonar_tui.ui.widgets.sidebar import PAGE_SIZE, ThreadList
+
+log = logging.getLogger(__name__)
+
+DEMO_PACE = 120.0  # chunks per second: fast, but visibly streaming
+DEMO_CHUNKS = 320
+
+
+class SonarApp(App[None]):
+    TITLE = "sonar-tui"
+    ENABLE_COMMAND_PALETTE = True
+    NOTIFICATION_TIMEOUT = 6
+
+    BINDINGS = [
+        Binding("ctrl+n", "new_thread", "New", id="app.new_thread"),
+        Binding("ctrl+f", "search", "Search", id="app.search"),
+        Binding("escape", "escape", "Stop", show=False, id="app.stop"),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="app.regenerate"),
+        Binding("f2", "edit_last", "Edit last", show=False, id="app.edit_last"),
+        Binding("ctrl+o", "copy_answer", "Copy", id="app.copy_answer"),
+        Binding("ctrl+l", "copy_code('pick')", "Copy code", show=False, id="app.copy_code"),
+        Binding("ctrl+t", "toggle_reasoning", "Reasoning", show=False, id="app.toggle_reasoning"),
+        Binding("ctrl+g", "toggle_citations", "Sources", id="app.toggle_citations"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="app.toggle_sidebar"),
+        Binding("ctrl+s", "settings", "Settings", id="app.settings"),
+        Binding("f4", "thread_settings", "Thread settings", show=False, id="app.thread_settings"),
+        Binding("f3", "attach", "Attach image", show=False, id="app.attach"),
+        Binding("f1,question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+
+    def __init__(self, config: LoadedConfig, *, db_path: Path, demo: bool = False,
+                 clock: Callable[[], float] = time.time, transport: Any = None,
+                 mock_options: dict | None = None) -> None:
+        self.config = config
+        self.db_path = Path(db_path)
+        self.demo = demo
+        self.clock = clock
+        self.transport = transport
+        self.mock_options = mock_options or {}
+        self.config_writable = not demo  # the demo never touches the user's config file
+        self.store = None
+        self.service: ChatService = ChatService(None, config, transport=transport)
+        self.live: dict[int, LiveAnswer] = {}  # thread id -> answer being written
+        self.pending: list[LiveAnswer] = []  # asked, thread not created yet
+        self.attachments: list[Attachment] = []
+        self.notified_switch = False
+        self.terminal_writer: Callable[[str], None] | None = None  # tests may inject one
+        self._mock = None
+        self._data_ready = asyncio.Event()
+        super().__init__()
+        self._load_themes()
+        if config.keymap:
+            self.set_keymap(config.keymap)
+
+    # ------------------------------------------------------------------ start-up
+
+    def _load_themes(self) -> None:
+        themes, problems = load_all_themes(paths.user_themes_dir(self.config.path))
+        for theme in themes:
+            self.register_theme(theme)
+        self.theme_problems = problems
+        name, message = pick_theme(self.config.appearance.theme, list(self.available_themes))
+        self.theme = name
+        self.theme_message = message
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return theme_variable_defaults(self.current_theme)
+
+    def get_default_screen(self) -> Screen:
+        self._main_screen = MainScreen()
+        return self._main_screen
+
+    @property
+    def main(self) -> MainScreen:
+        return self._main_screen
+
+    async def on_mount(self) -> None:
+        self.title = "sonar-tui — DEMO" if self.demo else "sonar-tui"
+        self._apply_layout_settings()
+        for problem in [*self.config.problems, *self.theme_problems]:
+            self.notify(str(problem), title="Configuration", severity="warning", markup=False,
+                        timeout=12)
+        for warning in self.config.warnings:
+            self.notify(warning, title="Configuration", severity="warning", markup=False,
+                        timeout=12)
+        if self.theme_message:
+            self.notify(self.theme_message, severity="warning", markup=False)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.set_interval(1.0, self._tick)
+        if not self.demo and not self.config.api_key:
+            self.push_screen(WelcomeScreen(str(self.config.path)), self._welcome_done)
+        # Data loads after the first frame: start-up shows the UI at once.
+        self.run_worker(self._start(), name="start", exit_on_error=False)
+
+    async def _start(self) -> None:
+        try:
+            if self.demo:
+                await self._start_demo()
+            await self._open_store(self.db_path)
+        finally:
+            self._data_ready.set()
+
+    async def _open_store(self, path: Path) -> None:
+        from sonar_tui.store import Store, StoreError  # lazy: not needed for the first frame
+
+        try:
+            store = await Store.open(path)
+            recovered = await store.recover_interrupted()
+        except StoreError as exc:
+            self.notify(f"{exc}\nThreads will not be saved in this session.",
+                        title="Database unavailable", severity="error", markup=False, timeout=20)
+            return
+        if self.store is not None:
+            await self.store.close()
+        self.store = store
+        self.service.store = store
+        if recovered:
+            self.notify(f"{len(recovered)} answer(s) were interrupted when sonar-tui last "
+                        "stopped; their partial text is kept.", markup=False)
+        await self.refresh_threads()
+        await self.main.show_empty_thread()
+
+    async def _start_demo(self) -> None:
+        from sonar_tui.config import load_config
+        from sonar_tui.mock.runner import start_mock
+
+        options = {"pace": DEMO_PACE, "chunks": DEMO_CHUNKS, **self.mock_options}
+        self._mock = await asyncio.to_thread(start_mock, "default", **options)
+        demo_request = self.config.request.with_overrides({"return_related_questions": True})
+        config = load_config(self.config.path, env={},
+                             flags={"base_url": self._mock.url, "api_key": "demo-key"})
+        config.request = demo_request
+        config.connection.api_mode = "auto"
+        self.config = config
+        await self.service.reconfigure(config)
+
+    def _welcome_done(self, choice: str | None) -> None:
+        if choice == "demo":
+            self.run_worker(self._enter_demo(), exit_on_error=False)
+
+    async def _enter_demo(self) -> None:
+        await self._data_ready.wait()
+        self.demo = True
+        self.config_writable = False
+        self.title = "sonar-tui — DEMO"
+        await self._start_demo()
+        await self._open_store(paths.demo_db_path())
+        self.refresh_status()
+
+    async def on_unmount(self) -> None:
+        for live in list(self.live.values()) + self.pending:
+            worker = getattr(live, "worker", None)
+            if worker is not None:
+                worker.cancel()
+        await self.service.aclose()
+        if self.store is not None:
+            await self.store.close()
+        if self._mock is not None:
+            self._mock.stop()
+
+    def _apply_layout_settings(self) -> None:
+        main = self.main
+        panel = self.config.appearance.citation_panel
+        main.set_class(panel == "bottom", "-citations-bottom")
+        main.set_class(panel == "hidden", "-citations-hidden")
+
+    # ------------------------------------------------------------------ threads
+
+    async def refresh_threads(self) -> None:
+        if self.service.store is None:
+            return
+        threads = await self.service.list_threads(PAGE_SIZE)
+        self.main.sidebar.show_threads(threads, exhausted=len(threads) < PAGE_SIZE)
+
+    def live_for(self, thread_id: int) -> LiveAnswer | None:
+        return self.live.get(thread_id)
+
+    async def thread_action(self, action: str, thread_id: int) -> None:
+        thread = await self.service.get_thread(thread_id)
+        if thread is None:
+            return
+        if action == "pin":
+            await self.service.set_pinned(thread_id, not thread.pinned)
+            await self.refresh_threads()
+        elif action == "rename":
+            def renamed(title: str | None) -> None:
+                if title is not None and title.strip():
+                    self.run_worker(self._rename(thread_id, title), exit_on_error=False)
+            self.push_screen(TextInputScreen("Rename thread", thread.title), renamed)
+        elif action == "delete":
+            if thread_id in self.live:
+                self.notify("An answer is still streaming in that thread; stop it first (Esc).",
+                            severity="warning")
+                return
+            body = Content("“") + Content(clean_line(thread.title)) + Content(
+                f"” and its {thread.message_count} messages will be deleted. This cannot be undone.")
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.run_worker(self._delete(thread_id), exit_on_error=False)
+            self.push_screen(ConfirmScreen("Delete thread?", body, yes="Delete", danger=True),
+                             confirmed)
+
+    async def _rename(self, thread_id: int, title: str) -> None:
+        new_title = await self.service.rename(thread_id, title)
+        if self.main.thread_id == thread_id:
+            self.main.sub_title = new_title
+            self.main.thread = await self.service.get_thread(thread_id)
+        await self.refresh_threads()
+
+    async def _delete(self, thread_id: int) -> None:
+        await self.service.delete(thread_id)
+        if self.main.thread_id == thread_id:
+            await self.main.show_empty_thread()
+        await self.refresh_threads()
+        self.notify("Thread deleted.")
+
+    # ------------------------------------------------------------------ asking
+
+    async def ask(self, text: str, *, thread_id: int | None = -1) -> None:
+        """Send a question from the composer (or a related question)."""
+        await self._data_ready.wait()
+        if self.service.store is None:
+            self.notify("The database is not available; the question was not sent.",
+                        severity="error")
+            return
+        main = self.main
+        target = main.thread_id if thread_id == -1 else thread_id
+        if target is not None and target in self.live:
+            self.notify("This thread is still answering. Wait, or press Esc to stop it.",
+                        severity="warning")
+            return
+        live = LiveAnswer(thread_id=target or 0, question=text)
+        attachments, self.attachments = self.attachments, []
+        self._show_attachments()
+        events = self.service.ask(text, thread_id=target, attachments=attachments)
+        self._run_answer(live, events, from_composer=True)
+
+    def _run_answer(self, live: LiveAnswer, events: AsyncIterator, *,
+                    from_composer: bool = False) -> None:
+        if live.thread_id:
+            self.live[live.thread_id] = live
+        else:
+            self.pending.append(live)
+        live.from_composer = from_composer  # type: ignore[attr-defined]
+        live.worker = self.run_worker(  # type: ignore[attr-defined]
+            self._consume(live, events), name="answer", group="answers", exit_on_error=False)
+        self.refresh_status()
+
+    async def _consume(self, live: LiveAnswer, events: AsyncIterator) -> None:
+        try:
+            async for event in events:
+                await self._apply(live, event)
+        except asyncio.CancelledError:
+            live.status = "cancelled"
+            await self._finish_view(live, status="cancelled")
+            raise
+        except Exception as exc:  # a bug must never take the app (or the question) down
+            log.exception("answer worker failed")
+            live.status = "error"
+            live.error = {"title": "Unexpected error", "message": str(exc), "hint":
+                          "The question is saved; retry with ctrl+r."}
+            await self._finish_view(live, status="error")
+        finally:
+            self._forget(live)
+            self.refresh_status()
+            if self.service.store is not None:
+                await self.refresh_threads()
+
+    def _forget(self, live: LiveAnswer) -> None:
+        if self.live.get(live.thread_id) is live:
+            del self.live[live.thread_id]
+        if live in self.pending:
+            self.pending.remove(live)
+
+    async def _apply(self, live: LiveAnswer, event: Any) -> None:
+        view = live.view if live.view is not None and live.view.is_attached else None
+        main = self.main
+        match event:
+            case QuestionSaved(thread=thread, message=message):
+                live.thread_id, live.question_id = thread.id, message.id
+                if live in self.pending:
+                    self.pending.remove(live)
+                self.live[thread.id] = live
+                if getattr(live, "from_composer", False):
+                    main.composer.clear_text()
+                if main.thread_id is None or main.thread_id == thread.id:
+                    if main.thread_id is None:
+                        main.thread = thread
+                        main.sub_title = thread.title
+                        main.conversation.thread_id = thread.id
+                        main.sidebar.select_thread(thread.id)
+                    await main.conversation.add_question(
+                        message.content, message.id, [a.name for a in message.attachments])
+                    await main.conversation.add_live_answer(live)
+                    main.composer.questions.append(message.content)
+                await self.refresh_threads()
+            case AnswerStarted(message_id=message_id):
+                live.message_id = message_id
+                if view:
+                    view.message_id = message_id
+            case Started(api=api, model=model):
+                live.status, live.api, live.model = "streaming", api, model or live.model
+                live.retry_at = None
+                if view:
+                    await view.set_notice("")
+                    view.set_meta(api=api, model=model, status="streaming")
+            case TextDelta(text=text):
+                cleaned = live.add_text(text)
+                if view:
+                    view.add_text(cleaned)
+            case TextFinal(text=text):
+                live.replace_text(text)
+            case ReasoningDelta(text=text):
+                cleaned = live.add_reasoning(text)
+                if view:
+                    await view.add_reasoning(cleaned)
+            case StepsUpdate(steps=steps):
+                live.steps = [step.to_dict() for step in steps]
+                if view:
+                    await view.set_steps(live.steps)
+            case SourcesUpdate(sources=sources):
+                live.sources = [source.to_dict() for source in sources]
+                if view:
+                    view.set_sources(live.sources)
+                    if main.conversation.selected is view:
+                        main.citations.show_sources(live.sources)
+            case ImagesUpdate(images=images):
+                live.images = [image.to_dict() for image in images]
+            case RelatedUpdate(questions=questions):
+                live.related = list(questions)
+            case UsageUpdate(usage=usage):
+                live.usage = usage.to_dict()
+                if view:
+                    view.set_meta(usage=live.usage)
+            case Retrying(delay=delay, reason=reason, status=status):
+                live.retry_at = time.monotonic() + delay
+                live.retry_note = reason + (f" (HTTP {status})" if status else "")
+                if view:
+                    await view.set_notice(self._retry_text(live))
+            case ApiSwitched(message=message):
+                live.api = "agent"
+                if not self.notified_switch:
+                    self.notified_switch = True
+                    self.notify(message, title="Now using the Agent API", markup=False, timeout=12)
+                if self.config_writable:
+                    self.config = self.service.config
+                self.refresh_status()
+            case Finished(reason=reason, model=model):
+                live.finish_reason = reason
+                live.model = model or live.model
+            case Failed(error=error):
+                live.error = error_record(error)
+                live.status = "error"
+                if not live.question_id:
+                    # Refused before anything was saved: the question stays in the composer.
+                    self._refused(error)
+            case StorageProblem(error=error):
+                self.notify(error.describe(), title="Could not save", severity="error",
+                            markup=False, timeout=15)
+            case AnswerSaved(status=status):
+                live.status = status
+                await self._finish_view(live, status=status)
+
+    def _refused(self, error: ApiError) -> None:
+        where = f" ({error.field})" if error.field else ""
+        self.notify(error.message, title=f"Not sent{where}", severity="error", markup=False,
+                    timeout=12)
+
+    async def _finish_view(self, live: LiveAnswer, *, status: str) -> None:
+        view = live.view
+        if view is None or not view.is_attached:
+            return
+        await view.set_notice("")
+        await view.finish(text=live.full_text, related=live.related, images=live.images,
+                          status=status, error=live.error if status == "error" else None,
+                          usage=live.usage, cost=(live.usage or {}).get("cost"),
+                          model=live.model, api=live.api, message_id=live.message_id)
+        if self.main.conversation.selected is view:
+            self.main.citations.show_sources(live.sources)
+        self.refresh_status()
+
+    @staticmethod
+    def _retry_text(live: LiveAnswer) -> str:
+        left = max(0, round((live.retry_at or 0) - time.monotonic()))
+        return f"{live.retry_note} — retrying in {left} s…"
+
+    def _tick(self) -> None:
+        """Once a second: retry countdowns."""
+        for live in list(self.live.values()):
+            view = live.view
+            if live.retry_at and view is not None and view.is_attached:
+                self.run_worker(view.set_notice(self._retry_text(live)), exit_on_error=False)
+
+    # ------------------------------------------------------------------ status
+
+    def refresh_status(self) -> None:
+        from sonar_tui.api.agent import agent_unsupported
+
+        main = self.main
+        if not main.is_mounted:
+            return
+        settings = self.service.settings_for(main.thread)
+        answers = main.conversation.answers()
+        last = answers[-1] if answers else None
+        tokens = sum((a.usage or {}).get("total_tokens") or 0 for a in answers)
+        costs = [a.cost if a.cost is not None else (a.usage or {}).get("cost") for a in answers]
+        known = [c for c in costs if c is not None]
+        main.status.show(
+            model=settings.model, api=(last.api if last else ""),
+            api_mode="agent" if self.config.connection.uses_agent() else self.config.connection.api_mode,
+            search=settings.summary(), overrides=bool(main.thread and main.thread.overrides),
+            last_tokens=(last.usage or {}).get("total_tokens") if last and last.usage else None,
+            last_cost=(last.cost if last and last.cost is not None else
+                       (last.usage or {}).get("cost") if last else None),
+            thread_tokens=tokens, thread_cost=sum(known) if known else None,
+            streaming=len(self.live) + len(self.pending), demo=self.demo,
+            agent_ignored=len(agent_unsupported(settings)))
+
+    # ------------------------------------------------------------------ actions
+
+    async def action_new_thread(self) -> None:
+        await self.main.show_empty_thread()
+        self.main.composer.focus()
+
+    def action_search(self) -> None:
+        main = self.main
+        main.add_class("-sidebar-open")
+        main.remove_class("-sidebar-closed")
+        main.query_one("#thread-filter").focus()
+
+    def action_escape(self) -> None:
+        """Esc: stop the answer streaming in this thread; otherwise back to the composer."""
+        main = self.main
+        if self.screen is not main:
+            return
+        live = self.live.get(main.thread_id or 0) or next(
+            (p for p in self.pending), None)
+        if live is not None and getattr(live, "worker", None) is not None:
+            live.worker.cancel()
+            self.notify("Stopped. The partial answer is kept.")
+            return
+        if self.focused is not main.composer:
+            main.composer.focus()
+
+    async def action_regenerate(self) -> None:
+        main = self.main
+        if main.thread_id is None:
+            self.notify("Nothing to regenerate yet.", severity="warning")
+            return
+        if main.thread_id in self.live:
+            self.notify("This thread is still answering.", severity="warning")
+            return
+        thread_id = main.thread_id
+        answers = main.conversation.answers()
+        if answers and answers[-1].message_id is not None:
+            await answers[-1].remove()
+        question = main.conversation.last_question()
+        live = LiveAnswer(thread_id=thread_id, question=question.text if question else "")
+        live.question_id = question.message_id if question else None
+        await main.conversation.add_live_answer(live)
+        self._run_answer(live, self.service.answer_again(thread_id))
+
+    async def action_edit_last(self) -> None:
+        main = self.main
+        if main.thread_id is None or main.thread_id in self.live:
+            self.notify("Nothing to edit (or an answer is still streaming).", severity="warning")
+            return
+        text = await self.service.take_back_last(main.thread_id)
+        if text is None:
+            return
+        await main.open_thread(main.thread_id)
+        main.composer.set_text(text)
+        main.composer.focus()
+        self.notify("Edit the question and press Enter to send it again.")
+
+    def action_toggle_reasoning(self) -> None:
+        self.main.conversation.action_toggle_reasoning()
+
+    def action_toggle_citations(self) -> None:
+        self.main.toggle_class("-citations-hidden")
+
+    def action_toggle_sidebar(self) -> None:
+        main = self.main
+        if main.has_class("-narrow"):
+            main.toggle_class("-sidebar-open")
+        else:
+            main.toggle_class("-sidebar-closed")
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        keymap = self.config.keymap
+        sections = [
+            ("Everywhere", binding_rows(self.BINDINGS, keymap)),
+            ("Composer", binding_rows(Composer.BINDINGS, keymap)
+             + [("up", "Previous question (in an empty composer)")]),
+            ("Conversation (tab to focus)", binding_rows(Conversation.BINDINGS, keymap)),
+            ("Threads (sidebar)", [("enter", "Open")] + binding_rows(ThreadList.BINDINGS, keymap)),
+            ("Sources panel", [("enter", "Open the link (over SSH: show and copy it)")]
+             + binding_rows(SourceList.BINDINGS, keymap)),
+        ]
+        notes = [
+            "Copying works over SSH and inside tmux (OSC 52): tmux needs "
+            "`set -s set-clipboard on`. Mouse: hold Shift (or Option) to select text natively.",
+            "Keys can be remapped in config.toml under [keymap] using the ids shown in the "
+            "README (e.g. app.copy_answer = \"ctrl+y\").",
+        ]
+        self.push_screen(HelpScreen(sections, notes))
+
+    # ------------------------------------------------------------------ settings
+
+    def action_settings(self) -> None:
+        self._open_settings(thread=False)
+
+    def action_thread_settings(self) -> None:
+        if self.main.thread is None:
+            self.notify("Open or start a thread first: a new thread uses the defaults.",
+                        severity="warning")
+            return
+        self._open_settings(thread=True)
+
+    def _open_settings(self, *, thread: bool) -> None:
+        from sonar_tui.ui.screens.settings import SettingsScreen
+
+        main = self.main
+        screen = SettingsScreen(
+            self.config,
+            thread_title=main.thread.title if thread and main.thread else None,
+            thread_settings=self.service.settings_for(main.thread) if thread else None,
+            themes=sorted(self.available_themes),
+        )
+        self.push_screen(screen, lambda result: self.run_worker(
+            self._settings_saved(result), exit_on_error=False))
+
+    async def _settings_saved(self, result) -> None:
+        if result is None:
+            return
+        main = self.main
+        if result.scope == "thread" and main.thread is not None:
+            main.thread = await self.service.set_overrides(main.thread.id, result.request)
+            self.notify("Thread settings saved." if main.thread and main.thread.overrides
+                        else "This thread now uses the defaults.")
+        else:
+            if not self.config_writable:
+                self.notify("Demo: settings apply to this session only.")
+                self.config.request = result.request
+                if result.connection is not None:
+                    result.connection.base_url = self.config.connection.base_url
+            else:
+                try:
+                    self.config = save_config(self.config, request=result.request,
+                                              connection=result.connection,
+                                              appearance=result.appearance, copy=result.copy)
+                except ConfigWriteError as exc:
+                    self.notify(str(exc), title="Settings not saved", severity="error",
+                                markup=False)
+                    return
+                await self.service.reconfigure(self.config)
+                self.notify("Settings saved.")
+            if result.appearance is not None:
+                self.config.appearance = result.appearance
+                self._apply_layout_settings()
+            if result.copy is not None:
+                self.config.copy = result.copy
+        self.refresh_status()
+
+    async def action_clear_overrides(self) -> None:
+        main = self.main
+        if main.thread is None:
+            return
+        main.thread = await self.service.clear_overrides(main.thread.id)
+        self.notify("Thread overrides cleared: this thread uses the defaults again.")
+        self.refresh_status()
+
+    def _theme_changed(self, theme) -> None:
+        if self.config.appearance.theme == theme.name:
+            return
+        self.config.appearance.theme = theme.name
+        if self.config_writable:
+            try:
+                self.config = save_config(self.config, appearance=self.config.appearance)
+            except ConfigWriteError as exc:
+                self.notify(str(exc), title="Theme not saved", severity="warning", markup=False)
+
+    # ------------------------------------------------------------------ attachments
+
+    def action_attach(self) -> None:
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                attachment = Attachment.from_path(path.strip())
+            except AttachmentError as exc:
+                self.notify(str(exc), title="Not attached", severity="error", markup=False)
+                return
+            self.attachments.append(attachment)
+            self._show_attachments()
+        self.push_screen(TextInputScreen("Attach an image (PNG, JPEG, WEBP or GIF)",
+                                         placeholder="path/to/image.png",
+                                         hint="It is sent with your next question."), chosen)
+
+    def _show_attachments(self) -> None:
+        widget = self.main.query_one("#attachments")
+        names = ", ".join(f"{clean_line(a.name)} ({a.size // 1024} KB)" for a in self.attachments)
+        widget.update(Content("📎 " + names + "  (sent with the next question)")
+                      if self.attachments else Content(""))
+        widget.set_class(bool(self.attachments), "-shown")
+
+    # ------------------------------------------------------------------ copying
+
+    def _write_terminal(self) -> Callable[[str], None] | None:
+        if self.terminal_writer is not None:
+            return self.terminal_writer
+        if self.is_headless or self._driver is None:
+            return None
+        return self._driver.write
+
+    def copy(self, text: str, what: str) -> None:
+        """Copy by every path that can work (OSC 52 incl. tmux/screen, system clipboard)."""
+        self._clipboard = text  # Textual's in-app clipboard (paste into inputs)
+        result = copy_text(text, what=what, write_terminal=self._write_terminal())
+        if result.ok:
+            message = result.message + (f"\n{result.hint}" if result.hint else "")
+            self.notify(message, title="Copied", markup=False)
+            return
+
+        def save(yes: bool | None) -> None:
+            if yes:
+                path = save_to_file(text, paths.data_dir() / "copies")
+                self.notify(f"Saved to {path}", title="Saved", markup=False, timeout=15)
+        self.push_screen(ConfirmScreen("No clipboard reachable", result.message +
+                                       "\n\nWrite the text to a file instead?", yes="Save"), save)
+
+    def copy_to_clipboard(self, text: str) -> None:  # Textual's own copy (selection, inputs)
+        self.copy(text, "selection")
+
+    def _selected_answer(self) -> AnswerView | None:
+        conversation = self.main.conversation
+        return conversation.selected or (conversation.answers() or [None])[-1]
+
+    def action_copy_answer(self) -> None:
+        view = self._selected_answer()
+        if view is None or not view.body.source.strip():
+            self.notify("No answer to copy yet.", severity="warning")
+            return
+        sources = view.sources
+        if self.config.copy.citation_style == "inline":
+            text, what = with_inline_links(view.body.source, sources), "answer with inline links"
+        else:
+            text = with_references(view.body.source, sources)
+            what = f"answer with {len(sources)} source{'s' if len(sources) != 1 else ''}"
+        self.copy(text, what)
+
+    def action_copy_answer_plain(self) -> None:
+        view = self._selected_answer()
+        if view is None or not view.body.source.strip():
+            self.notify("No answer to copy yet.", severity="warning")
+            return
+        self.copy(plain_text(view.body.source), "answer as plain text")
+
+    def action_copy_code(self, mode: str = "pick") -> None:
+        view = self._selected_answer()
+        blocks = code_blocks(view.body.source) if view is not None else []
+        if not blocks:
+            self.notify("This answer has no code blocks.", severity="warning")
+            return
+        if mode == "nearest" or len(blocks) == 1:
+            index = self._nearest_fence(view) if len(blocks) > 1 else 0
+            block = blocks[min(index, len(blocks) - 1)]
+            self.copy(block.code, f"code block {block.number}"
+                      + (f" ({block.language})" if block.language else ""))
+            return
+        items = []
+        for block in blocks:
+            first = block.code.strip().splitlines()[0] if block.code.strip() else ""
+            items.append(Content(f"{block.number}. ").stylize("bold")
+                         + Content(block.language or "text").stylize("$text-accent")
+                         + Content(f"  {len(block.code.splitlines())} lines  ")
+                         + Content(first[:50]).stylize("$text-muted"))
+        def picked(index: int | None) -> None:
+            if index is not None:
+                block = blocks[index]
+                self.copy(block.code, f"code block {block.number}")
+        self.push_screen(PickScreen("Copy which code block?", items,
+                                    hint="Enter or a digit copies it; Esc cancels."), picked)
+
+    def _nearest_fence(self, view: AnswerView) -> int:
+        """The code block closest to the middle of the visible conversation."""
+        conversation = self.main.conversation
+        fences = list(view.body.query(CompactFence))
+        if not fences:
+            return 0
+        middle = conversation.region.y + conversation.region.height // 2
+        return min(range(len(fences)),
+                   key=lambda i: abs(fences[i].region.y + fences[i].region.height // 2 - middle)
+                   if fences[i].region.height else 10**6)
+
+    def copy_source_url(self, source: dict) -> None:
+        url = safe_url(source.get("url") or "")
+        if url is None:
+            self.notify("That source's link is not an http(s) URL; not copied.", severity="warning")
+            return
+        self.copy(url, f"URL of source [{source.get('number')}]")
+
+    async def action_copy_thread(self) -> None:
+        main = self.main
+        if main.thread is None or self.store is None:
+            self.notify("No thread to copy.", severity="warning")
+            return
+        data = (await self.store.export_thread(main.thread.id)).to_dict()
+        self.copy(thread_markdown(data["thread"], data["messages"]), "thread as Markdown")
+
+    async def action_export_thread(self, fmt: str = "md") -> None:
+        from sonar_tui.export import export_json, export_markdown
+
+        main = self.main
+        if main.thread is None or self.store is None:
+            self.notify("No thread to export.", severity="warning")
+            return
+        data = (await self.store.export_thread(main.thread.id)).to_dict()
+        text = export_markdown(data) if fmt == "md" else export_json(data)
+        path = save_to_file(text, paths.data_dir() / "exports", stem=f"thread-{main.thread.id}",
+                            suffix=".md" if fmt == "md" else ".json")
+        self.notify(f"Exported to {path}", title="Exported", markup=False, timeout=15)
+
+    # ------------------------------------------------------------------ links
+
+    def open_link(self, url: str, title: str = "") -> None:
+        """Open only http(s) links; with no local display (SSH), show the URL instead."""
+        safe = safe_url(url)
+        if safe is None:
+            self.notify("Not opened: only http(s) links are opened.", severity="warning")
+            return
+        if local_clipboard_available(os.environ, sys.platform):
+            self.open_url(safe)
+            self.notify(f"Opened {url_domain(safe)} in your browser.", markup=False)
+            return
+
+        def done(choice: str | None) -> None:
+            if choice == "copy":
+                self.copy(safe, "URL")
+        self.push_screen(UrlScreen(safe, clean_line(title),
+                                   "No browser can be opened from here (no local display, e.g. "
+                                   "over SSH). Copy the URL, or click it if your terminal "
+                                   "supports hyperlinks."), done)
+
+    # ------------------------------------------------------------------ palette
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        commands = [
+            ("New thread", "Start a new thread", self.action_new_thread),
+            ("Search threads", "Full-text search over every thread", self.action_search),
+            ("Stop answer", "Stop the answer streaming in this thread", self.action_escape),
+            ("Regenerate answer", "Answer the last question again", self.action_regenerate),
+            ("Edit last question", "Take back the last question to edit and resend it",
+             self.action_edit_last),
+            ("Copy answer with references", "Markdown with [n] markers and a source list",
+             self.action_copy_answer),
+            ("Copy answer as plain text", "Without markers or Markdown emphasis",
+             self.action_copy_answer_plain),
+            ("Copy code block…", "Pick one of the answer's code blocks",
+             lambda: self.action_copy_code("pick")),
+            ("Copy nearest code block", "The code block nearest the middle of the view",
+             lambda: self.action_copy_code("nearest")),
+            ("Copy thread as Markdown", "Every question and answer with sources",
+             self.action_copy_thread),
+            ("Export thread (Markdown)", "Write the thread to a .md file",
+             lambda: self.action_export_thread("md")),
+            ("Export thread (JSON)", "Write everything the database holds for it",
+             lambda: self.action_export_thread("json")),
+            ("Toggle reasoning", "Fold or unfold the selected answer's reasoning",
+             self.action_toggle_reasoning),
+            ("Toggle sources panel", "Show or hide the citation panel", self.action_toggle_citations),
+            ("Toggle sidebar", "Show or hide the thread list", self.action_toggle_sidebar),
+            ("Settings", "Model, search filters, API, appearance", self.action_settings),
+            ("Thread settings", "Overrides for this thread only", self.action_thread_settings),
+            ("Clear thread overrides", "This thread goes back to the defaults",
+             self.action_clear_overrides),
+            ("Attach image", "Send an image with the next question", self.action_attach),
+            ("Help", "Every key binding", self.action_help),
+        ]
+        for title, help_text, callback in commands:
+            yield SystemCommand(title, help_text, callback)
+
+
+def quiet_error(kind: ErrorKind, message: str) -> ApiError:
+    return ApiError(kind, message)

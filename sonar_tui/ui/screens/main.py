@@ -1,0 +1,246 @@
+"""The main screen: sidebar, conversation, composer, citation panel, status line.
+
+The screen owns the widgets and translates their messages into calls on the app, which owns
+the service and the workers (so answers keep streaming whatever is on screen).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Markdown, Static
+
+from sonar_tui.store.models import ThreadRecord
+from sonar_tui.ui.widgets.answer import AnswerView, LinkLines, RelatedList
+from sonar_tui.ui.widgets.citations import CitationPanel, SourceList
+from sonar_tui.ui.widgets.composer import Composer
+from sonar_tui.ui.widgets.conversation import Conversation, empty_thread_hint
+from sonar_tui.ui.widgets.markdown import CitationClicked
+from sonar_tui.ui.widgets.sidebar import PAGE_SIZE, Sidebar, ThreadList
+from sonar_tui.ui.widgets.status import StatusLine
+
+if TYPE_CHECKING:
+    from sonar_tui.ui.app import SonarApp
+
+FIRST_PAGE = 12  # messages mounted when a thread opens (about six exchanges)
+OLDER_PAGE = 10
+SEARCH_DEBOUNCE = 0.15
+
+
+class MainScreen(Screen):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    AUTO_FOCUS = "#composer"
+    DEFAULT_CSS = """
+    MainScreen { layout: vertical; }
+    MainScreen > #main { height: 1fr; }
+    MainScreen #center { width: 1fr; height: 1fr; }
+    MainScreen #attachments { height: auto; color: $text-muted; padding: 0 2; display: none; }
+    MainScreen #attachments.-shown { display: block; }
+
+    MainScreen.-sidebar-closed #sidebar { display: none; }
+    MainScreen.-narrow #sidebar { display: none; }
+    MainScreen.-narrow.-sidebar-open #sidebar { display: block; width: 30; }
+
+    MainScreen.-citations-hidden #citations { display: none; }
+    MainScreen.-narrow > #main, MainScreen.-citations-bottom > #main { layout: vertical; }
+    MainScreen.-narrow #citations, MainScreen.-citations-bottom #citations {
+        width: 1fr; height: 9; border-left: none; border-top: hkey $border-blurred;
+    }
+    MainScreen.-narrow #center, MainScreen.-citations-bottom #center { height: 1fr; }
+    MainScreen.-narrow.-sidebar-open > #main { layout: horizontal; }
+    MainScreen.-narrow.-sidebar-open #citations { display: none; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="main-screen")
+        self.thread: ThreadRecord | None = None
+
+    @property
+    def sonar(self) -> SonarApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◆")
+        with Horizontal(id="main"):
+            yield Sidebar(clock=self.sonar.clock, id="sidebar")
+            with Vertical(id="center"):
+                yield Conversation(id="conversation")
+                yield Static(id="attachments")
+                yield Composer(id="composer")
+            yield CitationPanel(id="citations")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    # ------------------------------------------------------------------ shortcuts
+
+    @property
+    def conversation(self) -> Conversation:
+        return self.query_one(Conversation)
+
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one(Sidebar)
+
+    @property
+    def citations(self) -> CitationPanel:
+        return self.query_one(CitationPanel)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    @property
+    def thread_id(self) -> int | None:
+        return self.thread.id if self.thread else None
+
+    # ------------------------------------------------------------------ threads
+
+    async def show_empty_thread(self) -> None:
+        self.thread = None
+        self.sub_title = "New thread"
+        self.sidebar.select_thread(None)
+        await self.conversation.show_thread(None, [], has_older=False,
+                                            empty_hint=empty_thread_hint())
+        self.composer.questions = []
+        self.sonar.refresh_status()
+
+    async def open_thread(self, thread_id: int, message_id: int | None = None) -> None:
+        app = self.sonar
+        thread = await app.service.get_thread(thread_id)
+        if thread is None:
+            app.notify("That thread no longer exists.", severity="warning")
+            await app.refresh_threads()
+            return
+        if message_id is None:
+            messages, has_older = await app.service.load_page(thread_id, FIRST_PAGE)
+        else:
+            everything, _ = await app.service.load_page(thread_id, 1_000_000)
+            start = next((i for i, m in enumerate(everything) if m.id >= message_id), 0)
+            start = max(0, start - 1)
+            messages, has_older = everything[start:], start > 0
+        self.thread = thread
+        self.sub_title = thread.title
+        self.sidebar.select_thread(thread.id)
+        live = app.live_for(thread.id)
+        await self.conversation.show_thread(thread.id, messages, has_older=has_older, live=live)
+        self.composer.questions = [m.content for m in messages if m.role == "user"]
+        if message_id is not None:
+            self._reveal_message(message_id)
+        app.refresh_status()
+
+    def _reveal_message(self, message_id: int) -> None:
+        conversation = self.conversation
+        for view in conversation.children:
+            if getattr(view, "message_id", None) == message_id:
+                if isinstance(view, AnswerView):
+                    conversation.select(view)
+                conversation.release_anchor()
+                self.call_after_refresh(conversation.scroll_to_widget, view, top=True,
+                                        animate=False)
+                return
+
+    # ------------------------------------------------------------------ widget messages
+
+    @on(Composer.Submitted)
+    async def _submitted(self, event: Composer.Submitted) -> None:
+        await self.sonar.ask(event.text)
+
+    @on(Sidebar.Opened)
+    async def _opened(self, event: Sidebar.Opened) -> None:
+        await self.open_thread(event.target.thread_id, event.target.message_id)
+        if event.target.message_id is not None:
+            self.conversation.focus()
+
+    @on(Sidebar.SearchRequested)
+    def _search(self, event: Sidebar.SearchRequested) -> None:
+        self._run_search(event.query)
+
+    @work(exclusive=True, group="search")
+    async def _run_search(self, query: str) -> None:
+        import asyncio
+
+        if not query.strip():
+            await self.sonar.refresh_threads()
+            return
+        await asyncio.sleep(SEARCH_DEBOUNCE)  # typing: search once the user pauses
+        hits = await self.sonar.service.search(query)
+        self.sidebar.show_hits(query, hits)
+
+    @on(Sidebar.MoreRequested)
+    async def _more(self, event: Sidebar.MoreRequested) -> None:
+        threads = await self.sonar.service.list_threads(PAGE_SIZE, event.offset)
+        self.sidebar.show_threads(threads, append=True, exhausted=len(threads) < PAGE_SIZE)
+
+    @on(ThreadList.Action)
+    async def _thread_action(self, event: ThreadList.Action) -> None:
+        await self.sonar.thread_action(event.action, event.thread_id)
+
+    @on(Conversation.AnswerSelected)
+    def _answer_selected(self, event: Conversation.AnswerSelected) -> None:
+        self.citations.show_sources(event.view.sources if event.view else [], keep_highlight=False)
+
+    @on(Conversation.MarkerChosen)
+    def _marker(self, event: Conversation.MarkerChosen) -> None:
+        found = self.citations.highlight_number(event.number)
+        if not found:
+            self.app.notify(f"Source [{event.number}] is not in this answer's sources.",
+                            severity="warning")
+            return
+        if event.focus:
+            if self.has_class("-citations-hidden"):
+                self.remove_class("-citations-hidden")
+            self.citations.source_list.focus()
+
+    @on(SourceList.Back)
+    def _back(self, event: SourceList.Back) -> None:
+        self.conversation.focus()
+        if event.number is not None:
+            self.conversation.show_marker(event.number, focus=False)
+
+    @on(CitationPanel.Chosen)
+    def _source_chosen(self, event: CitationPanel.Chosen) -> None:
+        self.sonar.open_link(event.source.get("url") or "", event.source.get("title") or "")
+
+    @on(SourceList.CopyUrl)
+    def _copy_url(self, event: SourceList.CopyUrl) -> None:
+        self.sonar.copy_source_url(event.source)
+
+    @on(CitationClicked)
+    def _citation_clicked(self, event: CitationClicked) -> None:
+        node = event.markdown
+        while node is not None and not isinstance(node, AnswerView):
+            node = node.parent
+        if isinstance(node, AnswerView):
+            self.conversation.select(node)
+        self.conversation.show_marker(event.number, focus=False)
+
+    @on(RelatedList.Ask)
+    async def _related(self, event: RelatedList.Ask) -> None:
+        await self.sonar.ask(event.question)
+
+    @on(LinkLines.Open)
+    def _open_image(self, event: LinkLines.Open) -> None:
+        self.sonar.open_link(event.url, "Image")
+
+    @on(Markdown.LinkClicked)
+    def _link(self, event: Markdown.LinkClicked) -> None:
+        event.stop()
+        self.sonar.open_link(event.href, "Link")
+
+    @on(Conversation.LoadOlder)
+    async def _older(self, event: Conversation.LoadOlder) -> None:
+        if event.thread_id != self.thread_id:
+            return
+        messages, has_older = await self.sonar.service.load_page(event.thread_id, OLDER_PAGE,
+                                                                 event.before_id)
+        await self.conversation.prepend_older(messages, has_older=has_older)
+        self.composer.questions = [m.content for m in messages if m.role == "user"] \
+            + self.composer.questions

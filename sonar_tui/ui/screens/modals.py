@@ -1,0 +1,157 @@
+"""Small modal screens: confirm, text input, pick from a list, show a URL."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.style import Style
+from textual.widgets import Button, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+MODAL_CSS = """
+ModalScreen { align: center middle; background: $background 60%; }
+ModalScreen > Vertical {
+    width: 72; max-width: 95%; height: auto; max-height: 90%;
+    border: round $primary; background: $surface; padding: 1 2;
+}
+ModalScreen .title { text-style: bold; color: $text-primary; margin: 0 0 1 0; }
+ModalScreen .body { margin: 0 0 1 0; }
+ModalScreen .buttons { height: auto; align-horizontal: right; }
+ModalScreen .buttons Button { margin: 0 0 0 2; min-width: 10; }
+ModalScreen OptionList { height: auto; max-height: 16; border: none; }
+"""
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, title: str, body: Content | str, *, yes: str = "Yes", no: str = "Cancel",
+                 danger: bool = False) -> None:
+        super().__init__()
+        self._title, self._body, self._yes, self._no, self._danger = title, body, yes, no, danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Content(self._title), classes="title")
+            yield Static(self._body if isinstance(self._body, Content) else Content(self._body),
+                         classes="body")
+            with Horizontal(classes="buttons"):
+                yield Button(self._no, id="no")
+                yield Button(self._yes, id="yes", variant="error" if self._danger else "primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#yes" if not self._danger else "#no", Button).focus()
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class TextInputScreen(ModalScreen[str | None]):
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="input.cancel")]
+
+    def __init__(self, title: str, value: str = "", *, placeholder: str = "",
+                 hint: str = "") -> None:
+        super().__init__()
+        self._title, self._value, self._placeholder, self._hint = title, value, placeholder, hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Content(self._title), classes="title")
+            yield Input(self._value, placeholder=self._placeholder, id="value")
+            if self._hint:
+                yield Static(Content(self._hint).stylize("$text-muted"), classes="body")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PickScreen(ModalScreen[int | None]):
+    """Choose one of several items; returns its index."""
+
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="pick.cancel")]
+
+    def __init__(self, title: str, items: list[Content], *, hint: str = "") -> None:
+        super().__init__()
+        self._title, self._items, self._hint = title, items, hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Content(self._title), classes="title")
+            yield OptionList(*[Option(item, id=str(index)) for index, item in enumerate(self._items)])
+            if self._hint:
+                yield Static(Content(self._hint).stylize("$text-muted"))
+
+    def on_key(self, event) -> None:
+        # Digits pick directly: "3" copies block 3.
+        if event.character and event.character.isdigit():
+            index = int(event.character) - 1
+            if 0 <= index < len(self._items):
+                event.stop()
+                self.dismiss(index)
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(int(event.option.id or 0))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class UrlScreen(ModalScreen[str | None]):
+    """A source's URL where no browser can be opened (SSH): show it, offer to copy it.
+
+    Returns "copy" when the user asks for a copy. The URL is also an OSC 8 hyperlink, which
+    the *local* terminal can open on click.
+    """
+
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [
+        Binding("y,c", "copy", "Copy URL", id="url.copy"),
+        Binding("escape,q", "close", "Close", id="url.close"),
+    ]
+
+    def __init__(self, url: str, title: str, reason: str) -> None:
+        super().__init__()
+        self._url, self._title, self._reason = url, title, reason
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Content(self._title or "Source"), classes="title")
+            # Built from a Style, not a markup string: the URL is remote text.
+            yield Static(Content(self._url).stylize(Style(link=self._url)).stylize("underline"),
+                         classes="body", id="url")
+            yield Static(Content(self._reason).stylize("$text-muted"), classes="body")
+            with Horizontal(classes="buttons"):
+                yield Button("Close", id="close")
+                yield Button("Copy URL (y)", id="copy", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#copy", Button).focus()
+
+    def action_copy(self) -> None:
+        self.dismiss("copy")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss("copy" if event.button.id == "copy" else None)

@@ -1,0 +1,70 @@
+"""The status line: model, API, active search settings, usage of the last answer and thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.content import Content
+from textual.widgets import Static
+
+from sonar_tui.sanitize import clean_line
+from sonar_tui.ui.format import format_cost, format_tokens
+
+
+@dataclass
+class StatusInfo:
+    model: str = ""
+    api: str = ""  # "sonar" | "agent" | "" (not asked yet)
+    api_mode: str = "auto"
+    search: str = ""
+    overrides: bool = False
+    last_tokens: int | None = None
+    last_cost: float | None = None
+    thread_tokens: int = 0
+    thread_cost: float | None = None
+    streaming: int = 0  # answers being written in any thread
+    demo: bool = False
+    agent_ignored: int = 0  # settings the Agent API will not use
+
+
+def status_content(info: StatusInfo) -> Content:
+    sep = Content(" │ ").stylize("$text-muted")
+    parts: list[Content] = []
+    if info.demo:
+        parts.append(Content(" DEMO ").stylize("bold reverse $text-warning"))
+    parts.append(Content(clean_line(info.model) or "sonar").stylize("bold"))
+    api = {"agent": "Agent API", "sonar": "Sonar API"}.get(info.api)
+    if api is None:
+        api = {"agent": "Agent API", "sonar": "Sonar API"}.get(info.api_mode, "auto API")
+    api_part = Content(api)
+    if info.agent_ignored and (info.api == "agent" or info.api_mode == "agent"):
+        api_part += Content(f" ({info.agent_ignored} setting{'s' if info.agent_ignored > 1 else ''} "
+                            "n/a)").stylize("$text-warning")
+    parts.append(api_part)
+    search = Content("search: " + (info.search or "web"))
+    if info.overrides:
+        search += Content(" · thread overrides").stylize("$text-accent")
+    parts.append(search)
+    if info.last_tokens is not None or info.last_cost is not None:
+        parts.append(Content(f"last {format_tokens(info.last_tokens)} tok {format_cost(info.last_cost)}"))
+    if info.thread_tokens:
+        parts.append(Content(f"thread {format_tokens(info.thread_tokens)} tok "
+                             f"{format_cost(info.thread_cost)}"))
+    if info.streaming:
+        parts.append(Content(f"● {info.streaming} streaming").stylize("$streaming-indicator"))
+    return sep.join(parts)
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine { height: 1; padding: 0 1; background: $panel; color: $text; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.info = StatusInfo()
+
+    def show(self, **changes) -> None:
+        for name, value in changes.items():
+            setattr(self.info, name, value)
+        self.update(status_content(self.info))
