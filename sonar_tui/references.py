@@ -258,7 +258,9 @@ def _inline_code_content(span: str) -> str:
     return content
 
 
-_MARKER_RUN_RE = re.compile(r"([ \t]*)((?:(?<![\\!])\[\d{1,4}\](?!\())+)([ \t]*)")
+# The look-behind lets a match start only where a run of spaces starts: without it every
+# position inside a long run of spaces would rescan the rest of the run (quadratic).
+_MARKER_RUN_RE = re.compile(r"(?<![ \t])([ \t]*)((?:(?<![\\!])\[\d{1,4}\](?!\())+)([ \t]*)")
 
 
 def _remove_markers(prose: str) -> str:
