@@ -293,6 +293,15 @@ class AgentStreamParser:
         error.partial = error.partial or self.has_output
         return [Failed(error)]
 
+    def whole_response(self, response: dict) -> list[Event]:
+        """A complete response object (a non-streaming body): the same events, then the end."""
+        out: list[Event] = []
+        self._start(response, out)
+        self._absorb_response(response, out)
+        self._finish(str(response.get("status") or "completed"), response,
+                     response.get("error"), out)
+        return out
+
     # ------------------------------------------------------------------ dispatch
 
     def _on_sse(self, sse: SseEvent, out: list[Event]) -> None:
@@ -528,12 +537,7 @@ def parse_agent_response(body: bytes | str | dict) -> list[Event]:
             return [Failed(error_from_payload(body["error"]))]
         return [Failed(ApiError(ErrorKind.PROTOCOL,
                                 "The service's answer is not an Agent API response (no output)."))]
-    parser = AgentStreamParser()
-    out: list[Event] = []
-    parser._start(body, out)
-    parser._absorb_response(body, out)
-    parser._finish(str(body.get("status") or "completed"), body, body.get("error"), out)
-    return out
+    return AgentStreamParser().whole_response(body)
 
 
 __all__ = [

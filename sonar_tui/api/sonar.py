@@ -286,8 +286,6 @@ def _content_text(content) -> str:
     return ""
 
 
-
-
 # ----------------------------------------------------------------------------- parsing
 
 
@@ -344,8 +342,6 @@ class RepeatedMember:
                 self._head = data[at:start]
                 return
             at = data.find(self._key, at + 1)
-
-
 
 
 class SonarStreamParser:
@@ -604,10 +600,9 @@ class SonarStreamParser:
 
     def _set_final_steps(self, steps: list, out: list[Event]) -> None:
         # message/top-level reasoning_steps are the whole list: they replace what deltas built.
-        if steps == self._final_steps or (not steps and not self._delta_steps):
+        # An empty list (later chunks often carry one) does not erase the research shown.
+        if not steps or steps == self._final_steps:
             return
-        if not steps:
-            return  # an empty list on a later chunk does not erase the research shown
         self._final_steps = steps
         out.append(StepsUpdate(tuple(step_from_sonar(s) for s in steps if isinstance(s, dict))))
 
