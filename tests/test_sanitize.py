@@ -3,7 +3,7 @@
 Speed (measured by hand on the 2-core dev machine, 2026; not asserted): ``clean_text`` on 1 MB of
 ordinary text (mixed scripts, emoji, no controls) takes ~2 ms (one regex scan, fast path); on
 ~1 MB dense with CSI/OSC 52/OSC 8/bidi/CRLF it takes ~21 ms; a 30-character streamed delta costs
-~0.2 µs. ``neutralise_markdown_links`` takes ~200 ms per MB of link- and code-heavy Markdown.
+~0.2 µs. ``neutralise_markdown_links`` takes ~280 ms per MB of link- and code-heavy Markdown.
 """
 
 from __future__ import annotations
