@@ -1,8 +1,420 @@
-"""Command-line entry point (filled in as the commands land)."""
+"""Command-line entry point: the app (default), ask, threads, search, export, import, mock-server.
+
+Importing this module is cheap; each command imports what it needs. Errors are reported in
+one or two plain lines on stderr, never as a traceback. Exit codes: 0 ok, 1 API or data
+error, 2 bad usage or invalid setting, 3 authentication/permission, 4 network or timeout,
+130 interrupted.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from sonar_tui import __version__
+
+EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+RECENCY = ("hour", "day", "week", "month", "year")
+
+
+class UsageError(Exception):
+    """Bad input from the command line: exit 2 with the message."""
+
+
+def _fail(message: str, code: int = EXIT_API) -> int:
+    print(f"sonar-tui: {message}", file=sys.stderr)
+    return code
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, metavar="PATH",
+                        help="thread database (default: $SONAR_TUI_DB or the data directory)")
+    parser.add_argument("--config", type=Path, metavar="PATH",
+                        help="config file (default: $SONAR_TUI_CONFIG or the config directory)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sonar-tui",
+        description="A keyboard-driven terminal client for Perplexity's web-grounded answers. "
+                    "Without a command, opens the app.")
+    parser.add_argument("--version", action="version", version=f"sonar-tui {__version__}")
+    _common(parser)
+    parser.add_argument("--base-url", metavar="URL", help="service or gateway base URL")
+    parser.add_argument("--demo", action="store_true",
+                        help="offline demo: a local mock service, its own database, no key")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = commands.add_parser("ask", help="ask one question, print the answer and its sources",
+                              description="Ask one question; the answer streams to stdout, then "
+                                          "its numbered sources. QUESTION '-' reads stdin.")
+    _common(ask)
+    ask.add_argument("question", metavar="QUESTION")
+    ask.add_argument("--json", action="store_true", help="print one JSON object instead")
+    ask.add_argument("--model", help="sonar, sonar-pro, sonar-reasoning-pro, "
+                                     "sonar-deep-research, or a gateway's model name")
+    ask.add_argument("--base-url", metavar="URL")
+    ask.add_argument("--path", metavar="PATH", help="chat-completions path, e.g. /v1/sonar")
+    ask.add_argument("--api-mode", choices=("auto", "sonar", "agent"))
+    ask.add_argument("--system", metavar="TEXT", help="system prompt")
+    ask.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
+    ask.add_argument("--domain", action="append", default=None, metavar="DOMAIN",
+                     help="search only (or, with a leading -, never) this domain; repeatable")
+    ask.add_argument("--recency", choices=RECENCY)
+    ask.add_argument("--after", metavar="MM/DD/YYYY", help="published after")
+    ask.add_argument("--before", metavar="MM/DD/YYYY", help="published before")
+    ask.add_argument("--updated-after", metavar="MM/DD/YYYY")
+    ask.add_argument("--updated-before", metavar="MM/DD/YYYY")
+    ask.add_argument("--mode", choices=("web", "academic", "sec"), help="search mode")
+    ask.add_argument("--context-size", choices=("low", "medium", "high"))
+    ask.add_argument("--reasoning-effort", choices=("minimal", "low", "medium", "high"))
+    ask.add_argument("--country", metavar="CC", help="two-letter country for local results")
+    ask.add_argument("--images", action="store_true", help="ask for images")
+    ask.add_argument("--related", action="store_true", help="ask for related questions")
+    ask.add_argument("--no-search", action="store_true", help="answer without searching")
+    ask.add_argument("--max-tokens", type=int, metavar="N")
+    ask.add_argument("--thread", type=int, metavar="ID", help="continue this thread")
+    ask.add_argument("--no-save", action="store_true", help="do not save into the database")
+
+    threads = commands.add_parser("threads", help="list threads")
+    _common(threads)
+    threads.add_argument("--json", action="store_true")
+    threads.add_argument("--limit", type=int, default=50)
+
+    search = commands.add_parser("search", help="full-text search over every thread")
+    _common(search)
+    search.add_argument("query", metavar="QUERY")
+    search.add_argument("--json", action="store_true")
+    search.add_argument("--limit", type=int, default=20)
+
+    export = commands.add_parser("export", help="export threads as Markdown or JSON")
+    _common(export)
+    export.add_argument("threads", nargs="*", type=int, metavar="THREAD_ID")
+    export.add_argument("--all", action="store_true", help="every thread")
+    export.add_argument("--format", choices=("md", "json"), default="md")
+    export.add_argument("-o", "--output", type=Path, metavar="PATH",
+                        help="write here instead of stdout")
+
+    imp = commands.add_parser("import", help="import threads from a JSON export")
+    _common(imp)
+    imp.add_argument("file", type=Path, metavar="FILE")
+
+    mock = commands.add_parser("mock-server", help="run the loopback mock of the service",
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    from sonar_tui.mock.command import add_arguments
+    add_arguments(mock)
+    return parser
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _load_config(args: argparse.Namespace, **flags: Any):
+    from sonar_tui.config import load_config
+
+    flags = {k: v for k, v in flags.items() if v is not None}
+    return load_config(args.config, flags=flags)
+
+
+def _db_path(args: argparse.Namespace) -> Path:
+    from sonar_tui import paths
+
+    return Path(args.db).expanduser() if args.db else paths.default_db_path()
+
+
+async def _open_store(args: argparse.Namespace):
+    from sonar_tui.store import Store
+
+    return await Store.open(_db_path(args))
+
+
+def _report_config_problems(config) -> None:
+    for problem in config.problems:
+        print(f"sonar-tui: warning: {problem}", file=sys.stderr)
+    for warning in config.warnings:
+        print(f"sonar-tui: warning: {warning}", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- ask
+
+
+def _request_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    pairs = {
+        "model": args.model, "system_prompt": args.system, "domain_filter": args.domain,
+        "recency": args.recency, "published_after": args.after,
+        "published_before": args.before, "updated_after": args.updated_after,
+        "updated_before": args.updated_before, "search_mode": args.mode,
+        "search_context_size": args.context_size, "reasoning_effort": args.reasoning_effort,
+        "country": args.country.upper() if args.country else None,
+        "max_tokens": args.max_tokens,
+        "return_images": True if args.images else None,
+        "return_related_questions": True if args.related else None,
+        "disable_search": True if args.no_search else None,
+    }
+    return {k: v for k, v in pairs.items() if v is not None}
+
+
+def _read_question(args: argparse.Namespace) -> str:
+    if args.question == "-":
+        text = sys.stdin.read()
+    else:
+        text = args.question
+    if not text.strip():
+        raise UsageError("the question is empty")
+    return text
+
+
+async def _ask(args: argparse.Namespace) -> int:
+    from sonar_tui.api.errors import ApiError
+    from sonar_tui.api.events import AnswerBuilder, TextDelta, TextFinal
+    from sonar_tui.sanitize import clean_line, clean_text, safe_url
+    from sonar_tui.service import ChatService, StorageProblem
+
+    question = _read_question(args)
+    config = _load_config(args, base_url=args.base_url, path=args.path, api_mode=args.api_mode)
+    _report_config_problems(config)
+    settings = config.request.with_overrides(_request_overrides(args))
+    store = None
+    if not args.no_save:
+        from sonar_tui.store import StoreError
+
+        try:
+            store = await _open_store(args)
+        except StoreError as exc:
+            return _fail(f"{exc}\n(--no-save asks without the database)", EXIT_API)
+    service = ChatService(store, config)
+    builder = AnswerBuilder()
+    streamed = False
+    out = sys.stdout
+    try:
+        async for event in service.ask(question, thread_id=args.thread, settings=settings,
+                                       save=store is not None, stream=not args.no_stream):
+            if isinstance(event, StorageProblem):
+                print(f"sonar-tui: warning: {event.error.describe()}", file=sys.stderr)
+                continue
+            builder.feed(event)  # type: ignore[arg-type]
+            if args.json or args.no_stream:
+                continue
+            if isinstance(event, TextDelta):
+                out.write(clean_text(event.text))
+                out.flush()
+                streamed = True
+            elif isinstance(event, TextFinal) and not streamed:
+                out.write(clean_text(event.text))
+    finally:
+        await service.aclose()
+        if store is not None:
+            await store.close()
+    answer = builder.answer()
+    if args.json:
+        data = answer.to_json()
+        data["text"] = clean_text(data["text"])
+        if answer.error is not None:
+            data["error"] = answer.error.to_dict()
+        json.dump(data, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        if args.no_stream or (not streamed and answer.text):
+            out.write(clean_text(answer.text))
+        if answer.text and not answer.text.endswith("\n"):
+            out.write("\n")
+        if answer.sources:
+            out.write("\nSources:\n")
+            for source in answer.sources:
+                url = safe_url(source.url) or "(unsafe link omitted)"
+                title = clean_line(source.title) or url
+                out.write(f"[{source.number}] {title} — {url}\n")
+        out.flush()
+    if answer.error is not None:
+        error: ApiError = answer.error
+        print(f"sonar-tui: {clean_text(error.describe())}", file=sys.stderr)
+        return error.exit_code
+    if answer.finish_reason == "incomplete":
+        print("sonar-tui: the answer ended before it was complete (kept as interrupted).",
+              file=sys.stderr)
+        return EXIT_NETWORK
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- threads, search
+
+
+async def _threads(args: argparse.Namespace) -> int:
+    from sonar_tui.sanitize import clean_line
+
+    store = await _open_store(args)
+    try:
+        threads = await store.list_threads(limit=args.limit)
+    finally:
+        await store.close()
+    if args.json:
+        json.dump([{"id": t.id, "title": t.title, "created_at": t.created_at,
+                    "updated_at": t.updated_at, "messages": t.message_count, "pinned": t.pinned,
+                    "model": t.last_model, "api": t.last_api} for t in threads],
+                  sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return EXIT_OK
+    if not threads:
+        print("No threads yet. Ask something: sonar-tui ask \"…\"")
+        return EXIT_OK
+    from datetime import datetime
+
+    print(f"{'ID':>6}  {'UPDATED':16}  {'MSGS':>4}  TITLE")
+    for t in threads:
+        when = datetime.fromtimestamp(t.updated_at).strftime("%Y-%m-%d %H:%M")
+        pin = "* " if t.pinned else ""
+        print(f"{t.id:>6}  {when:16}  {t.message_count:>4}  {pin}{clean_line(t.title)}")
+    return EXIT_OK
+
+
+async def _search(args: argparse.Namespace) -> int:
+    from sonar_tui.sanitize import clean_line, clean_text
+    from sonar_tui.store.models import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN
+
+    store = await _open_store(args)
+    try:
+        hits = await store.search(args.query, limit=args.limit)
+    finally:
+        await store.close()
+    if args.json:
+        json.dump([{"thread_id": h.thread_id, "thread_title": h.thread_title,
+                    "message_id": h.message_id, "role": h.role, "rank": h.rank,
+                    "snippet": h.snippet.replace(HIGHLIGHT_OPEN, "").replace(HIGHLIGHT_CLOSE, "")}
+                   for h in hits], sys.stdout, ensure_ascii=False, indent=2)
+        print()
+        return EXIT_OK
+    if not hits:
+        print("No matches.")
+        return EXIT_OK
+    bold = sys.stdout.isatty()
+    for hit in hits:
+        where = f"thread {hit.thread_id}" + (f", message {hit.message_id}" if hit.message_id else "")
+        print(f"{clean_line(hit.thread_title)}  ({where})")
+        pieces = hit.snippet.replace(HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN).split(HIGHLIGHT_OPEN)
+        pieces = [clean_text(p, keep_newlines=False) for p in pieces]
+        shown = "".join((f"\x1b[1m{p}\x1b[0m" if bold else f"«{p}»") if i % 2 else p
+                        for i, p in enumerate(pieces)).strip()
+        print(f"    {shown}")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- export, import
+
+
+async def _export(args: argparse.Namespace) -> int:
+    from sonar_tui.export import export_json, export_many, export_markdown
+
+    if not args.threads and not args.all:
+        raise UsageError("name threads to export (IDs) or use --all")
+    store = await _open_store(args)
+    try:
+        ids = args.threads or [t.id for t in await store.list_threads(limit=10**9)]
+        data = []
+        for thread_id in ids:
+            if await store.get_thread(thread_id) is None:
+                raise UsageError(f"there is no thread {thread_id}")
+            data.append((await store.export_thread(thread_id)).to_dict())
+    finally:
+        await store.close()
+    if len(data) == 1 and not args.all:
+        text = export_markdown(data[0]) if args.format == "md" else export_json(data[0])
+    else:
+        text = export_many(data, fmt="json" if args.format == "json" else "markdown")
+    if args.output:
+        args.output.expanduser().write_text(text, encoding="utf-8")
+        print(f"Exported {len(data)} thread(s) to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+async def _import(args: argparse.Namespace) -> int:
+    from sonar_tui.store import StoreImportError
+
+    try:
+        data = json.loads(args.file.expanduser().read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{args.file} is not JSON: {exc.msg} (line {exc.lineno})") from exc
+    documents = data.get("threads") if isinstance(data, dict) and "threads" in data else [data]
+    store = await _open_store(args)
+    created = skipped = 0
+    try:
+        for document in documents:
+            try:
+                result = await store.import_thread(document)
+            except StoreImportError as exc:
+                return _fail(str(exc), EXIT_USAGE)
+            if result.created:
+                created += 1
+            else:
+                skipped += 1
+    finally:
+        await store.close()
+    message = f"Imported {created} thread(s)"
+    if skipped:
+        message += f"; {skipped} already in the database (skipped)"
+    print(message + ".")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- the app
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    from sonar_tui import paths
+
+    config = _load_config(args, base_url=args.base_url)
+    db_path = paths.demo_db_path() if args.demo and not args.db else _db_path(args)
+    from sonar_tui.ui.app import SonarApp
+
+    app = SonarApp(config, db_path=db_path, demo=args.demo)
+    app.run()
+    return app.return_code or 0
+
+
+# ----------------------------------------------------------------------------- main
+
+
+COMMANDS = {"ask": _ask, "threads": _threads, "search": _search, "export": _export,
+            "import": _import}
+
 
 def main(argv: list[str] | None = None) -> int:
-    print("sonar-tui: not yet")
-    return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from sonar_tui.store import StoreError
+
+    try:
+        if args.command is None:
+            return _run_app(args)
+        if args.command == "mock-server":
+            from sonar_tui.mock.command import run
+
+            return run(args)
+        return asyncio.run(COMMANDS[args.command](args))
+    except UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except StoreError as exc:
+        return _fail(str(exc), EXIT_API)
+    except KeyboardInterrupt:
+        print("\nsonar-tui: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # e.g. `sonar-tui threads | head`: not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
