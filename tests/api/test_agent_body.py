@@ -10,7 +10,7 @@ from sonar_tui.api.conversation import AskRequest, Attachment, Turn
 from sonar_tui.api.errors import ApiError, ErrorKind
 from sonar_tui.api.settings import RequestSettings
 
-from .wire import AGENT
+from .wire import AGENT, ask, raw
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
 TOP_LEVEL = {"model", "preset", "input", "instructions", "tools", "reasoning",
@@ -180,3 +180,13 @@ def test_agent_unsupported_names_ignored_settings():
     assert sorted(agent_unsupported(RequestSettings(**EVERYTHING_UNSUPPORTED))) == sorted(
         ["search_mode", "search_type", "return_images", "return_related_questions",
          "image_domain_filter", "image_format_filter", "stream_mode"])
+
+
+async def test_refused_agent_settings_never_reach_the_network(serve):
+    async def handler(request):
+        return raw(500, b"{}")
+
+    server = await serve(handler)
+    _, answer = await ask(server.url, AskRequest("q", RequestSettings(
+        response_format="regex", response_schema=r"\d+")), api_mode="agent")
+    assert answer.error.field == "response_format" and server.requests == []

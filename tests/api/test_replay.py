@@ -260,3 +260,22 @@ async def test_agent_retirement_body_on_the_agent_path_is_reported(serve):
     server = await serve(serving(raw(403, RETIREMENT_403.read_bytes())))
     _, answer = await ask(server.url, api_mode="agent")
     assert answer.error.kind is ErrorKind.RETIRED and len(server.requests) == 1
+
+
+# ----------------------------------------------------------------------------- coverage
+
+CHECKED_ELSEWHERE = {  # request captures, checked against the builders in test_agent_body.py
+    "cfdude-mcp-perplexity-pro__request-chat-replay-history.meta.json",
+    "cfdude-mcp-perplexity-pro__request-chat-turn-b-previous-response-id.meta.json",
+    "cfdude-mcp-perplexity-pro__request-fast-filters.meta.json",
+}
+
+
+def test_every_fixture_file_is_replayed_or_checked():
+    covered = {path.name for path, *_ in STREAMS.values()} | set(SONAR_BODIES) | set(AGENT_BODIES)
+    covered |= {name for _, name, *_ in ERRORS} | CHECKED_ELSEWHERE | {
+        "vercel-ai__agent-stream-web-search-fast.chunks.jsonl",
+        "cfdude-mcp-perplexity-pro__response-headers-200-ratelimit.json"}
+    present = {p.name for folder in (SONAR, AGENT) for p in folder.iterdir()
+               if p.name != "SOURCES.md"}
+    assert present - covered == set()
