@@ -162,16 +162,19 @@ class PerplexityClient:
     async def _read(self, response: httpx.Response, request: AskRequest, api: ApiName,
                     idle: float) -> AsyncIterator[list[Event]]:
         """The body of a 2xx response as event batches; every failure becomes the terminal event."""
-        content_type = response.headers.get("content-type", "")
-        if not request.stream or content_type.startswith("application/json"):
-            # Non-streaming, or a server that ignored stream:true and sent one JSON body.
+        content_type = response.headers.get("content-type", "").lower()
+        # What arrived decides, not what was asked: servers ignore stream:true (one JSON
+        # body), proxies answer with HTML, gateways mislabel SSE.
+        streamed = "event-stream" in content_type or (
+            request.stream and "json" not in content_type and "html" not in content_type)
+        if not streamed:
             try:
                 raw = await response.aread()
             except httpx.HTTPError as exc:
                 yield [Failed(self._transport_error(exc, idle))]
                 return
             try:
-                events = parse_agent_response(raw) if api == "agent" else parse_sonar_response(raw)
+                events = _parse_whole(raw, api)
             except Exception as exc:  # a parser bug must still end the stream properly
                 events = [Failed(_not_understood(exc))]
             yield events
@@ -265,6 +268,16 @@ class PerplexityClient:
         base = self.connection.base_url
         if base.rstrip("/") not in {u.rstrip("/") for u in self.connection.agent_endpoints}:
             self.connection.agent_endpoints.append(base)
+
+
+def _parse_whole(raw: bytes, api: ApiName) -> list[Event]:
+    events = parse_agent_response(raw) if api == "agent" else parse_sonar_response(raw)
+    if isinstance(events[-1], Failed) and events[-1].error.kind is ErrorKind.PROTOCOL \
+            and len(events) == 1 and b"data:" in raw:
+        # Not JSON, but it reads like SSE: a stream sent to a non-streaming request.
+        parser = AgentStreamParser() if api == "agent" else SonarStreamParser()
+        events = parser.feed(raw) + parser.close()
+    return events
 
 
 def _not_understood(exc: Exception, partial: bool = False) -> ApiError:

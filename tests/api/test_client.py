@@ -348,7 +348,22 @@ async def test_non_json_200_body_is_a_protocol_error(serve):
     _, answer, _ = await run(server.url, AskRequest("q", stream=False))
     assert answer.error.kind is ErrorKind.PROTOCOL and "captive portal" in answer.error.message
     _, answer, _ = await run(server.url)  # a streaming request gets the same page
-    assert answer.error.kind is ErrorKind.PROTOCOL
+    assert answer.error.kind is ErrorKind.PROTOCOL and "captive portal" in answer.error.message
+
+
+async def test_a_stream_to_a_non_streaming_request_is_still_read(serve):
+    server = await serve(script(sse([COST_STREAM])))
+    _, answer, _ = await run(server.url, AskRequest("q", stream=False))
+    assert (answer.text, answer.finish_reason) == ("OK", "stop")
+    server = await serve(script(raw(200, COST_STREAM, "text/plain")))
+    _, answer, _ = await run(server.url, AskRequest("q", stream=False))
+    assert (answer.text, answer.finish_reason) == ("OK", "stop")
+
+
+async def test_mislabelled_sse_to_a_streaming_request_is_read_as_a_stream(serve):
+    server = await serve(script(sse([COST_STREAM], headers={"content-type": "text/plain"})))
+    _, answer, _ = await run(server.url)
+    assert (answer.text, answer.finish_reason) == ("OK", "stop")
 
 
 async def test_json_body_to_a_streaming_request_is_read_as_a_whole_answer(serve):
