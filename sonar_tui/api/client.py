@@ -86,8 +86,8 @@ class PerplexityClient:
         api: ApiName = "agent" if self.connection.uses_agent() else "sonar"
         while True:
             switch = False
-            # Internal steps pass lists of events: each event then crosses one async
-            # generator boundary instead of three (a measurable cost per token).
+            # Internal steps pass lists of events, so each event crosses one async generator
+            # boundary instead of three (a small cost, but one paid per token).
             async for batch in self._ask(request, api):
                 for event in batch:
                     if (isinstance(event, Failed) and event.error.kind is ErrorKind.RETIRED
