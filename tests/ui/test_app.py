@@ -1,0 +1,248 @@
+"""The app driven as a user drives it: Pilot, a real mock service, a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+
+from sonar_tui.mock import last_line
+from sonar_tui.store import Store
+from sonar_tui.ui.screens.welcome import WelcomeScreen
+from sonar_tui.ui.widgets.answer import ReasoningBlock
+from sonar_tui.ui.widgets.citations import SourceList
+from tests.ui.appkit import Harness, ask, ask_and_wait, idle, last_answer, ready, wait_until
+
+
+@pytest.fixture
+def harness(tmp_path):
+    h = Harness(tmp_path)
+    yield h
+    h.close()
+
+
+async def stored(harness: Harness):
+    store = await Store.open(harness.db_path)
+    try:
+        threads = await store.list_threads()
+        return threads, [await store.load_messages(t.id) for t in threads]
+    finally:
+        await store.close()
+
+
+async def test_question_streams_into_an_answer_with_its_sources(harness):
+    app = harness.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "How does HTTP caching work?")
+        view = last_answer(app)
+        assert view.status == "complete"
+        assert view.body.source.rstrip().endswith(last_line(300))
+        assert len(view.sources) == 7
+        assert app.main.citations.sources == view.sources  # the panel shows the selected answer
+        assert app.main.composer.text == ""
+        assert app.main.sidebar.threads[0].title == "How does HTTP caching work?"
+    body = harness.service.last_body()
+    assert body["model"] == "sonar" and body["stream"] is True
+    assert body["messages"][-1] == {"role": "user", "content": "How does HTTP caching work?"}
+    threads, messages = await stored(harness)
+    assert [m.role for m in messages[0]] == ["user", "assistant"]
+    assert messages[0][1].status == "complete" and len(messages[0][1].sources) == 7
+
+
+async def test_second_question_sends_the_thread_history(harness):
+    app = harness.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "What is QUIC?")
+        await ask_and_wait(pilot, "And how does it differ from TCP?")
+        roles = [m["role"] for m in harness.service.last_body()["messages"]]
+        assert roles == ["user", "assistant", "user"]
+        assert harness.mock.requests[-1].headers["x-conversation-id"] == app.main.thread.uid
+
+
+async def test_following_stops_when_the_reader_scrolls_up_and_end_resumes(harness):
+    harness.configure(chunks=1500, pace=300)
+    app = harness.app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "Explain TCP congestion control")
+        conversation = app.main.conversation
+        await wait_until(pilot, lambda: conversation.max_scroll_y > 20, "a long answer")
+        assert conversation.following
+        conversation.focus()
+        await pilot.press("pageup", "pageup")
+        assert not conversation.following
+        held = conversation.scroll_y
+        await wait_until(pilot, lambda: conversation.max_scroll_y > held + 30, "more text")
+        assert conversation.scroll_y == held  # the reader's place is kept while text arrives
+        await pilot.press("end")
+        assert conversation.following
+        await wait_until(pilot, lambda: idle(app), "the end of the answer")
+        await pilot.pause()
+        assert conversation.scroll_y == conversation.max_scroll_y
+
+
+async def test_reasoning_is_open_while_thinking_and_folds_when_the_answer_starts(harness):
+    harness.configure(pace=40, chunks=80)  # a thinking phase of ~2 s, long enough to observe
+    app = harness.app(config=harness.config(SONAR_TUI_MODEL="sonar-reasoning-pro"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "Should I use Rust or Go for a CLI?")
+        await wait_until(pilot, lambda: app.main.conversation.answers()
+                         and last_answer(app).reasoning_block is not None
+                         and last_answer(app).reasoning_block.thinking.source, "reasoning text")
+        view = last_answer(app)
+        block: ReasoningBlock = view.reasoning_block
+        assert not block.collapsed and not view.body.source  # thinking, no answer yet
+        await wait_until(pilot, lambda: bool(view.body.source), "the answer to start")
+        await pilot.pause()
+        assert block.collapsed
+        await wait_until(pilot, lambda: idle(app), "the answer to finish")
+        assert "<think>" not in view.body.source
+        await pilot.press("ctrl+t")
+        assert not block.collapsed
+        await pilot.press("ctrl+t")
+        assert block.collapsed
+
+
+async def test_a_marker_jumps_to_its_source_and_back(harness):
+    app = harness.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "What is a CDN?")
+        view = last_answer(app)
+        first = view.cited_numbers()[0]
+        app.main.conversation.focus()
+        await pilot.press("n")
+        assert app.main.conversation.current_marker == first
+        source_list: SourceList = app.main.citations.source_list
+        assert source_list.highlighted_option.id == f"s{first}"
+        await pilot.press("enter")
+        assert app.focused is source_list
+        await pilot.press("down")
+        second = source_list.highlighted_option.source["number"]
+        await pilot.press("escape")
+        assert app.focused is app.main.conversation
+        assert app.main.conversation.current_marker == second
+
+
+async def test_escape_stops_the_answer_and_keeps_the_partial_text(harness):
+    harness.configure(chunks=2000, pace=100)
+    app = harness.app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "Write a long history of the web")
+        await wait_until(pilot, lambda: app.main.conversation.answers()
+                         and len(last_answer(app).body.source) > 200, "some text")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: idle(app), "the stop")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        shown = last_answer(app).body.source
+        assert last_answer(app).status == "cancelled"
+    _, messages = await stored(harness)
+    answer = messages[0][1]
+    assert answer.status == "cancelled"
+    assert answer.content and shown.startswith(answer.content[:200])
+    assert last_line(2000) not in answer.content
+
+
+async def test_an_error_is_shown_inline_and_retry_works_once_it_clears(harness):
+    harness.configure(profile="500", fault_times=3)  # every try of the first question fails
+    app = harness.app()
+    async with app.run_test(size=(120, 34)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "Is the service up?")
+        view = last_answer(app)
+        assert view.status == "error"
+        error_text = str(view.query_one("#error").render())
+        assert "HTTP 500" in error_text and "ctrl+r" in error_text
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: last_answer(app).status == "complete", "the retry")
+        assert len(app.main.conversation.answers()) == 1  # the failed answer was replaced
+    _, messages = await stored(harness)
+    assert [(m.role, m.status) for m in messages[0]] == [("user", "complete"),
+                                                         ("assistant", "complete")]
+
+
+async def test_switching_threads_keeps_both_answers_streaming(harness):
+    harness.configure(chunks=600, pace=200)
+    app = harness.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "First topic: DNS")
+        await wait_until(pilot, lambda: len(app.live) == 1, "the first stream")
+        first_thread = app.main.thread_id
+        await pilot.press("ctrl+n")
+        await ask(pilot, "Second topic: BGP")
+        await wait_until(pilot, lambda: len(app.live) == 2, "two streams at once")
+        assert app.main.status.info.streaming == 2
+        await app.main.open_thread(first_thread)  # back to the first, mid-stream
+        await wait_until(pilot, lambda: idle(app), "both answers")
+        await pilot.pause()
+        assert last_answer(app).body.source.rstrip().endswith(last_line(600))
+    threads, messages = await stored(harness)
+    assert len(threads) == 2
+    assert all(m[-1].status == "complete" and m[-1].content.rstrip().endswith(last_line(600))
+               for m in messages)
+
+
+async def test_without_a_key_the_welcome_screen_says_how_to_set_one(harness):
+    app = harness.app(config=harness.config(key=None))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, WelcomeScreen)
+        text = str(app.screen.query_one("#welcome-text").render())
+        assert "PERPLEXITY_API_KEY" in text and "config.toml" in text
+        await pilot.press("c")
+        assert app.screen is app.main
+
+
+async def test_copy_answer_sends_it_with_references_over_osc52(harness):
+    app = harness.app()
+    written: list[str] = []
+    app.terminal_writer = written.append
+    async with app.run_test(size=(120, 34)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "What is HTTP/3?")
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: app.last_copy is not None, "the copy")
+    payload = written[0].split(";", 2)[2].rstrip("\a")
+    copied = base64.b64decode(payload).decode()
+    assert copied.startswith("# ")
+    assert "\n[1]: " in copied and " — https://" in copied
+    assert app.last_copy.ok
+
+
+async def test_retirement_switches_to_the_agent_api_once_and_remembers_it(harness):
+    harness.configure(profile="403-retired")
+    app = harness.app()
+    async with app.run_test(size=(120, 34)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "Who maintains curl?")
+        assert last_answer(app).status == "complete" and last_answer(app).api == "agent"
+        notices = [n for n in app._notifications if "Agent API" in n.title]
+        assert len(notices) == 1
+        await ask_and_wait(pilot, "And wget?")
+    assert harness.paths() == ["/chat/completions", "/v1/responses", "/v1/responses"]
+    assert "agent_endpoints" in harness.config_path.read_text()
+
+
+async def test_demo_runs_without_a_key_or_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    from sonar_tui.config import load_config
+    from sonar_tui.ui.app import SonarApp
+
+    config = load_config(tmp_path / "config.toml", env={})
+    app = SonarApp(config, db_path=tmp_path / "demo.db", demo=True,
+                   mock_options={"pace": None})
+    async with app.run_test(size=(120, 34)) as pilot:
+        await ready(pilot)
+        assert "DEMO" in app.title
+        assert app.screen is app.main  # no welcome screen: the demo needs no key
+        await ask_and_wait(pilot, "What can the demo do?")
+        view = last_answer(app)
+        assert view.status == "complete" and view.sources and view.related
+    assert not (tmp_path / "config.toml").exists()  # the demo never writes the user's config
