@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sonar_tui.api.conversation import AskRequest, Attachment, Turn
@@ -116,8 +116,11 @@ class ChatService:
             if factory is None:
                 from sonar_tui.api.client import PerplexityClient  # lazy: keeps start-up fast
                 factory = PerplexityClient
-            self._client = factory(self.config.connection, self.config.api_key,
-                                   transport=self._transport)
+            # The client's own copy: it records an API switch in memory, and the config must
+            # still see that switch as new so that it gets written to the file.
+            connection = replace(self.config.connection,
+                                 agent_endpoints=list(self.config.connection.agent_endpoints))
+            self._client = factory(connection, self.config.api_key, transport=self._transport)
         return self._client
 
     async def reconfigure(self, config: LoadedConfig) -> None:

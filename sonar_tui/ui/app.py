@@ -118,6 +118,7 @@ class SonarApp(App[None]):
         self.attachments: list[Attachment] = []
         self.notified_switch = False
         self.terminal_writer: Callable[[str], None] | None = None  # tests may inject one
+        self.last_copy = None
         self._mock = None
         self._data_ready = asyncio.Event()
         super().__init__()
@@ -221,10 +222,14 @@ class SonarApp(App[None]):
         self.refresh_status()
 
     async def on_unmount(self) -> None:
-        for live in list(self.live.values()) + self.pending:
-            worker = getattr(live, "worker", None)
-            if worker is not None:
-                worker.cancel()
+        # Textual has cancelled the workers but not waited for them; an answer's final save
+        # (status "cancelled", partial text) must finish before the database closes.
+        answers = [worker for worker in self.workers if worker.group == "answers"]
+        for worker in answers:
+            worker.cancel()
+        if answers:
+            await asyncio.wait_for(asyncio.gather(*(worker.wait() for worker in answers),
+                                                  return_exceptions=True), timeout=10)
         await self.service.aclose()
         if self.store is not None:
             await self.store.close()
@@ -325,7 +330,8 @@ class SonarApp(App[None]):
                 await self._apply(live, event)
         except asyncio.CancelledError:
             live.status = "cancelled"
-            await self._finish_view(live, status="cancelled")
+            if self.is_running:
+                await self._finish_view(live, status="cancelled")
             raise
         except Exception as exc:  # a bug must never take the app (or the question) down
             log.exception("answer worker failed")
@@ -689,9 +695,21 @@ class SonarApp(App[None]):
         return self._driver.write
 
     def copy(self, text: str, what: str) -> None:
-        """Copy by every path that can work (OSC 52 incl. tmux/screen, system clipboard)."""
+        """Copy by every path that can work (OSC 52 incl. tmux/screen, system clipboard).
+
+        Runs in a thread: pyperclip starts a subprocess (xclip, pbcopy...), which must not
+        freeze the screen.
+        """
         self._clipboard = text  # Textual's in-app clipboard (paste into inputs)
-        result = copy_text(text, what=what, write_terminal=self._write_terminal())
+        writer = self._write_terminal()
+
+        def run() -> None:
+            result = copy_text(text, what=what, write_terminal=writer)
+            self.call_from_thread(self._copied, text, result)
+        self.run_worker(run, thread=True, group="clipboard", exit_on_error=False)
+
+    def _copied(self, text: str, result) -> None:
+        self.last_copy = result
         if result.ok:
             message = result.message + (f"\n{result.hint}" if result.hint else "")
             self.notify(message, title="Copied", markup=False)

@@ -83,7 +83,7 @@ _METADATA: dict[str, Mapping[str, Any]] = {
     f"{table}.{f.name}": f.metadata for table, cls in _TABLE_CLASSES.items() for f in fields(cls)
 }
 _DATE_FIELDS = ("published_after", "published_before", "updated_after", "updated_before")
-_CUSTOM_MODEL = "\x00custom"  # the Select value that reveals the custom model name input
+CUSTOM_MODEL = "\x00custom"  # the model Select's value that reveals the custom name input
 
 # Short labels for the choice bars ("" is the unset value); the help line explains them.
 _CHOICE_LABELS: dict[str, dict[str, str]] = {
@@ -187,6 +187,16 @@ class SettingField(Vertical):
             self.error, self._notes = error, notes
             self._info.update(self._info_content())
             self.set_class(error is not None, "-invalid")
+
+    @property
+    def label_plain(self) -> str:
+        """The label line as shown (with its badges), without styles."""
+        return self._label_content().plain
+
+    @property
+    def info_plain(self) -> str:
+        """The lines under the control as shown (error, help, notes), without styles."""
+        return self._info_content().plain
 
     def set_label(self, text: str) -> None:
         if text != self.label_text:
@@ -499,6 +509,7 @@ class ListField(SettingField):
                  check: Callable[[list[str]], str | None], placeholder: str,
                  **kwargs: Any) -> None:
         super().__init__(key, **kwargs)
+        self.help_text += " In the list, delete removes an entry and Enter edits it."
         self.entries: list[str] = list(value)
         self.limit = limit
         self.check = check
@@ -630,9 +641,9 @@ class ModelField(SettingField):
         super().__init__(key, **kwargs)
         options = [(Content.assemble((name, "bold"), ("  " + about, MUTED_STYLE)), name)
                    for name, about in KNOWN_MODELS.items()]
-        options.append((Content("Custom… (a model your gateway serves)"), _CUSTOM_MODEL))
+        options.append((Content("Custom… (a model your gateway serves)"), CUSTOM_MODEL))
         known = value in KNOWN_MODELS
-        self.select: Select[str] = Select(options, value=value if known else _CUSTOM_MODEL,
+        self.select: Select[str] = Select(options, value=value if known else CUSTOM_MODEL,
                                           allow_blank=False, id=self.id + "-select")
         self.custom = Input("" if known else value, placeholder="model name, e.g. openai/gpt-5",
                             validate_on=(), id=self.id + "-custom")
@@ -643,7 +654,7 @@ class ModelField(SettingField):
         yield self.custom
 
     def read(self) -> tuple[Any, str | None]:
-        if self.select.value == _CUSTOM_MODEL:
+        if self.select.value == CUSTOM_MODEL:
             name = self.custom.value.strip()
             return (name, None) if name else (None, "type the model's name")
         return self.select.value, None
@@ -653,16 +664,16 @@ class ModelField(SettingField):
             self.select.value = value
         else:
             self.custom.value = value
-            self.select.value = _CUSTOM_MODEL
+            self.select.value = CUSTOM_MODEL
 
     @property
     def focus_target(self) -> Widget:
-        return self.custom if self.select.value == _CUSTOM_MODEL else self.select
+        return self.custom if self.select.value == CUSTOM_MODEL else self.select
 
     @on(Select.Changed)
     def _chosen(self, event: Select.Changed) -> None:
         event.stop()
-        custom = event.value == _CUSTOM_MODEL
+        custom = event.value == CUSTOM_MODEL
         if custom != self.custom.display:
             self.custom.display = custom
             if custom and self.select.has_focus:
@@ -975,8 +986,14 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
                 "and are ignored.", WARNING_STYLE)))
         return Content("\n").join(lines)
 
+    @property
+    def status_plain(self) -> str:
+        """The footer's message (key hints, or why the last Save was refused)."""
+        content = self._status.content
+        return content.plain if isinstance(content, Content) else str(content)
+
     def _hint(self) -> Content:
-        return Content.assemble(("ctrl+s save · esc cancel · tab next field", MUTED_STYLE))
+        return Content.assemble(("ctrl+s save · esc cancel", MUTED_STYLE))
 
     def on_mount(self) -> None:
         self._original_theme = self.app.theme
@@ -1012,8 +1029,8 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
         values: dict[str, dict[str, Any]] = {table: {} for table in tables}
         errors: dict[str, str] = {}
         for key, field in self.fields.items():
-            if not field.display or not field.is_mounted:
-                continue  # hidden or not yet mounted: the starting value stands
+            if not field.is_mounted:
+                continue  # mounted right after the first paint; till then it holds its start
             value, why = field.read()
             if why is not None:
                 errors[key] = why
@@ -1185,4 +1202,4 @@ def _domain_check(limit: int, name: str) -> Callable[[list[str]], str | None]:
     return check
 
 
-__all__ = ["SettingField", "SettingsResult", "SettingsScreen"]
+__all__ = ["CUSTOM_MODEL", "ChoiceBar", "SettingField", "SettingsResult", "SettingsScreen"]

@@ -83,14 +83,14 @@ class ReasoningBlock(Collapsible):
         self._reasoning_text = reasoning
         self._streaming = streaming
         self.auto_collapse = streaming  # folded by itself when the answer starts
-        super().__init__(title=self._title(), collapsed=collapsed)
+        super().__init__(title=self._make_title(), collapsed=collapsed)
 
     def compose(self) -> ComposeResult:
         with self.Contents():
             yield Static(self._steps_content(), id="steps")
             yield StreamingMarkdown(self._reasoning_text, streaming=self._streaming, id="thinking")
 
-    def _title(self) -> str:
+    def _make_title(self) -> str:
         parts = ["Reasoning"]
         if self._steps:
             parts.append(plural(len(self._steps), "step"))
@@ -105,7 +105,7 @@ class ReasoningBlock(Collapsible):
 
     def set_steps(self, steps: list[dict]) -> None:
         self._steps = list(steps)
-        self.title = self._title()
+        self.title = self._make_title()
         self.query_one("#steps", Static).update(self._steps_content())
 
     def on_collapsible_toggled(self, event: Collapsible.Toggled) -> None:
@@ -246,6 +246,9 @@ class AnswerView(Vertical):
         self.error = error
         self.live = live
         self.retry_note = ""
+        self._ready = False  # composed and mounted: children can be updated
+        self._shown_text = 0
+        self._shown_reasoning = 0
 
     # ------------------------------------------------------------------ construction
 
@@ -271,6 +274,12 @@ class AnswerView(Vertical):
         return self.status in ("waiting", "streaming")
 
     def compose(self) -> ComposeResult:
+        live = self.live
+        if live is not None:  # take the answer as it stands now; on_mount catches up the rest
+            self._initial_text, self._reasoning = live.full_text, live.full_reasoning
+            self.steps, self.sources, self.status = list(live.steps), list(live.sources), live.status
+        self._shown_text = len(self._initial_text)
+        self._shown_reasoning = len(self._reasoning)
         yield Static(self._header(), id="answer-header")
         if self._reasoning or self.steps:
             yield self._make_reasoning(collapsed=not self.streaming or bool(self._initial_text))
@@ -326,7 +335,25 @@ class AnswerView(Vertical):
         blocks = self.query_children(ReasoningBlock)
         return blocks.first() if blocks else None
 
+    async def on_mount(self) -> None:
+        self._ready = True
+        live = self.live
+        if live is None:
+            return
+        # Deltas that arrived between compose and mount were only kept in the LiveAnswer.
+        reasoning = live.full_reasoning
+        if len(reasoning) > self._shown_reasoning:
+            await self.add_reasoning(reasoning[self._shown_reasoning:])
+        if live.steps != self.steps:
+            await self.set_steps(live.steps)
+        text = live.full_text
+        if len(text) > self._shown_text:
+            self.add_text(text[self._shown_text:])
+
     def add_text(self, text: str) -> None:
+        if not self._ready:
+            return  # on_mount catches up from the LiveAnswer
+        self._shown_text += len(text)
         self.body.write(text)
         block = self.reasoning_block
         if block is not None and block.auto_collapse and not block.collapsed:
@@ -334,6 +361,9 @@ class AnswerView(Vertical):
             block.auto_collapse = False
 
     async def add_reasoning(self, text: str) -> None:
+        if not self._ready:
+            return
+        self._shown_reasoning += len(text)
         block = self.reasoning_block
         if block is None:
             block = self._make_reasoning(collapsed=False)
@@ -341,6 +371,8 @@ class AnswerView(Vertical):
         block.thinking.write(text)
 
     async def set_steps(self, steps: list[dict]) -> None:
+        if not self._ready:
+            return
         self.steps = list(steps)
         block = self.reasoning_block
         if block is None:

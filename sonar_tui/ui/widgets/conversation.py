@@ -177,7 +177,7 @@ class Conversation(VerticalScroll, can_focus=True):
     def select(self, view: AnswerView | None, *, scroll: bool = False) -> None:
         if self.selected is view:
             return
-        if self.selected is not None:
+        if self.selected is not None and self.selected.is_attached:
             self.selected.remove_class("-selected")
             self._restyle_marker(self.selected, None)
         self.selected = view

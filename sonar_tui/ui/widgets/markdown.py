@@ -11,6 +11,7 @@ markers in text are styled (theme variable ``$citation-marker``) and clickable.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable
 
@@ -23,10 +24,18 @@ from textual.strip import Strip
 from textual.style import Style
 from textual.visual import RenderOptions, Visual
 from textual.widgets import Markdown
+
+from sonar_tui.sanitize import safe_url
 from textual.widgets._markdown import (
     MarkdownBlock,
     MarkdownBulletList,
     MarkdownFence,
+    MarkdownH1,
+    MarkdownH2,
+    MarkdownH3,
+    MarkdownH4,
+    MarkdownH5,
+    MarkdownH6,
     MarkdownListItem,
     MarkdownOrderedList,
     MarkdownParagraph,
@@ -69,6 +78,33 @@ def mark_citations(content: Content, current: int | None = None) -> Content:
     return content.add_spans(spans) if spans else content
 
 
+_LINK_ACTION_RE = re.compile(r"^link\((.*)\)$", re.S)
+
+
+def _link_href(style: object) -> str | None:
+    meta = getattr(style, "meta", None) or {}
+    action = meta.get("@click") if isinstance(meta, dict) else None
+    if not isinstance(action, str):
+        return None
+    match = _LINK_ACTION_RE.match(action)
+    if not match:
+        return None
+    try:
+        href = ast.literal_eval(match.group(1))  # Textual wrote it with repr()
+    except (ValueError, SyntaxError):
+        return ""
+    return href if isinstance(href, str) else ""
+
+
+def drop_unsafe_links(content: Content) -> Content:
+    """Links whose target is not http(s) become plain text: no underline, nothing to click."""
+    spans = [span for span in content.spans
+             if (href := _link_href(span.style)) is None or safe_url(href) is not None]
+    if len(spans) == len(content.spans):
+        return content
+    return Content(content.plain, spans)
+
+
 def restyle_current(content: Content, current: int | None) -> Content:
     """The same content with only ``[current]`` markers carrying the "current" style."""
     spans = [span for span in content.spans if span.style != ".citation-marker--current"]
@@ -89,7 +125,8 @@ class _CitationMarkers:
     """Mixin for blocks whose inline text may carry ``[n]`` markers."""
 
     def _token_to_content(self, token) -> Content:  # type: ignore[override]
-        return mark_citations(super()._token_to_content(token))  # type: ignore[misc]
+        content = super()._token_to_content(token)  # type: ignore[misc]
+        return mark_citations(drop_unsafe_links(content))
 
     def on_click(self, event: Click) -> None:
         number = event.style.meta.get(CITE_META)
@@ -100,6 +137,31 @@ class _CitationMarkers:
 
 
 class AnswerParagraph(_CitationMarkers, MarkdownParagraph):
+    pass
+
+
+# Headings get the same treatment: a hostile "# [x](javascript:…)" must not become a link.
+class AnswerH1(_CitationMarkers, MarkdownH1):
+    pass
+
+
+class AnswerH2(_CitationMarkers, MarkdownH2):
+    pass
+
+
+class AnswerH3(_CitationMarkers, MarkdownH3):
+    pass
+
+
+class AnswerH4(_CitationMarkers, MarkdownH4):
+    pass
+
+
+class AnswerH5(_CitationMarkers, MarkdownH5):
+    pass
+
+
+class AnswerH6(_CitationMarkers, MarkdownH6):
     pass
 
 
@@ -331,6 +393,12 @@ class AnswerMarkdown(Markdown):
     BLOCKS = {
         **Markdown.BLOCKS,
         "paragraph_open": AnswerParagraph,
+        "h1": AnswerH1,
+        "h2": AnswerH2,
+        "h3": AnswerH3,
+        "h4": AnswerH4,
+        "h5": AnswerH5,
+        "h6": AnswerH6,
         "th_open": AnswerTH,
         "td_open": AnswerTD,
         "table_open": CompactTable,
