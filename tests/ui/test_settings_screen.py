@@ -188,6 +188,7 @@ async def test_domain_list_adds_removes_refuses_mixing_and_counts(tmp_path):
     async with open_settings(tmp_path, make_config(tmp_path)) as (pilot, screen, app):
         domains = screen.fields["request.domain_filter"]
         assert domains.label_plain.endswith("0/20")
+        assert "delete removes an entry and Enter edits it" in domains.info_plain
         assert not domains.entry_list.display
 
         await type_into(pilot, domains.input, "nature.com")
@@ -422,6 +423,22 @@ async def test_cancel_returns_none_and_restores_a_previewed_theme(tmp_path):
         assert app.results == [None]
         assert app.screen is not screen
         assert app.theme == "sonar-dark"
+
+
+async def test_escape_closes_an_open_menu_before_the_screen(tmp_path):
+    async with open_settings(tmp_path, make_config(tmp_path)) as (pilot, screen, app):
+        model = screen.fields["request.model"]
+        model.select.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert model.select.expanded
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not model.select.expanded and app.screen is screen
+        screen.fields["request.system_prompt"].text_area.focus()
+        await pilot.press("x", "ctrl+s")  # ctrl+s saves from inside the text area, too
+        await pilot.pause()
+    assert app.results[0].request.system_prompt == "x"
 
 
 async def test_reset_to_defaults_puts_every_field_back_but_needs_saving(tmp_path):

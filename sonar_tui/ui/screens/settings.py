@@ -508,8 +508,9 @@ class ListField(SettingField):
     def __init__(self, key: str, value: list[str], *, limit: int,
                  check: Callable[[list[str]], str | None], placeholder: str,
                  **kwargs: Any) -> None:
+        kwargs.setdefault("help", _METADATA[key]["help"] +
+                          " In the list, delete removes an entry and Enter edits it.")
         super().__init__(key, **kwargs)
-        self.help_text += " In the list, delete removes an entry and Enter edits it."
         self.entries: list[str] = list(value)
         self.limit = limit
         self.check = check
