@@ -246,3 +246,21 @@ async def test_demo_runs_without_a_key_or_network(tmp_path, monkeypatch):
         view = last_answer(app)
         assert view.status == "complete" and view.sources and view.related
     assert not (tmp_path / "config.toml").exists()  # the demo never writes the user's config
+
+
+async def test_fast_typing_then_enter_sends_every_character(harness):
+    """Keys that arrive in one burst (tmux, paste-like typing over SSH) are never cut off."""
+    from textual import events
+
+    app = harness.app()
+    question = "How do I choose between SQLite and PostgreSQL for a small web app?"
+    async with app.run_test(size=(120, 34)) as pilot:
+        await ready(pilot)
+        app.main.composer.focus()
+        for char in question:  # posted without waiting between keys, like a real burst
+            app.post_message(events.Key(char, char))
+        app.post_message(events.Key("enter", "\r"))
+        await wait_until(pilot, lambda: app.main.conversation.last_question() is not None,
+                         "the question")
+        assert app.main.conversation.last_question().text == question
+        await wait_until(pilot, lambda: idle(app), "the answer")

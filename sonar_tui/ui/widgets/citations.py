@@ -16,10 +16,22 @@ from sonar_tui.sanitize import clean_line, url_domain
 SNIPPET_CHARS = 160
 
 
+def short_url(url: str, limit: int = 60) -> str:
+    """A URL without its scheme and "www.", cut to ``limit`` characters."""
+    text = clean_line(url)
+    for prefix in ("https://", "http://"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix):]
+    if text.startswith("www."):
+        text = text[4:]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def source_prompt(source: dict) -> Content:
     """Number, title, domain and date, then a short snippet. Remote text is never markup."""
     number = Content(f"[{source.get('number', '?')}] ").stylize("bold $citation-marker")
-    title = Content(clean_line(source.get("title") or "") or clean_line(source.get("url") or "")
+    # The 2026 wire sends bare citation URLs while streaming and titles only at the end.
+    title = Content(clean_line(source.get("title") or "") or short_url(source.get("url") or "")
                     or "Untitled").stylize("bold")
     domain = url_domain(source.get("url") or "")
     meta_parts = [domain or "(unsafe link)"]

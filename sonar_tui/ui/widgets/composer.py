@@ -48,13 +48,20 @@ class Composer(TextArea):
         self.questions: list[str] = []  # the thread's questions, oldest first
         self._recall_index: int | None = None
 
+    # Enter and ctrl+j are priority bindings, so they run when the key reaches the App, while
+    # keys typed just before them may still wait in this widget's queue (fast typing, tmux,
+    # SSH bursts). call_later queues the work behind those keys, so nothing is lost or
+    # reordered.
     def action_submit(self) -> None:
+        self.call_later(self._submit)
+
+    def action_newline(self) -> None:
+        self.call_later(self.insert, "\n")
+
+    def _submit(self) -> None:
         text = self.text
         if text.strip():
             self.post_message(self.Submitted(self, text))
-
-    def action_newline(self) -> None:
-        self.insert("\n")
 
     def action_recall_previous(self) -> None:
         """Up in an empty composer recalls the last question; again, the one before."""
