@@ -264,3 +264,19 @@ async def test_fast_typing_then_enter_sends_every_character(harness):
                          "the question")
         assert app.main.conversation.last_question().text == question
         await wait_until(pilot, lambda: idle(app), "the answer")
+
+
+async def test_resizing_through_every_width_never_crashes(harness):
+    """A squeezed composer once crashed TextArea (found by resizing tmux to 80 columns)."""
+    app = harness.app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "What is QUIC?")
+        for width, height in [(120, 40), (100, 30), (80, 24), (60, 20), (40, 16), (30, 12),
+                              (200, 60), (80, 24)]:
+            await pilot.resize_terminal(width, height)
+            await pilot.pause()
+        assert app.is_running and app.main.has_class("-narrow")
+        assert app.main.citations.region.y > app.main.conversation.region.y  # panel below
+        await pilot.press("ctrl+g")
+        assert not app.main.citations.display or app.main.citations.region.height == 0

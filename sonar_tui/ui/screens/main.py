@@ -18,7 +18,7 @@ from sonar_tui.store.models import ThreadRecord
 from sonar_tui.ui.widgets.answer import AnswerView, LinkLines, RelatedList
 from sonar_tui.ui.widgets.citations import CitationPanel, SourceList
 from sonar_tui.ui.widgets.composer import Composer
-from sonar_tui.ui.widgets.conversation import Conversation, empty_thread_hint
+from sonar_tui.ui.widgets.conversation import DEMO_SUGGESTIONS, Conversation, empty_thread_hint
 from sonar_tui.ui.widgets.markdown import CitationClicked
 from sonar_tui.ui.widgets.sidebar import PAGE_SIZE, Sidebar, ThreadList
 from sonar_tui.ui.widgets.status import StatusLine
@@ -32,23 +32,28 @@ SEARCH_DEBOUNCE = 0.15
 
 
 class MainScreen(Screen):
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     AUTO_FOCUS = "#composer"
     DEFAULT_CSS = """
     MainScreen { layout: vertical; }
     MainScreen > #main { height: 1fr; }
-    MainScreen #center { width: 1fr; height: 1fr; }
+    /* The centre never collapses: a zero-width composer crashes TextArea's rendering. */
+    MainScreen #center { width: 1fr; height: 1fr; min-width: 40; }
+    MainScreen #sidebar { width: 22%; min-width: 24; max-width: 36; }
+    MainScreen #citations { width: 28%; min-width: 30; max-width: 48; }
     MainScreen #attachments { height: auto; color: $text-muted; padding: 0 2; display: none; }
     MainScreen #attachments.-shown { display: block; }
 
     MainScreen.-sidebar-closed #sidebar { display: none; }
     MainScreen.-narrow #sidebar { display: none; }
-    MainScreen.-narrow.-sidebar-open #sidebar { display: block; width: 30; }
+    MainScreen.-narrow.-sidebar-open #sidebar { display: block; width: 28; min-width: 20; }
 
     MainScreen.-citations-hidden #citations { display: none; }
     MainScreen.-narrow > #main, MainScreen.-citations-bottom > #main { layout: vertical; }
     MainScreen.-narrow #citations, MainScreen.-citations-bottom #citations {
-        width: 1fr; height: 9; border-left: none; border-top: hkey $border-blurred;
+        width: 1fr; max-width: 100%; height: 30%; min-height: 5; max-height: 14;
+        border-left: none;
+        border-top: hkey $border-blurred;
     }
     MainScreen.-narrow #center, MainScreen.-citations-bottom #center { height: 1fr; }
     MainScreen.-narrow.-sidebar-open > #main { layout: horizontal; }
@@ -107,8 +112,10 @@ class MainScreen(Screen):
         self.thread = None
         self.sub_title = "New thread"
         self.sidebar.select_thread(None)
+        demo = self.sonar.demo
         await self.conversation.show_thread(None, [], has_older=False,
-                                            empty_hint=empty_thread_hint())
+                                            empty_hint=empty_thread_hint(demo),
+                                            suggestions=DEMO_SUGGESTIONS if demo else None)
         self.composer.questions = []
         self.sonar.refresh_status()
 

@@ -252,11 +252,6 @@ class TextField(SettingField):
         event.stop()
         self.edited()
 
-    def show(self, *, error: str | None, notes: Iterable[Note] = (),
-             badges: Iterable[Note] = ()) -> None:
-        super().show(error=error, notes=notes, badges=badges)
-        self.input.set_class(error is not None, "-invalid")
-
 
 class NumberField(TextField):
     """A number typed as text; blank means "unset" where the setting allows it."""
@@ -477,11 +472,6 @@ class MultilineField(SettingField):
         event.stop()
         self.edited()
 
-    def show(self, *, error: str | None, notes: Iterable[Note] = (),
-             badges: Iterable[Note] = ()) -> None:
-        super().show(error=error, notes=notes, badges=badges)
-        self.text_area.set_class(error is not None, "-invalid")
-
 
 class EntryList(OptionList):
     """The entries of a ListField; delete removes the highlighted one, Enter edits it."""
@@ -687,11 +677,6 @@ class ModelField(SettingField):
         event.stop()
         self.edited()
 
-    def show(self, *, error: str | None, notes: Iterable[Note] = (),
-             badges: Iterable[Note] = ()) -> None:
-        super().show(error=error, notes=notes, badges=badges)
-        self.custom.set_class(error is not None, "-invalid")
-
 
 # ----------------------------------------------------------------------------- the screen
 
@@ -771,8 +756,13 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
     SettingsScreen .setting-field Input.-short { width: 22; }
     SettingsScreen .setting-field TextArea { height: 6; }
     SettingsScreen .setting-field TextArea.-tall { height: 10; }
-    SettingsScreen .setting-field TextArea.-invalid { border: tall $error 60%; }
-    SettingsScreen .setting-field.-invalid Select > SelectCurrent { border: tall $error 60%; }
+    /* A refused value: the field's controls take Input's own "invalid" look. */
+    SettingsScreen .setting-field.-invalid > Input,
+    SettingsScreen .setting-field.-invalid > ChoiceBar,
+    SettingsScreen .setting-field.-invalid > TextArea { border: tall $error 60%; }
+    SettingsScreen .setting-field.-invalid > Input:focus,
+    SettingsScreen .setting-field.-invalid > ChoiceBar:focus,
+    SettingsScreen .setting-field.-invalid > TextArea:focus { border: tall $error; }
     SettingsScreen .setting-field EntryList {
         height: auto;
         max-height: 8;

@@ -16,7 +16,7 @@ from sonar_tui.sanitize import clean_line, url_domain
 SNIPPET_CHARS = 160
 
 
-def short_url(url: str, limit: int = 60) -> str:
+def short_url(url: str, limit: int = 34) -> str:
     """A URL without its scheme and "www.", cut to ``limit`` characters."""
     text = clean_line(url)
     for prefix in ("https://", "http://"):
@@ -87,7 +87,6 @@ class SourceOption(Option):
 class CitationPanel(Vertical):
     DEFAULT_CSS = """
     CitationPanel {
-        width: 42;
         height: 1fr;
         border-left: vkey $border-blurred;
         & > #sources-title { height: 1; padding: 0 1; color: $text-muted; }

@@ -14,6 +14,7 @@ from textual.widgets import TextArea
 class Composer(TextArea):
     DEFAULT_CSS = """
     Composer {
+        min-width: 12;
         height: auto;
         min-height: 3;
         max-height: 10;

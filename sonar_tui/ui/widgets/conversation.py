@@ -13,10 +13,11 @@ from textual.content import Content
 from textual.events import Click
 from textual.message import Message
 from textual.widgets import Static
+from textual.widgets.option_list import Option
 
 from sonar_tui.store.models import MessageRecord
 from sonar_tui.ui.live import LiveAnswer
-from sonar_tui.ui.widgets.answer import AnswerView, QuestionView
+from sonar_tui.ui.widgets.answer import AnswerView, QuestionView, RelatedList
 from sonar_tui.ui.widgets.markdown import AnswerMarkdown
 
 LOAD_OLDER_MARGIN = 3  # lines from the top at which older messages are fetched
@@ -28,7 +29,8 @@ class Conversation(VerticalScroll, can_focus=True):
         height: 1fr;
         padding: 0 1 1 1;
         & > #older-hint { color: $text-muted; height: 1; text-align: center; }
-        & > #empty { color: $text-muted; padding: 2 2; }
+        & > #empty { color: $text-muted; padding: 2 2 1 2; }
+        & > #suggestions { margin: 0 2; height: auto; border: none; }
     }
     """
 
@@ -107,7 +109,8 @@ class Conversation(VerticalScroll, can_focus=True):
 
     async def show_thread(self, thread_id: int | None, messages: list[MessageRecord], *,
                           has_older: bool, live: LiveAnswer | None = None,
-                          empty_hint: str = "") -> None:
+                          empty_hint: Content | str = "",
+                          suggestions: list[str] | None = None) -> None:
         """Replace the pane with a thread's newest page (and its streaming answer, if any)."""
         self.thread_id = thread_id
         self.selected = None
@@ -125,6 +128,9 @@ class Conversation(VerticalScroll, can_focus=True):
             views.append(AnswerView.from_live(live))
         if not views:
             views.append(Static(empty_hint, id="empty"))
+            if suggestions:
+                views.append(RelatedList(*[Option(q, id=f"q{i}") for i, q in enumerate(suggestions)],
+                                         id="suggestions"))
         with self.app.batch_update():
             await self.remove_children()
             await self.mount_all(views)
@@ -153,7 +159,7 @@ class Conversation(VerticalScroll, can_focus=True):
 
     async def add_question(self, text: str, message_id: int | None,
                            attachments: list[str] | None = None) -> QuestionView:
-        await self.query_children("#empty").remove()
+        await self.query_children("#empty, #suggestions").remove()
         view = QuestionView(text, message_id=message_id, attachments=attachments)
         await self.mount(view)
         return view
@@ -265,8 +271,22 @@ class Conversation(VerticalScroll, can_focus=True):
             self.post_message(self.LoadOlder(self.thread_id, self.oldest_id))
 
 
-def empty_thread_hint() -> Content:
-    return Content.from_markup(
-        "[b]Ask a question below.[/b]\n\n"
-        "Answers stream in with their sources on the right.\n"
-        "[dim]Enter sends · ctrl+j newline · F1 help · ctrl+s settings[/dim]")
+DEMO_SUGGESTIONS = [
+    "How do I choose between SQLite and PostgreSQL for a small web app?",
+    "What changed in HTTP/3, and should my API use it?",
+    "Explain Rust's borrow checker with a short code example",
+]
+
+
+def empty_thread_hint(demo: bool = False) -> Content:
+    lines = [
+        Content("Ask a question below.").stylize("bold $text"),
+        Content(""),
+        Content("Answers stream in with their numbered sources beside them; press n to walk "
+                "through the citations, ctrl+o to copy an answer with its references."),
+        Content("Enter sends · ctrl+j newline · F1 help · ctrl+s settings"),
+    ]
+    if demo:
+        lines += [Content(""), Content("This is the offline demo: answers come from a local mock "
+                                       "service. Try one (shift+tab, then Enter):").stylize("$text-accent")]
+    return Content("\n").join(lines)

@@ -107,7 +107,6 @@ class Sidebar(Vertical):
 
     DEFAULT_CSS = """
     Sidebar {
-        width: 34;
         height: 1fr;
         border-right: vkey $border-blurred;
         & > #sidebar-title { padding: 0 1; color: $text-muted; height: 1; }
