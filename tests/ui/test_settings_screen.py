@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from textual.app import App
+from textual.color import Color
 from textual.widgets import Input, Static
 
 from sonar_tui.api.settings import ConnectionSettings, RequestSettings
@@ -101,6 +102,10 @@ def rendered_text(screen: SettingsScreen) -> str:
     return "\n".join(parts)
 
 
+def error_colour(app: App) -> Color:
+    return Color.parse(app.get_css_variables()["error"])
+
+
 def assert_refused(screen: SettingsScreen, app: Host, field: SettingField, fragment: str) -> None:
     assert app.screen is screen, "Save dismissed the screen despite an invalid field"
     assert app.results == []
@@ -134,7 +139,8 @@ async def test_every_typed_field_is_checked_as_typed_and_blocks_saving(tmp_path)
             await (type_into if index < 3 else set_text)(pilot, field.input, bad)
             assert field.error is not None and why in field.error, (key, field.error)
             assert why in field.info_plain, key
-            assert field.input.has_class("-invalid"), key
+            assert field.has_class("-invalid"), key
+            assert field.input.has_focus and field.input.styles.border_top[1] == error_colour(app)
 
             await save(pilot)
             assert_refused(screen, app, field, why)
@@ -142,7 +148,8 @@ async def test_every_typed_field_is_checked_as_typed_and_blocks_saving(tmp_path)
             await set_text(pilot, field.input, good)
             assert field.error is None, (key, field.error)
             assert "✗" not in field.info_plain, key
-            assert not field.input.has_class("-invalid"), key
+            assert not field.has_class("-invalid"), key
+            assert field.input.styles.border_top[1] != error_colour(app)
         assert "Not saved" not in screen.status_plain  # the refusal clears once all is valid
 
         await save(pilot)
@@ -280,6 +287,7 @@ async def test_recency_and_date_filters_exclude_each_other_and_say_why(tmp_path)
 
         await type_into(pilot, after.input, "01/02/2024")
         assert "cannot be combined with date filters" in (recency.error or "")
+        assert recency.control.styles.border_top[1] == error_colour(app).with_alpha(0.6)
         assert "Date filters are set" in recency.info_plain
         await save(pilot)
         assert_refused(screen, app, recency, "cannot be combined")
@@ -338,7 +346,7 @@ async def test_response_format_json_schema_and_regex_are_validated(tmp_path):
         await pilot.pause()
         assert schema.error == "not valid JSON: Expecting value (line 1, column 10)"
         assert "line 1, column 10" in schema.info_plain
-        assert schema.text_area.has_class("-invalid")
+        assert schema.has_class("-invalid")
 
         schema.text_area.load_text('{\n  "a": [1,\n}')
         await pilot.pause()
@@ -353,7 +361,7 @@ async def test_response_format_json_schema_and_regex_are_validated(tmp_path):
         good = json.dumps({"type": "object", "properties": {"answer": {"type": "string"}}})
         schema.text_area.load_text(good)
         await pilot.pause()
-        assert schema.error is None and not schema.text_area.has_class("-invalid")
+        assert schema.error is None and not schema.has_class("-invalid")
 
         fmt.control.focus()
         await pilot.press("right")
