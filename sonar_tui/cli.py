@@ -68,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--system", metavar="TEXT", help="system prompt")
     ask.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     ask.add_argument("--domain", action="append", default=None, metavar="DOMAIN",
-                     help="search only (or, with a leading -, never) this domain; repeatable")
+                     help="search only this domain; repeatable (--domain=-DOMAIN, with the "
+                          "=, excludes one)")
+    # argparse reads "--domain -example.com" as an unknown option, so exclusion gets its own
+    # flag instead of relying on users knowing to write "--domain=-example.com".
+    ask.add_argument("--exclude-domain", action="append", default=None, metavar="DOMAIN",
+                     help="never search this domain; repeatable")
     ask.add_argument("--recency", choices=RECENCY)
     ask.add_argument("--after", metavar="MM/DD/YYYY", help="published after")
     ask.add_argument("--before", metavar="MM/DD/YYYY", help="published before")
@@ -149,7 +154,8 @@ def _report_config_problems(config) -> None:
 
 def _request_overrides(args: argparse.Namespace) -> dict[str, Any]:
     pairs = {
-        "model": args.model, "system_prompt": args.system, "domain_filter": args.domain,
+        "model": args.model, "system_prompt": args.system,
+        "domain_filter": _domain_filter(args),
         "recency": args.recency, "published_after": args.after,
         "published_before": args.before, "updated_after": args.updated_after,
         "updated_before": args.updated_before, "search_mode": args.mode,
@@ -163,6 +169,12 @@ def _request_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in pairs.items() if v is not None}
 
 
+def _domain_filter(args: argparse.Namespace) -> list[str] | None:
+    excluded = ["-" + d.strip().lstrip("-") for d in args.exclude_domain or ()]
+    domains = [*(args.domain or ()), *excluded]
+    return domains or None
+
+
 def _read_question(args: argparse.Namespace) -> str:
     if args.question == "-":
         text = sys.stdin.read()
@@ -170,7 +182,9 @@ def _read_question(args: argparse.Namespace) -> str:
         text = args.question
     if not text.strip():
         raise UsageError("the question is empty")
-    return text
+    # `echo "question" | sonar-tui ask -` ends with a newline that is not part of the
+    # question (it would be sent, stored and become part of the title).
+    return text.strip()
 
 
 async def _ask(args: argparse.Namespace) -> int:
