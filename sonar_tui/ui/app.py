@@ -767,7 +767,7 @@ class SonarApp(App[None]):
             items.append(Content(f"{block.number}. ").stylize("bold")
                          + Content(block.language or "text").stylize("$text-accent")
                          + Content(f"  {len(block.code.splitlines())} lines  ")
-                         + Content(first[:50]).stylize("$text-muted"))
+                         + Content(first[:50]).stylize("$foreground-muted"))
         def picked(index: int | None) -> None:
             if index is not None:
                 block = blocks[index]

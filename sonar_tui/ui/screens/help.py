@@ -42,7 +42,7 @@ def help_content(sections: list[tuple[str, list[tuple[str, str]]]], notes: list[
             lines.append(Content("  ") + Content(key.ljust(width)).stylize("bold $text-accent")
                          + Content(description))
     for note in notes:
-        lines.extend([Content(""), Content(note).stylize("$text-muted")])
+        lines.extend([Content(""), Content(note).stylize("$foreground-muted")])
     return Content("\n").join(lines)
 
 

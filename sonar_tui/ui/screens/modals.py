@@ -72,7 +72,7 @@ class TextInputScreen(ModalScreen[str | None]):
             yield Static(Content(self._title), classes="title")
             yield Input(self._value, placeholder=self._placeholder, id="value")
             if self._hint:
-                yield Static(Content(self._hint).stylize("$text-muted"), classes="body")
+                yield Static(Content(self._hint).stylize("$foreground-muted"), classes="body")
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -97,7 +97,7 @@ class PickScreen(ModalScreen[int | None]):
             yield Static(Content(self._title), classes="title")
             yield OptionList(*[Option(item, id=str(index)) for index, item in enumerate(self._items)])
             if self._hint:
-                yield Static(Content(self._hint).stylize("$text-muted"))
+                yield Static(Content(self._hint).stylize("$foreground-muted"))
 
     def on_key(self, event) -> None:
         # Digits pick directly: "3" copies block 3.
@@ -138,7 +138,7 @@ class UrlScreen(ModalScreen[str | None]):
             # Built from a Style, not a markup string: the URL is remote text.
             yield Static(Content(self._url).stylize(Style(link=self._url)).stylize("underline"),
                          classes="body", id="url")
-            yield Static(Content(self._reason).stylize("$text-muted"), classes="body")
+            yield Static(Content(self._reason).stylize("$foreground-muted"), classes="body")
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="close")
                 yield Button("Copy URL (y)", id="copy", variant="primary")

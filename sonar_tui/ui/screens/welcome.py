@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,6 +11,12 @@ from textual.containers import Center, Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
+
+
+def home_relative(path: str) -> str:
+    """``/home/me/.config/…`` -> ``~/.config/…``: shorter, and what people type."""
+    home = str(Path.home())
+    return "~" + path[len(home):] if home != "/" and path.startswith(home + "/") else path
 
 
 def welcome_text(config_path: str) -> Content:
@@ -30,7 +38,7 @@ def welcome_text(config_path: str) -> Content:
                 "the settings."),
         Content(""),
         Content("Or try the offline demo: it runs a local mock of the service, no key, no "
-                "network.").stylize("$text-muted"),
+                "network.").stylize("$foreground-muted"),
     ]
     return Content("\n").join(lines)
 
@@ -55,7 +63,7 @@ class WelcomeScreen(Screen[str]):
 
     def __init__(self, config_path: str) -> None:
         super().__init__()
-        self._config_path = config_path
+        self._config_path = home_relative(config_path)
 
     def compose(self) -> ComposeResult:
         with Vertical():

@@ -39,7 +39,7 @@ def step_content(step: dict[str, Any]) -> Content:
     lines = [Content(f"▸ {label}").stylize("bold $text-secondary")]
     thought = clean_line(step.get("thought") or "")
     if thought:
-        lines[0] += Content("  " + thought).stylize("italic $text-muted")
+        lines[0] += Content("  " + thought).stylize("italic $foreground-muted")
     keywords = [clean_line(k) for k in step.get("keywords") or () if k]
     if keywords:
         lines.append(Content("   " + " · ".join(f"“{k}”" for k in keywords)))
@@ -50,7 +50,7 @@ def step_content(step: dict[str, Any]) -> Content:
                      Content(f"  {domain}").stylize("$source-domain"))
     extra = len(step.get("results") or ()) - 6
     if extra > 0:
-        lines.append(Content(f"   … and {extra} more").stylize("$text-muted"))
+        lines.append(Content(f"   … and {extra} more").stylize("$foreground-muted"))
     for url in (step.get("urls") or ())[:6]:
         lines.append(Content("   – " + (url_domain(url) or clean_line(url))).stylize("$source-domain"))
     code = clean_text(step.get("code") or "").strip("\n")
@@ -83,12 +83,10 @@ class ReasoningBlock(Collapsible):
         self._reasoning_text = reasoning
         self._streaming = streaming
         self.auto_collapse = streaming  # folded by itself when the answer starts
-        super().__init__(title=self._make_title(), collapsed=collapsed)
-
-    def compose(self) -> ComposeResult:
-        with self.Contents():
-            yield Static(self._steps_content(), id="steps")
-            yield StreamingMarkdown(self._reasoning_text, streaming=self._streaming, id="thinking")
+        super().__init__(
+            Static(self._steps_content(), id="steps"),
+            StreamingMarkdown(reasoning, streaming=streaming, id="thinking"),
+            title=self._make_title(), collapsed=collapsed)
 
     def _make_title(self) -> str:
         parts = ["Reasoning"]
@@ -144,7 +142,7 @@ class LinkLines(Static):
 
 
 def images_content(images: list[dict]) -> Content:
-    lines = [Content("Images").stylize("bold $text-muted")]
+    lines = [Content("Images").stylize("bold $foreground-muted")]
     for index, image in enumerate(images, 1):
         url = safe_url(image.get("url") or "")
         title = clean_line(image.get("title") or "") or url_domain(image.get("origin_url") or "") \
@@ -157,7 +155,7 @@ def images_content(images: list[dict]) -> Content:
             line += Content("  " + url_domain(url)).stylize("$source-domain")
             line = line.stylize(Style.from_meta({URL_META: url}))
         else:
-            line += Content("  (unsafe link, not opened)").stylize("$text-muted")
+            line += Content("  (unsafe link, not opened)").stylize("$foreground-muted")
         lines.append(line)
     return Content("\n").join(lines)
 
@@ -173,7 +171,7 @@ def error_content(error: dict[str, Any] | None, retry_note: str = "") -> Content
         lines.append(Content(message))
     hint = clean_line(error.get("hint") or "")
     if hint:
-        lines.append(Content(hint).stylize("$text-muted"))
+        lines.append(Content(hint).stylize("$foreground-muted"))
     lines.append(Content(retry_note or "Press ctrl+r to retry.").stylize("$text-accent"))
     return Content("\n").join(lines)
 
@@ -203,7 +201,7 @@ class QuestionView(Vertical):
         yield AnswerMarkdown(self.text)
         if self.attachments:
             yield Static(Content("📎 " + ", ".join(clean_line(a) for a in self.attachments))
-                         .stylize("$text-muted"))
+                         .stylize("$foreground-muted"))
 
 
 class AnswerView(Vertical):
@@ -216,7 +214,7 @@ class AnswerView(Vertical):
         padding: 0 1;
         border-left: thick $panel;
         &.-selected { border-left: thick $accent; }
-        & > #answer-header { height: 1; color: $text-muted; }
+        & > #answer-header { height: auto; color: $text-muted; }
         & > #notice { height: 1; color: $text-warning; }
         & > #error { color: $text; background: $error 12%; padding: 0 1; margin: 1 0 0 0; }
         & > #images { margin: 1 0 0 0; }

@@ -27,24 +27,34 @@ def short_url(url: str, limit: int = 34) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def source_prompt(source: dict) -> Content:
-    """Number, title, domain and date, then a short snippet. Remote text is never markup."""
-    number = Content(f"[{source.get('number', '?')}] ").stylize("bold $citation-marker")
+def _hang(content: Content, width: int, indent: int, first: Content | None = None) -> list[Content]:
+    """Wrap ``content`` to ``width`` with every line indented (or led by ``first``)."""
+    lead = first if first is not None else Content(" " * indent)
+    lines = content.wrap(max(8, width - indent)) or [Content("")]
+    return [(lead if i == 0 else Content(" " * indent)) + line for i, line in enumerate(lines)]
+
+
+def source_prompt(source: dict, width: int = 40) -> Content:
+    """Number and title, then domain · date, then a short snippet, each with a hanging indent
+    (pre-wrapped: an OptionList prompt would wrap back to column 0). Remote text is never
+    markup."""
+    label = f"[{source.get('number', '?')}] "
+    number = Content(label).stylize("bold $citation-marker")
     # The 2026 wire sends bare citation URLs while streaming and titles only at the end.
     title = Content(clean_line(source.get("title") or "") or short_url(source.get("url") or "")
                     or "Untitled").stylize("bold")
+    lines = _hang(title, width, len(label), first=number)
     domain = url_domain(source.get("url") or "")
     meta_parts = [domain or "(unsafe link)"]
     date = source.get("date") or source.get("last_updated")
     if date:
         meta_parts.append(clean_line(str(date)))
-    meta = Content("    " + " · ".join(meta_parts)).stylize("$source-domain")
-    lines = [number + title, meta]
+    lines += _hang(Content(" · ".join(meta_parts)).stylize("$source-domain"), width, len(label))
     snippet = clean_line(source.get("snippet") or "")
     if snippet:
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
-        lines.append(Content("    " + snippet).stylize("$text-muted"))
+        lines += _hang(Content(snippet).stylize("$foreground-muted"), width, len(label))
     return Content("\n").join(lines)
 
 
@@ -79,8 +89,8 @@ class SourceList(OptionList):
 
 
 class SourceOption(Option):
-    def __init__(self, source: dict) -> None:
-        super().__init__(source_prompt(source), id=f"s{source.get('number')}")
+    def __init__(self, source: dict, width: int) -> None:
+        super().__init__(source_prompt(source, width), id=f"s{source.get('number')}")
         self.source = source
 
 
@@ -109,6 +119,7 @@ class CitationPanel(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.sources: list[dict] = []
+        self._rendered_width = 0
 
     def compose(self) -> ComposeResult:
         yield Static("Sources", id="sources-title")
@@ -118,6 +129,15 @@ class CitationPanel(Vertical):
     def source_list(self) -> SourceList:
         return self.query_one(SourceList)
 
+    def _prompt_width(self) -> int:
+        # The list's width less its scrollbar; before the first layout, a sensible guess.
+        return max(16, (self.size.width or 42) - 3)
+
+    def on_resize(self) -> None:
+        if self.sources and self._rendered_width != self._prompt_width():
+            sources, self.sources = self.sources, []
+            self.show_sources(sources)
+
     def show_sources(self, sources: list[dict], *, keep_highlight: bool = True) -> None:
         if sources == self.sources:
             return
@@ -125,9 +145,10 @@ class CitationPanel(Vertical):
         self.sources = list(sources)
         title = f"Sources ({len(sources)})" if sources else "Sources"
         self.query_one("#sources-title", Static).update(title)
-        options: list[Option] = [SourceOption(source) for source in sources]
+        width = self._rendered_width = self._prompt_width()
+        options: list[Option] = [SourceOption(source, width) for source in sources]
         if not options:
-            options = [Option(Content("No sources for this answer.").stylize("$text-muted"),
+            options = [Option(Content("No sources for this answer.").stylize("$foreground-muted"),
                               disabled=True)]
         self.source_list.set_options(options)
         if sources and previous is not None and previous < len(sources):

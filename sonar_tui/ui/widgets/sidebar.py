@@ -41,7 +41,7 @@ def thread_prompt(thread: ThreadRecord, now: float, width: int = 28) -> Content:
     head = Content(marks).stylize("$streaming-indicator") + Content(title).truncate(
         room - len(marks), ellipsis=True)
     gap = max(1, width - head.cell_length - len(when))
-    return head + Content(" " * gap) + Content(when).stylize("$text-muted")
+    return head + Content(" " * gap) + Content(when).stylize("$foreground-muted")
 
 
 def hit_prompt(hit: SearchHit) -> Content:
@@ -55,7 +55,7 @@ def hit_prompt(hit: SearchHit) -> Content:
         text = Content(clean_text(piece, keep_newlines=False))
         parts.append(text.stylize("bold $text-accent") if index % 2 else text)
     role = "Q: " if hit.role == "user" else "A: " if hit.role == "assistant" else ""
-    return title + Content("\n") + Content(role).stylize("$text-muted") + Content("").join(parts)
+    return title + Content("\n") + Content(role).stylize("$foreground-muted") + Content("").join(parts)
 
 
 class ThreadList(OptionList):

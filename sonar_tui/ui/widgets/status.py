@@ -28,7 +28,7 @@ class StatusInfo:
 
 
 def status_content(info: StatusInfo) -> Content:
-    sep = Content(" │ ").stylize("$text-muted")
+    sep = Content(" │ ").stylize("$foreground-muted")
     parts: list[Content] = []
     if info.demo:
         parts.append(Content(" DEMO ").stylize("bold reverse $text-warning"))
