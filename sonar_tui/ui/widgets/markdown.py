@@ -384,9 +384,9 @@ class AnswerMarkdown(Markdown):
     AnswerMarkdown {
         padding: 0 1;
         & > .citation-marker { color: $citation-marker; text-style: bold; }
-        & > .citation-marker--current {
-            background: $citation-marker-background; text-style: bold reverse;
-        }
+        /* Inside Content spans Textual applies neither "reverse" nor an opaque component
+           background, so the current marker is marked by colour and underline. */
+        & > .citation-marker--current { color: $warning; text-style: bold underline; }
     }
     """
 
