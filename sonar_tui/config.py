@@ -3,7 +3,7 @@
 ``config.toml`` lives in the platform config directory (``$SONAR_TUI_CONFIG`` or
 ``--config PATH`` point elsewhere). Its layout::
 
-    api_key = "pplx-..."   # optional; PERPLEXITY_API_KEY or --api-key win over it
+    api_key = "pplx-..."   # optional; PERPLEXITY_API_KEY wins over it
 
     [request]      # RequestSettings: the defaults for new threads (model, search filters...)
     model = "sonar-pro"
@@ -20,7 +20,7 @@
     citation_style = "references" # references | inline
 
     [keymap]       # binding id = key(s), applied with Textual's App.set_keymap
-    send = "ctrl+s"
+    "app.copy_answer" = "ctrl+y"
 
 TOML has no null: an unset string is ``""`` and an unset number (``max_tokens``,
 ``temperature``, ``top_p``) is simply left out.
@@ -706,8 +706,8 @@ def config_reference_markdown() -> str:
     """Every key of config.toml and every environment variable, as Markdown tables."""
     rows = ["| Section | Key | Type | Default | Meaning |", "|---|---|---|---|---|",
             "| (top) | `api_key` | string | (unset) | The Perplexity API key. "
-            f"`{ENV_API_KEY}` and `--api-key` win over it; prefer them, or keep the file "
-            "private (mode 0600). |"]
+            f"`{ENV_API_KEY}` wins over it. There is deliberately no command-line flag (a key "
+            "on the command line shows in `ps`). The file is created private (mode 0600). |"]
     for f in FIELDS.values():
         meaning = f.metadata.get("help", "")
         choices = f.metadata.get("choices", ())
@@ -716,8 +716,8 @@ def config_reference_markdown() -> str:
         rows.append(f"| `[{f.section.table}]` | `{f.name}` | {_type_name(f)} | "
                     f"{_toml_value(f.default)} | {_cell(meaning)} |")
     rows.append('| `[keymap]` | a binding id | string | | The key(s) for that binding, e.g. '
-                '`send = "ctrl+s"`; comma-separate several. Applied with Textual\'s '
-                '`set_keymap`. |')
+                '`"app.copy_answer" = "f9"` (ids are in the key bindings table; quote them, '
+                'they contain a dot); comma-separate several keys. |')
     env_rows = ["| Variable | Sets |", "|---|---|"]
     env_rows += [f"| `{name}` | {_cell(meaning)} |" for name, meaning in environment_variables()]
     return "\n".join([

@@ -241,6 +241,7 @@ class SonarApp(App[None]):
         panel = self.config.appearance.citation_panel
         main.set_class(panel == "bottom", "-citations-bottom")
         main.set_class(panel == "hidden", "-citations-hidden")
+        main.conversation.follow_streaming = self.config.appearance.follow_streaming
 
     # ------------------------------------------------------------------ threads
 

@@ -85,6 +85,7 @@ class Conversation(VerticalScroll, can_focus=True):
         self.oldest_id: int | None = None
         self.has_older = False
         self._loading_older = False
+        self.follow_streaming = True  # appearance.follow_streaming
 
     def on_mount(self) -> None:
         self.anchor()
@@ -168,7 +169,11 @@ class Conversation(VerticalScroll, can_focus=True):
         view = AnswerView.from_live(live)
         await self.mount(view)
         self.select(view)
-        self.action_follow()
+        if self.follow_streaming:
+            self.action_follow()
+        else:  # show where the answer starts, and stay there
+            self.release_anchor()
+            self.call_after_refresh(self.scroll_to_widget, view, top=True, animate=False)
         return view
 
     def answers(self) -> list[AnswerView]:
