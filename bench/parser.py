@@ -12,10 +12,11 @@ both in wall time and in CPU time of the client process (the server runs in anot
 process, so CPU time is what the parser adds, and it shrugs off other load on the machine).
 Target (the issue): the parser adds at most 50 % over the floor.
 
-Last measured (shared 2-core machine, Python 3.11, httpx 0.28, three runs of 15):
-Sonar +54..56 % (4,000 chunks of ~1.1 KB: 74 ms vs a 48 ms floor, ~54,000 chunks/s),
-Agent +35..37 % (51 ms vs 37 ms, ~77,000 chunks/s). Before the hot-path work: Sonar +116 %,
-Agent +48 %. What remains for Sonar is mostly decoding one JSON object per token.
+Last measured 2026-11-23 (shared 2-core machine, Python 3.11, httpx 0.28, orjson; three runs
+of 9): Sonar +42..45 % (4,000 chunks of ~1.1 KB: 66-71 ms vs a 46-49 ms floor, ~58,000
+chunks/s), Agent +31..35 % (46-51 ms vs 35-37 ms, ~85,000 chunks/s). With the standard
+library's JSON decoder instead of orjson, Sonar measured +51..57 % in the same session;
+before the hot-path work, +116 %.
 
     /work/venv/bin/python bench/parser.py [--chunks 4000] [--runs 15] [--profile]
 """

@@ -21,6 +21,8 @@ import json
 import re
 from typing import Any, NamedTuple
 
+import orjson
+
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _CR = 13
 _LF = 10
@@ -143,9 +145,16 @@ scan_json = json.JSONDecoder().scan_once
 def load_json(text: str) -> Any:
     """An event's ``data`` as JSON, or None when it is not JSON (pings, ``[DONE]``, junk).
 
-    Calls the C scanner directly: ``json.loads`` adds two wrapper calls and two whitespace
-    regex matches per payload, which show up at one payload per token.
+    orjson first: decoding one JSON object per token is most of what the parser costs, and
+    orjson does it in about half the time. It refuses a few things the standard library
+    accepts (lone surrogate escapes, integers over 64 bits, NaN), so anything it refuses goes
+    through the standard decoder, whose C scanner is called directly: ``json.loads`` adds two
+    wrapper calls and two whitespace regex matches per payload.
     """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
     try:
         value, end = scan_json(text, 0)
     except StopIteration:  # no JSON value at position 0, e.g. leading whitespace
