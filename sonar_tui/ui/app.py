@@ -84,21 +84,39 @@ class SonarApp(App[None]):
     NOTIFICATION_TIMEOUT = 6
 
     BINDINGS = [
-        Binding("ctrl+n", "new_thread", "New", id="app.new_thread"),
-        Binding("ctrl+f", "search", "Search", id="app.search"),
-        Binding("escape", "escape", "Stop", show=False, id="app.stop"),
-        Binding("ctrl+r", "regenerate", "Regenerate", id="app.regenerate"),
-        Binding("f2", "edit_last", "Edit last", show=False, id="app.edit_last"),
-        Binding("ctrl+o", "copy_answer", "Copy", id="app.copy_answer"),
-        Binding("ctrl+l", "copy_code('pick')", "Copy code", show=False, id="app.copy_code"),
-        Binding("ctrl+t", "toggle_reasoning", "Reasoning", show=False, id="app.toggle_reasoning"),
-        Binding("ctrl+g", "toggle_citations", "Sources", id="app.toggle_citations"),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="app.toggle_sidebar"),
-        Binding("ctrl+s", "settings", "Settings", id="app.settings"),
-        Binding("f4", "thread_settings", "Thread settings", show=False, id="app.thread_settings"),
-        Binding("f3", "attach", "Attach image", show=False, id="app.attach"),
-        Binding("f1,question_mark", "help", "Help", id="app.help"),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("ctrl+n", "new_thread", "New", id="app.new_thread",
+                tooltip="Start a new thread"),
+        Binding("ctrl+f", "search", "Search", id="app.search",
+                tooltip="Search every thread (full text)"),
+        Binding("escape", "escape", "Stop", show=False, id="app.stop",
+                tooltip="Stop the streaming answer (its partial text is kept)"),
+        Binding("ctrl+r", "regenerate", "Regenerate", id="app.regenerate",
+                tooltip="Answer the last question again, or retry after an error"),
+        Binding("f2", "edit_last", "Edit last", show=False, id="app.edit_last",
+                tooltip="Take back the last question to edit and resend it"),
+        Binding("ctrl+o", "copy_answer", "Copy", id="app.copy_answer",
+                tooltip="Copy the selected answer with its references"),
+        Binding("ctrl+l", "copy_code('pick')", "Copy code", show=False, id="app.copy_code",
+                tooltip="Copy one of the answer's code blocks (pick by number)"),
+        Binding("ctrl+t", "toggle_reasoning", "Reasoning", show=False, id="app.toggle_reasoning",
+                tooltip="Fold or unfold the selected answer's reasoning"),
+        Binding("ctrl+g", "toggle_citations", "Sources", id="app.toggle_citations",
+                tooltip="Show or hide the sources panel"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="app.toggle_sidebar",
+                tooltip="Show or hide the thread list"),
+        Binding("ctrl+s", "settings", "Settings", id="app.settings",
+                tooltip="Settings: the defaults, the API, the look"),
+        Binding("f4", "thread_settings", "Thread settings", show=False, id="app.thread_settings",
+                tooltip="Settings for this thread only (overrides)"),
+        Binding("f5", "clear_overrides", "Clear thread overrides", show=False,
+                id="app.clear_overrides",
+                tooltip="Clear this thread's overrides"),
+        Binding("f3", "attach", "Attach image", show=False, id="app.attach",
+                tooltip="Attach an image to the next question"),
+        Binding("f1,question_mark", "help", "Help", id="app.help",
+                tooltip="This help"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
+                tooltip="Quit"),
     ]
 
     def __init__(self, config: LoadedConfig, *, db_path: Path, demo: bool = False,
@@ -241,7 +259,8 @@ class SonarApp(App[None]):
         panel = self.config.appearance.citation_panel
         main.set_class(panel == "bottom", "-citations-bottom")
         main.set_class(panel == "hidden", "-citations-hidden")
-        main.conversation.follow_streaming = self.config.appearance.follow_streaming
+        if main.is_mounted:  # at start-up the screen applies it itself, once composed
+            main.conversation.follow_streaming = self.config.appearance.follow_streaming
 
     # ------------------------------------------------------------------ threads
 
@@ -572,8 +591,7 @@ class SonarApp(App[None]):
         keymap = self.config.keymap
         sections = [
             ("Everywhere", binding_rows(self.BINDINGS, keymap)),
-            ("Composer", binding_rows(Composer.BINDINGS, keymap)
-             + [("up", "Previous question (in an empty composer)")]),
+            ("Composer", binding_rows(Composer.BINDINGS, keymap)),
             ("Conversation (tab to focus)", binding_rows(Conversation.BINDINGS, keymap)),
             ("Threads (sidebar)", [("enter", "Open")] + binding_rows(ThreadList.BINDINGS, keymap)),
             ("Sources panel", [("enter", "Open the link (over SSH: show and copy it)")]
@@ -618,6 +636,8 @@ class SonarApp(App[None]):
         main = self.main
         if result.scope == "thread" and main.thread is not None:
             main.thread = await self.service.set_overrides(main.thread.id, result.request)
+            main.show_thread_title()
+            await self.refresh_threads()
             self.notify("Thread settings saved." if main.thread and main.thread.overrides
                         else "This thread now uses the defaults.")
         else:
@@ -646,9 +666,12 @@ class SonarApp(App[None]):
 
     async def action_clear_overrides(self) -> None:
         main = self.main
-        if main.thread is None:
+        if main.thread is None or not main.thread.overrides:
+            self.notify("This thread has no overrides: it uses the defaults.")
             return
         main.thread = await self.service.clear_overrides(main.thread.id)
+        main.show_thread_title()
+        await self.refresh_threads()
         self.notify("Thread overrides cleared: this thread uses the defaults again.")
         self.refresh_status()
 

@@ -91,8 +91,13 @@ async def test_long_threads_mount_the_newest_page_and_load_older_on_scroll(harne
         assert len(conversation.answers()) == 6  # FIRST_PAGE = 12 messages
         assert conversation.has_older
         conversation.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+        seen = conversation.query_children("QuestionView").first()  # the top of the screen
+        seen_at = seen.region.y
         await wait_until(pilot, lambda: len(conversation.answers()) > 6, "older messages")
-        assert conversation.scroll_y > 0  # what was on screen stayed on screen
+        # What the reader was looking at stays where it was; the older messages are above it.
+        await wait_until(pilot, lambda: abs(seen.region.y - seen_at) <= 1 and conversation.scroll_y > 0,
+                         "the view to stay on the same message")
 
 
 async def test_up_recalls_questions_and_f2_takes_back_the_last_one(harness):
@@ -203,9 +208,10 @@ async def test_help_lists_every_binding_with_the_users_keymap(harness):
         await ready(pilot)
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        text = str(app.screen.query_one("#help-body").render())
-        for needle in ("f9", "Copy", "ctrl+n", "New", "Stop", "Next source", "Rename",
-                       "Copy URL", "ctrl+j"):
+        text = app.screen.plain_text
+        for needle in ("f9", "Copy the selected answer", "ctrl+n", "Start a new thread",
+                       "Stop the streaming answer", "Next [n] citation", "Rename the thread",
+                       "Copy the source's URL", "ctrl+j"):
             assert needle in text
         await pilot.press("escape")
         await ask_and_wait(pilot, "Remapped?")
@@ -238,14 +244,17 @@ async def test_thread_overrides_reach_the_request_and_show_in_the_status_line(ha
         settings = RequestSettings().with_overrides({"recency": "week",
                                                      "domain_filter": ["nature.com"]})
         app.main.thread = await app.service.set_overrides(thread.id, settings)
+        app.main.show_thread_title()
         app.refresh_status()
-        assert app.main.status.info.overrides
+        assert app.main.status.info.overrides and "thread settings" in app.main.sub_title
         await ask_and_wait(pilot, "With overrides")
         body = harness.service.last_body()
         assert body["search_recency_filter"] == "week"
         assert body["search_domain_filter"] == ["nature.com"]
-        await pilot.press("ctrl+n")
-        await ask_and_wait(pilot, "A new thread starts from the defaults")
+        await pilot.press("f5")  # clear this thread's overrides
+        await wait_until(pilot, lambda: not app.main.thread.overrides, "the overrides cleared")
+        assert not app.main.status.info.overrides
+        await ask_and_wait(pilot, "Back on the defaults")
         body = harness.service.last_body()
         assert "search_recency_filter" not in body and "search_domain_filter" not in body
 

@@ -312,6 +312,7 @@ async def test_pro_search_needs_sonar_pro_and_choice_bars_take_clicks(tmp_path):
         search_type = screen.fields["request.search_type"]
         bar = search_type.control
         search_type.focus_control()  # scrolls it into view
+        await pilot.wait_for_scheduled_animations()  # the click must land after the scroll
         await pilot.pause()
         # " default " " fast " " pro " " auto ", one space apart, after the border and padding.
         await pilot.click(bar, offset=(2 + 19, 1))

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -25,36 +25,24 @@ def binding_rows(bindings: Iterable[Binding], keymap: Mapping[str, str]) -> list
         if not binding.description:
             continue
         key = keymap.get(binding.id, binding.key) if binding.id else binding.key
-        rows.append((key_label(key), binding.description))
+        rows.append((key_label(key), binding.tooltip or binding.description))
     return rows
-
-
-def help_content(sections: list[tuple[str, list[tuple[str, str]]]], notes: list[str]) -> Content:
-    width = max((len(key) for _, rows in sections for key, _ in rows), default=8) + 2
-    lines: list[Content] = []
-    for title, rows in sections:
-        if not rows:
-            continue
-        if lines:
-            lines.append(Content(""))
-        lines.append(Content(title).stylize("bold $text-primary"))
-        for key, description in rows:
-            lines.append(Content("  ") + Content(key.ljust(width)).stylize("bold $text-accent")
-                         + Content(description))
-    for note in notes:
-        lines.extend([Content(""), Content(note).stylize("$foreground-muted")])
-    return Content("\n").join(lines)
 
 
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; background: $background 60%; }
     HelpScreen > Vertical {
-        width: 84; max-width: 98%; height: 90%;
+        width: 90; max-width: 98%; height: 90%;
         border: round $primary; background: $surface; padding: 0 1;
     }
     HelpScreen #help-title { text-style: bold; padding: 0 1; height: 1; }
     HelpScreen VerticalScroll { height: 1fr; padding: 0 1; }
+    HelpScreen .section { text-style: bold; color: $text-primary; margin: 1 0 0 0; }
+    HelpScreen Grid { grid-size: 2; grid-columns: 22 1fr; grid-gutter: 0 2; height: auto;
+                      padding: 0 0 0 2; }
+    HelpScreen .key { text-style: bold; color: $text-accent; }
+    HelpScreen .note { color: $text-muted; margin: 1 0 0 0; }
     """
     BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close", id="help.close")]
 
@@ -67,8 +55,22 @@ class HelpScreen(ModalScreen[None]):
         with Vertical():
             yield Static("Keys — every action is also in the command palette (ctrl+p)",
                          id="help-title")
-            with VerticalScroll():
-                yield Static(help_content(self._sections, self._notes), id="help-body")
+            with VerticalScroll(id="help-body"):
+                for title, rows in self._sections:
+                    if not rows:
+                        continue
+                    yield Static(Content(title), classes="section")
+                    with Grid():
+                        for key, description in rows:
+                            yield Static(Content(key), classes="key")
+                            yield Static(Content(description))
+                for note in self._notes:
+                    yield Static(Content(note), classes="note")
+
+    @property
+    def plain_text(self) -> str:
+        """Everything the help shows, as text (for tests and accessibility)."""
+        return "\n".join(str(widget.render()) for widget in self.query(Static))
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

@@ -80,6 +80,9 @@ class MainScreen(Screen):
         yield StatusLine(id="status")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.conversation.follow_streaming = self.sonar.config.appearance.follow_streaming
+
     # ------------------------------------------------------------------ shortcuts
 
     @property
@@ -134,7 +137,7 @@ class MainScreen(Screen):
             start = max(0, start - 1)
             messages, has_older = everything[start:], start > 0
         self.thread = thread
-        self.sub_title = thread.title
+        self.show_thread_title()
         self.sidebar.select_thread(thread.id)
         live = app.live_for(thread.id)
         await self.conversation.show_thread(thread.id, messages, has_older=has_older, live=live)
@@ -142,6 +145,13 @@ class MainScreen(Screen):
         if message_id is not None:
             self._reveal_message(message_id)
         app.refresh_status()
+
+    def show_thread_title(self) -> None:
+        thread = self.thread
+        if thread is None:
+            self.sub_title = "New thread"
+        else:
+            self.sub_title = thread.title + (" · ⚙ thread settings" if thread.overrides else "")
 
     def _reveal_message(self, message_id: int) -> None:
         conversation = self.conversation

@@ -60,8 +60,10 @@ def source_prompt(source: dict, width: int = 40) -> Content:
 
 class SourceList(OptionList):
     BINDINGS = [
-        Binding("y", "copy_url", "Copy URL", id="sources.copy_url"),
-        Binding("escape,backspace", "back", "Back to answer", id="sources.back"),
+        Binding("y", "copy_url", "Copy URL", id="sources.copy_url",
+                tooltip="Copy the source's URL"),
+        Binding("escape,backspace", "back", "Back to answer", id="sources.back",
+                tooltip="Back to the citation in the answer"),
     ]
 
     class CopyUrl(Message):

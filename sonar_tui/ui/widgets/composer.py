@@ -25,11 +25,14 @@ class Composer(TextArea):
     """
 
     BINDINGS = [
-        Binding("enter", "submit", "Send", priority=True, id="composer.send"),
+        Binding("enter", "submit", "Send", priority=True, id="composer.send",
+                tooltip="Send the question"),
         Binding("ctrl+j,shift+enter", "newline", "Newline", key_display="ctrl+j",
-                priority=True, id="composer.newline"),
+                priority=True, id="composer.newline",
+                tooltip="New line in the question"),
         Binding("up", "recall_previous", "Previous question", show=False,
-                id="composer.recall"),
+                id="composer.recall",
+                tooltip="Earlier questions (in an empty composer)"),
     ]
 
     class Submitted(Message):

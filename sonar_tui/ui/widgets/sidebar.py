@@ -36,7 +36,9 @@ class Target:
 def thread_prompt(thread: ThreadRecord, now: float, width: int = 28) -> Content:
     title = clean_line(thread.title) or "Untitled"
     when = relative_time(thread.updated_at, now)
-    marks = ("● " if thread.has_streaming else "") + ("📌 " if thread.pinned else "")
+    # ● answering now, 📌 pinned, ⚙ this thread has its own settings (overrides)
+    marks = ("● " if thread.has_streaming else "") + ("📌 " if thread.pinned else "") \
+        + ("⚙ " if thread.overrides else "")
     room = max(8, width - len(when) - 1)
     head = Content(marks).stylize("$streaming-indicator") + Content(title).truncate(
         room - len(marks), ellipsis=True)
@@ -60,10 +62,14 @@ def hit_prompt(hit: SearchHit) -> Content:
 
 class ThreadList(OptionList):
     BINDINGS = [
-        Binding("r", "rename", "Rename", id="sidebar.rename"),
-        Binding("p", "pin", "Pin", id="sidebar.pin"),
-        Binding("d,delete", "delete", "Delete", id="sidebar.delete"),
-        Binding("slash", "filter", "Filter", show=False, id="sidebar.filter"),
+        Binding("r", "rename", "Rename", id="sidebar.rename",
+                tooltip="Rename the thread"),
+        Binding("p", "pin", "Pin", id="sidebar.pin",
+                tooltip="Pin or unpin the thread"),
+        Binding("d,delete", "delete", "Delete", id="sidebar.delete",
+                tooltip="Delete the thread (asks first)"),
+        Binding("slash", "filter", "Filter", show=False, id="sidebar.filter",
+                tooltip="Search threads"),
     ]
 
     class Action(Message):
