@@ -41,7 +41,7 @@ from sonar_tui.api.settings import (
     validate_request_settings,
 )
 from sonar_tui.api.sonar import as_dict, as_list, source_from_result, user_location
-from sonar_tui.api.sse import SseDecoder, SseEvent, load_json as _loads
+from sonar_tui.api.sse import SseEvent, SseEventParser, load_json as _loads
 
 _SCHEME_RE = re.compile(r"^https?://", re.I)
 _SNIPPET_CHARS = 200
@@ -225,13 +225,12 @@ def usage_from_agent(raw: dict) -> Usage:
 # ----------------------------------------------------------------------------- parsing
 
 
-class AgentStreamParser:
+class AgentStreamParser(SseEventParser):
     """Agent API SSE bytes in, typed events out. ``feed`` as bytes arrive, ``close`` at EOF."""
 
     def __init__(self) -> None:
-        self._sse = SseDecoder()
+        super().__init__()
         self._started = False
-        self._done = False
         self._payloads = 0
         self._junk: str | None = None
         self._model = ""
@@ -255,16 +254,6 @@ class AgentStreamParser:
     @property
     def finish_seen(self) -> bool:
         return self._done
-
-    def feed(self, data: bytes) -> list[Event]:
-        out: list[Event] = []
-        if self._done:
-            return out
-        for sse in self._sse.feed(data):
-            self._on_sse(sse, out)
-            if self._done:
-                break
-        return out
 
     def close(self) -> list[Event]:
         """End of stream. Without a terminal event the answer is incomplete (text kept)."""

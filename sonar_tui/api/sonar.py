@@ -39,7 +39,7 @@ from sonar_tui.api.events import (
     UsageUpdate,
 )
 from sonar_tui.api.settings import validate_request_settings
-from sonar_tui.api.sse import SseDecoder, SseEvent, load_json as _loads
+from sonar_tui.api.sse import SseEvent, SseEventParser, load_json as _loads
 from sonar_tui.api.sse import scan_json as _scan_json
 from sonar_tui.api.think import ThinkSplitter
 
@@ -344,14 +344,13 @@ class RepeatedMember:
             at = data.find(self._key, at + 1)
 
 
-class SonarStreamParser:
+class SonarStreamParser(SseEventParser):
     """Chat-completions SSE bytes in, typed events out. ``feed`` as bytes arrive, ``close`` at EOF."""
 
     def __init__(self) -> None:
-        self._sse = SseDecoder()
+        super().__init__()
         self._think = ThinkSplitter()
         self._started = False
-        self._done = False
         self._finish: str | None = None
         self._model = ""
         self._payloads = 0
@@ -383,16 +382,6 @@ class SonarStreamParser:
     def finish_seen(self) -> bool:
         """The service said the answer is complete (a finish reason or the ``.done`` chunk)."""
         return self._finish is not None
-
-    def feed(self, data: bytes) -> list[Event]:
-        out: list[Event] = []
-        if self._done:
-            return out
-        for sse in self._sse.feed(data):
-            self._on_sse(sse, out)
-            if self._done:
-                break
-        return out
 
     def close(self) -> list[Event]:
         """End of stream: flush held text and emit the terminal event."""

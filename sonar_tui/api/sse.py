@@ -138,6 +138,32 @@ class SseDecoder:
         return events
 
 
+class SseEventParser:
+    """What both wire adapters share: SSE decoding, and stopping at the terminal event.
+
+    Subclasses turn each SSE event into answer events in ``_on_sse`` and set ``_done`` once
+    the stream has said its last word.
+    """
+
+    def __init__(self) -> None:
+        self._sse = SseDecoder()
+        self._done = False
+
+    def feed(self, data: bytes) -> list:
+        """Bytes as they arrive (cut anywhere) in, answer events out."""
+        out: list = []
+        if self._done:
+            return out
+        for sse in self._sse.feed(data):
+            self._on_sse(sse, out)
+            if self._done:
+                break
+        return out
+
+    def _on_sse(self, sse: SseEvent, out: list) -> None:
+        raise NotImplementedError
+
+
 # The C scanner behind json.loads: (value, end) = scan_json(text, index).
 scan_json = json.JSONDecoder().scan_once
 
@@ -172,4 +198,4 @@ def load_json(text: str) -> Any:
     return value
 
 
-__all__ = ["SseDecoder", "SseEvent", "load_json", "scan_json"]
+__all__ = ["SseDecoder", "SseEvent", "SseEventParser", "load_json", "scan_json"]

@@ -298,8 +298,9 @@ class ServerThread:
         return self.server.requests
 
     def start(self) -> ServerThread:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=10)
+        if not self._thread.is_alive():  # starting twice is harmless
+            self._thread.start()
+            asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=10)
         return self
 
     def stop(self) -> None:

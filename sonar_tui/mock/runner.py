@@ -15,45 +15,17 @@ import asyncio
 import sys
 from typing import Any, TextIO
 
-from sonar_tui.mock.http import HttpServer, Request, ServerThread
+from sonar_tui.mock.http import HttpServer, ServerThread
 from sonar_tui.mock.profiles import DEFAULT_PROFILE
 from sonar_tui.mock.service import MockService
 
 
-class MockHandle:
-    """A running mock on its own thread. ``.url``, ``.service``, ``.requests``, ``.stop()``."""
+class MockHandle(ServerThread):
+    """A running mock on its own thread: ``.url``, ``.service``, ``.requests``, ``.stop()``."""
 
     def __init__(self, service: MockService, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(service, host, port)
         self.service = service
-        self._thread = ServerThread(service, host, port)
-        self._started = False
-
-    @property
-    def url(self) -> str:
-        return self._thread.url
-
-    @property
-    def requests(self) -> list[Request]:
-        return self._thread.requests
-
-    def start(self) -> MockHandle:
-        if not self._started:
-            self._thread.start()
-            self._started = True
-        return self
-
-    def stop(self) -> None:
-        self._thread.stop()
-
-    def call(self, coro) -> Any:
-        """Run a coroutine on the server's loop and return its result."""
-        return self._thread.call(coro)
-
-    def __enter__(self) -> MockHandle:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def start_mock(profile: str = DEFAULT_PROFILE, *, host: str = "127.0.0.1", port: int = 0,
@@ -62,33 +34,12 @@ def start_mock(profile: str = DEFAULT_PROFILE, *, host: str = "127.0.0.1", port:
     return MockHandle(MockService(profile, **options), host, port).start()
 
 
-class AsyncMockHandle:
-    """A running mock on the caller's event loop (``async with``)."""
+class AsyncMockHandle(HttpServer):
+    """A running mock on the caller's event loop (``async with``): ``.url``, ``.service``."""
 
     def __init__(self, service: MockService, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(service, host, port)
         self.service = service
-        self.server = HttpServer(service, host, port)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def requests(self) -> list[Request]:
-        return self.server.requests
-
-    async def start(self) -> AsyncMockHandle:
-        await self.server.start()
-        return self
-
-    async def stop(self) -> None:
-        await self.server.stop()
-
-    async def __aenter__(self) -> AsyncMockHandle:
-        return await self.start()
-
-    async def __aexit__(self, *exc) -> None:
-        await self.stop()
 
 
 def start_mock_async(profile: str = DEFAULT_PROFILE, *, host: str = "127.0.0.1", port: int = 0,
