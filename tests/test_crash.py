@@ -8,14 +8,10 @@ must show the question and the partial answer marked ``interrupted``, in an inta
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -26,27 +22,18 @@ from tests.ui.appkit import (
     FAKE_KEY,
     FIXED_NOW,
     Harness,
+    Tmux,
     ask,
     ask_and_wait,
     idle,
     last_answer,
+    notices,
+    poll,
     ready,
     wait_until,
 )
 
 QUESTION = "Explain how TLS handshakes work"
-
-
-def poll(predicate, what: str, timeout: float = 30.0, interval: float = 0.05):
-    """Wait for ``predicate()`` to return something truthy (the timeout only guards hangs)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def process_gone(pid: int) -> bool:
@@ -55,37 +42,6 @@ def process_gone(pid: int) -> bool:
             return stat.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
     except FileNotFoundError:
         return True
-
-
-class Tmux:
-    """A tmux server of our own (private socket), so nobody else's sessions are touched."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.socket = f"sonar-tui-test-{uuid.uuid4().hex[:8]}"
-        self.env = env
-
-    def run(self, *args: str) -> str:
-        done = subprocess.run(["tmux", "-L", self.socket, *args], env=self.env,
-                              capture_output=True, text=True, timeout=30)
-        if done.returncode != 0:
-            raise RuntimeError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
-        return done.stdout
-
-    def start(self, command: list[str]) -> int:
-        # exec: the pane's process IS the app, so its pid is the one to kill.
-        self.run("new-session", "-d", "-s", "app", "-x", "120", "-y", "40",
-                 "exec " + " ".join(map(shlex.quote, command)))
-        return int(self.run("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", "app")
-
-    def keys(self, *keys: str, literal: bool = False) -> None:
-        self.run("send-keys", "-t", "app", *(["-l"] if literal else []), *keys)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env,
-                       capture_output=True, timeout=30)
 
 
 def checkpointed_text(db: Path) -> str:
@@ -104,8 +60,7 @@ async def test_sigkill_mid_answer_keeps_the_question_and_the_partial_answer(tmp_
     db = tmp_path / "threads.db"
     env = {**os.environ, "PERPLEXITY_API_KEY": FAKE_KEY, "PERPLEXITY_BASE_URL": mock.url,
            "TERM": "xterm-256color", "COLORTERM": "truecolor"}
-    env.pop("TMUX", None)
-    tmux = Tmux(env)
+    tmux = Tmux(env, tmp_path)
     try:
         pid = tmux.start([sys.executable, "-m", "sonar_tui", "--db", str(db)])
         poll(lambda: "Ask anything" in tmux.screen() or "ctrl+q" in tmux.screen().lower(),
@@ -207,10 +162,6 @@ async def test_two_apps_on_one_database_both_answer_and_see_each_other(tmp_path)
 
 
 # ----------------------------------------------------------------------------- disk full, read-only
-
-
-def notices(app) -> str:
-    return "\n".join(f"{n.title}: {n.message}" for n in app._notifications)
 
 
 async def page_count(conn) -> int:

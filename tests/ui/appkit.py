@@ -93,3 +93,100 @@ async def ask_and_wait(pilot, question: str) -> None:
 
 def last_answer(app: SonarApp):
     return app.main.conversation.answers()[-1]
+
+
+# Characters a terminal could act on: C0 controls except tab and newline, DEL, C1.
+TERMINAL_CONTROLS = frozenset(chr(c) for c in [*range(0x00, 0x09), *range(0x0B, 0x20),
+                                               *range(0x7F, 0xA0)])
+
+
+def screen_text(app: SonarApp) -> str:
+    """The screen as plain text, exactly the characters the compositor would send to the
+    terminal (cursor moves and styles aside), so that a control character that reached a
+    widget shows up here even though an SVG screenshot would escape it."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False,
+                      safe_box=False)
+    console.print(app.screen._compositor.render_update(
+        full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)
+
+
+def controls_in(text: str) -> list[str]:
+    """The terminal control characters in ``text``, as escapes (for assertion messages)."""
+    return sorted({f"U+{ord(c):04X}" for c in text if c in TERMINAL_CONTROLS})
+
+
+def notices(app: SonarApp) -> str:
+    """Every notification shown so far, one per line (title: message)."""
+    return "\n".join(f"{n.title}: {n.message}" for n in app._notifications)
+
+
+# ----------------------------------------------------------------------------- a real terminal
+
+
+def poll(predicate: Callable[[], object], what: str, timeout: float = 30.0,
+         interval: float = 0.05):
+    """Wait (blocking) for ``predicate()`` to be truthy; the timeout only guards hangs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+class Tmux:
+    """The real app in a real terminal: a tmux server of our own (private socket, no user
+    config), so nobody else's sessions are touched. OSC 52 clipboard writes from the app
+    would land in tmux's paste buffers (``set-clipboard on``), where a test can see them."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        import uuid
+
+        self.socket = f"sonar-tui-test-{uuid.uuid4().hex[:8]}"
+        self.env = {k: v for k, v in env.items() if k != "TMUX"}
+        self.conf = workdir / "tmux.conf"
+        self.conf.write_text("set -s set-clipboard on\nset -g allow-rename on\n")
+
+    def run(self, *args: str) -> str:
+        import subprocess
+
+        done = subprocess.run(["tmux", "-L", self.socket, "-f", str(self.conf), *args],
+                              env=self.env, capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise RuntimeError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def start(self, command: list[str], size: tuple[int, int] = (120, 40)) -> int:
+        """Run ``command`` in a new session; returns its pid (the pane runs it with exec)."""
+        import shlex
+
+        self.run("new-session", "-d", "-s", "app", "-x", str(size[0]), "-y", str(size[1]),
+                 "exec " + " ".join(map(shlex.quote, command)))
+        return int(self.run("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "app")
+
+    def title(self) -> str:
+        return self.run("display-message", "-p", "-t", "app", "#{pane_title}").strip()
+
+    def buffers(self) -> str:
+        return self.run("list-buffers", "-F", "#{buffer_sample}")
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.run("send-keys", "-t", "app", *(["-l"] if literal else []), *keys)
+
+    def close(self) -> None:
+        import subprocess
+
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], env=self.env,
+                       capture_output=True, timeout=30)
