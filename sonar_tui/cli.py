@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -143,10 +144,23 @@ async def _open_store(args: argparse.Namespace):
 
 
 def _report_config_problems(config) -> None:
-    for problem in config.problems:
-        print(f"sonar-tui: warning: {problem}", file=sys.stderr)
-    for warning in config.warnings:
-        print(f"sonar-tui: warning: {warning}", file=sys.stderr)
+    from sonar_tui.sanitize import clean_line
+
+    # A problem quotes the file's own keys and values, which may hold escape sequences.
+    for problem in [*config.problems, *config.warnings]:
+        print(f"sonar-tui: warning: {clean_line(str(problem))}", file=sys.stderr)
+
+
+# What json.dumps(ensure_ascii=False) leaves raw but a terminal would act on (C1 controls such
+# as CSI), reorder (bidi controls) or break lines at (U+2028/9), and lone surrogates, which
+# cannot be written as UTF-8 at all: all written as \uXXXX escapes, which JSON readers undo.
+_JSON_ESCAPE_RE = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                             r"\u2028\u2029\ud800-\udfff\ufeff]")
+
+
+def _print_json(data: Any) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    sys.stdout.write(_JSON_ESCAPE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 # ----------------------------------------------------------------------------- ask
@@ -234,8 +248,7 @@ async def _ask(args: argparse.Namespace) -> int:
         data["text"] = clean_text(data["text"])
         if answer.error is not None:
             data["error"] = answer.error.to_dict()
-        json.dump(data, out, ensure_ascii=False, indent=2)
-        out.write("\n")
+        _print_json(data)
     else:
         if args.no_stream or (not streamed and answer.text):
             out.write(clean_text(answer.text))
@@ -271,11 +284,10 @@ async def _threads(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     if args.json:
-        json.dump([{"id": t.id, "title": t.title, "created_at": t.created_at,
-                    "updated_at": t.updated_at, "messages": t.message_count, "pinned": t.pinned,
-                    "model": t.last_model, "api": t.last_api} for t in threads],
-                  sys.stdout, ensure_ascii=False, indent=2)
-        print()
+        _print_json([{"id": t.id, "title": t.title, "created_at": t.created_at,
+                      "updated_at": t.updated_at, "messages": t.message_count,
+                      "pinned": t.pinned, "model": t.last_model, "api": t.last_api}
+                     for t in threads])
         return EXIT_OK
     if not threads:
         print("No threads yet. Ask something: sonar-tui ask \"…\"")
@@ -300,11 +312,10 @@ async def _search(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     if args.json:
-        json.dump([{"thread_id": h.thread_id, "thread_title": h.thread_title,
-                    "message_id": h.message_id, "role": h.role, "rank": h.rank,
-                    "snippet": h.snippet.replace(HIGHLIGHT_OPEN, "").replace(HIGHLIGHT_CLOSE, "")}
-                   for h in hits], sys.stdout, ensure_ascii=False, indent=2)
-        print()
+        _print_json([{"thread_id": h.thread_id, "thread_title": h.thread_title,
+                      "message_id": h.message_id, "role": h.role, "rank": h.rank,
+                      "snippet": h.snippet.replace(HIGHLIGHT_OPEN, "")
+                      .replace(HIGHLIGHT_CLOSE, "")} for h in hits])
         return EXIT_OK
     if not hits:
         print("No matches.")

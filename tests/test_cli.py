@@ -227,7 +227,8 @@ def test_ask_json_has_exactly_the_documented_keys(cli, mock, profile, api_mode, 
     data = json.loads(run.out)  # one object and nothing else on stdout
     assert set(data) == JSON_KEYS | ({"error"} if code else set())
     assert data["api"] == api
-    assert not CONTROL_RE.search(data["text"])
+    # C1 controls (a raw 0x9B is a CSI) are escaped in the JSON, never printed.
+    assert not CONTROL_RE.search(run.out)
     if code:
         plain_errors(run)
         assert data["error"]["message"] and data["error"]["kind"]
@@ -363,6 +364,19 @@ def test_argparse_refusals_are_exit_2_without_traceback(cli, mock):
     run = cli("ask", QUESTION, "--recency", "decade")
     assert run.code == 2 and "Traceback" not in run.err and "invalid choice" in run.err
     assert mock.requests == []
+
+
+def test_hostile_config_values_are_reported_as_plain_text(cli, mock, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('"\\u001b]52;c;ZXZpbA==\\u0007key" = 1\n[request]\n'
+                      'search_mode = "\\u001b[31mweb"\n', encoding="utf-8")
+    run = cli("ask", QUESTION, "--config", str(config),
+              env={"SONAR_TUI_COUNTRY": "\x1b[2J\x9b"})
+    assert run.code == 0  # a wrong setting is reported and ignored, never fatal
+    warnings = run.err_lines()
+    assert len(warnings) == 3 and all(w.startswith("sonar-tui: warning: ") for w in warnings)
+    assert "search_mode" in run.err and "country" in run.err
+    assert not CONTROL_RE.search(run.err)
 
 
 def test_no_key_is_exit_3_and_nothing_is_sent(cli, mock):
