@@ -393,6 +393,75 @@ async def httpx_floor(url: str) -> float:
         return time.perf_counter() - started
 
 
+# ----------------------------------------------------------------------------- app sessions
+
+QUESTION = "Tell me about volcanoes"
+READY_HINT = "Ask a question below."  # sonar-tui shows it once its database is open
+
+
+class AppSession:
+    """One app in a tmux session, with a fresh home and database (or a copy of ``db``).
+
+    ``kind`` "app" is sonar-tui, "bare" the bare streaming app of ``_bare_apps.py``.
+    """
+
+    count = 0
+
+    def __init__(self, tmux: Tmux, work: Path, mock: MockProcess, kind: str = "app",
+                 db: Path | None = None, argv: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        AppSession.count += 1
+        self.tmux = tmux
+        self.name = f"{kind}{AppSession.count}"
+        self.kind = kind
+        home = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=work))
+        self.db = home / "threads.db"
+        if db is not None:
+            copy_db(db, home)
+            (home / db.name).rename(self.db)
+        if argv is None:
+            argv = (app_argv(self.db) if kind == "app"
+                    else [PYTHON, str(BENCH_DIR / "_bare_apps.py"), "stream"])
+        script = write_launcher(home / "run.sh", app_env(home, mock.url) | (env or {}), argv)
+        self.started = tmux.start(self.name, script)
+
+    def wait_ready(self) -> None:
+        self.tmux.wait(self.name, contains(PLACEHOLDER), timeout=60, poll=0.02)
+        if self.kind == "app":
+            self.tmux.wait(self.name, contains(READY_HINT), timeout=60, poll=0.02)
+        time.sleep(0.5)  # let start-up work (sidebar, timers) settle before timing
+
+    def ask(self, question: str = QUESTION) -> float:
+        self.tmux.type(self.name, question)
+        self.tmux.wait(self.name, contains(question), timeout=10)
+        return self.tmux.keys(self.name, "Enter")
+
+    def peak_mb(self) -> float:
+        return vm_hwm_mb(self.tmux.pane_pid(self.name))
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.tmux.pane_pid(self.name))
+
+    def close(self) -> None:
+        self.tmux.kill(self.name)
+
+
+def warm_up(tmux: Tmux, work: Path) -> None:
+    """Ask one short question in a throw-away app, so the modules imported on the first
+    question have their bytecode cached (as an installed app has) before anything is timed."""
+    from sonar_tui.mock.content import last_line
+
+    with MockProcess(chunks=100, workdir=work) as mock:
+        for kind in ("app", "bare"):
+            session = AppSession(tmux, work, mock, kind)
+            try:
+                session.wait_ready()
+                session.ask()
+                tmux.wait(session.name, contains(last_line(100)), timeout=60)
+            finally:
+                session.close()
+
+
 # ----------------------------------------------------------------------------- database
 
 BIG_THREAD_TITLE = "Bench big thread 1000 messages"

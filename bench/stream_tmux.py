@@ -39,31 +39,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (  # noqa: E402
-    BENCH_DIR,
     PLACEHOLDER,
-    PYTHON,
+    QUESTION,
+    AppSession,
     MockProcess,
     Tmux,
-    app_argv,
-    app_env,
     contains,
-    cpu_seconds,
-    copy_db,
     header,
     httpx_floor,
     median,
     ms,
     p90,
     spread,
-    vm_hwm_mb,
-    write_launcher,
+    warm_up,
 )
 
 from sonar_tui.mock.content import last_line  # noqa: E402
-
-QUESTION = "Tell me about volcanoes"
-READY_HINT = "Ask a question below."  # the real app shows it once its database is open
-
 
 @dataclass
 class Run:
@@ -74,52 +65,10 @@ class Run:
     cpu: float  # CPU seconds the app's process used from Enter to the last line
 
 
-class Session:
-    """One app process in a tmux session, fresh home and database."""
-
-    count = 0
-
-    def __init__(self, tmux: Tmux, work: Path, mock: MockProcess, kind: str,
-                 db: Path | None = None) -> None:
-        Session.count += 1
-        self.tmux = tmux
-        self.name = f"{kind}{Session.count}"
-        self.kind = kind
-        home = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=work))
-        self.db = home / "threads.db"
-        if db is not None:
-            copy_db(db, home)
-            (home / db.name).rename(self.db)
-        argv = (app_argv(self.db) if kind == "app"
-                else [PYTHON, str(BENCH_DIR / "_bare_apps.py"), "stream"])
-        script = write_launcher(home / "run.sh", app_env(home, mock.url), argv)
-        self.started = tmux.start(self.name, script)
-
-    def wait_ready(self) -> None:
-        self.tmux.wait(self.name, contains(PLACEHOLDER), timeout=60, poll=0.02)
-        if self.kind == "app":
-            self.tmux.wait(self.name, contains(READY_HINT), timeout=60, poll=0.02)
-        time.sleep(0.5)  # let start-up work (sidebar, timers) settle before timing
-
-    def ask(self, question: str = QUESTION) -> float:
-        self.tmux.type(self.name, question)
-        self.tmux.wait(self.name, contains(question), timeout=10)
-        return self.tmux.keys(self.name, "Enter")
-
-    def peak_mb(self) -> float:
-        return vm_hwm_mb(self.tmux.pane_pid(self.name))
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.tmux.pane_pid(self.name))
-
-    def close(self) -> None:
-        self.tmux.kill(self.name)
-
-
 def one_answer(tmux: Tmux, work: Path, mock: MockProcess, kind: str, chunks: int,
                timeout: float) -> Run:
     before = len(mock.bodies())
-    session = Session(tmux, work, mock, kind)
+    session = AppSession(tmux, work, mock, kind)
     try:
         session.wait_ready()
         cpu = session.cpu()
@@ -349,13 +298,13 @@ def keys(tmux: Tmux, work: Path, chunks: int, pace: float, presses: int) -> None
     older_title = "Bench idle thread"
     with MockProcess(chunks=300, workdir=work) as quick:
         # A first, finished thread to switch to: asked through the app itself.
-        session = Session(tmux, work, quick, "app")
+        session = AppSession(tmux, work, quick, "app")
         session.wait_ready()
         session.ask(older_title)
         tmux.wait(session.name, contains(last_line(300)), timeout=60)
         session.close()
     with MockProcess(chunks=chunks, pace=pace, workdir=work) as mock:
-        session = Session(tmux, work, mock, "app", db=session.db)
+        session = AppSession(tmux, work, mock, "app", db=session.db)
         try:
             session.wait_ready()
             enter = session.ask(QUESTION)
@@ -406,6 +355,7 @@ def main() -> int:
     header("sonar-tui streaming in a real terminal (tmux 160x50)")
     with tempfile.TemporaryDirectory(prefix="sonar-stream-bench-") as tmp, Tmux() as tmux:
         work = Path(tmp)
+        warm_up(tmux, work)
         cpu = time.process_time()
         if everything or args.speed:
             speed(tmux, work, [int(s) for s in args.sizes.split(",")], args.runs,
