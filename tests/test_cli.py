@@ -385,6 +385,9 @@ def test_no_key_is_exit_3_and_nothing_is_sent(cli, mock):
     plain_errors(run)
     assert "API key" in run.err and "PERPLEXITY_API_KEY" in run.err
     assert mock.requests == []
+    # The question is kept (ask again once the key is set); the answer records why it failed.
+    assert [(r[0], r[1], r[3]) for r in stored(cli.db)] == [("user", "complete", None),
+                                                            ("assistant", "error", "auth")]
 
 
 def test_server_not_listening_is_exit_4(tmp_path):
