@@ -266,11 +266,14 @@ class KeyBench:
         tmux.keys(name, "Tab")  # back to the composer
         return moved, settled
 
-    def switching(self, pairs: int, title_other: str, title_live: str) -> tuple[list[float], list[float]]:
+    def switching(self, pairs: int, title_other: str, title_live: str,
+                  other_last: str) -> tuple[list[float], list[float]]:
         """Open another (finished) thread from the sidebar and come back to the streaming one.
 
-        Shown = the header shows the opened thread's title. The sidebar lists the
-        streaming thread first and the other one second.
+        The sidebar lists the streaming thread first and the other one second. Shown =
+        the header shows the opened thread's title and the conversation shows it: for the
+        finished thread its last line (``other_last``) is on screen; for the streaming
+        thread that line is gone and the conversation has text again.
         """
         tmux, name = self.tmux, self.name
         tmux.keys(name, "C-f")  # the sidebar's filter box
@@ -282,11 +285,20 @@ class KeyBench:
         for _ in range(pairs):
             if not self.streaming():
                 break
-            for move, title, bucket in (("Down", title_other, away), ("Up", title_live, back)):
+            def other_shown(lines: list[str]) -> bool:
+                return title_other in lines[0] and any(other_last in line for line in lines)
+
+            def live_shown(lines: list[str]) -> bool:
+                if title_live not in lines[0] or any(other_last in line for line in lines):
+                    return False
+                text = region(lines, conversation_box(lines))
+                return sum(bool(row.replace("█", "").strip()) for row in text) > 5
+
+            for move, shown, bucket in (("Down", other_shown, away), ("Up", live_shown, back)):
                 tmux.keys(name, move)
                 time.sleep(0.2)
                 sent = tmux.keys(name, "Enter")
-                seen, _ = tmux.wait(name, lambda lines: title in lines[0], timeout=10)
+                seen, _ = tmux.wait(name, shown, timeout=20)
                 bucket.append(seen - sent)
                 self.gap()
         return away, back
@@ -314,7 +326,8 @@ def keys(tmux: Tmux, work: Path, chunks: int, pace: float, presses: int) -> None
             time.sleep(max(0.0, enter + 12 - time.monotonic()))
             typing = bench.typing(presses)
             moved, settled = bench.scrolling(presses // 2)
-            away, back = bench.switching(max(3, presses // 4), older_title, QUESTION)
+            away, back = bench.switching(max(3, presses // 4), older_title, QUESTION,
+                                         last_line(300))
             still = bench.streaming()
         finally:
             session.close()
@@ -323,8 +336,8 @@ def keys(tmux: Tmux, work: Path, chunks: int, pace: float, presses: int) -> None
             ("type a letter in the composer -> it shows there", typing),
             ("PageUp/PageDown -> the page starts to move", moved),
             ("PageUp/PageDown -> the page has arrived (animated scroll)", settled),
-            ("Enter on another thread in the sidebar -> its title shows", away),
-            ("Enter on the streaming thread -> its title shows", back)):
+            ("Enter on a finished thread in the sidebar -> it shows", away),
+            ("Enter on the streaming thread -> it shows again", back)):
         if values:
             print(f"  {label:<58} {len(values):>3} {ms(median(values))} {ms(p90(values))}"
                   f" {ms(max(values))}")
