@@ -41,8 +41,9 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 # The sonar_tui source measured: this checkout, or another tree (e.g. an export of a
-# commit: ``git archive HEAD | tar -x -C DIR``) so a run is not disturbed by edits in
-# progress. Child processes get it first on PYTHONPATH, and so does this process.
+# commit: ``git archive HEAD | tar -x -C DIR; git log -1 --oneline > DIR/BENCH_COMMIT``)
+# so a run is not disturbed by edits in progress. Child processes get it first on
+# PYTHONPATH, and so does this process.
 SOURCE = Path(os.environ.get("SONAR_BENCH_SOURCE", REPO)).resolve()
 if SOURCE != REPO:
     sys.path.insert(0, str(SOURCE))
@@ -97,7 +98,9 @@ def machine() -> str:
 def revision() -> str:
     """The commit measured, and whether the working tree had changes in sonar_tui/."""
     if SOURCE != REPO:
-        return f"sonar_tui from {SOURCE} (SONAR_BENCH_SOURCE)"
+        marker = SOURCE / "BENCH_COMMIT"  # written by whoever exported the tree
+        commit = marker.read_text().strip() if marker.exists() else "unknown commit"
+        return f"sonar_tui from {SOURCE} (SONAR_BENCH_SOURCE), {commit}"
     try:
         head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, timeout=10).stdout.strip()
