@@ -7,10 +7,10 @@ import enum
 import json
 import logging
 import sqlite3
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sonar_tui.sanitize import clean_line
 from sonar_tui.store.models import AttachmentRecord, MessageRecord, ThreadRecord
 from sonar_tui.store.redact import redact
 
@@ -56,13 +56,10 @@ def load_json(text: str | None, default: Any) -> Any:
 
 # ---------------------------------------------------------------------- titles
 def title_from_text(text: str, limit: int = TITLE_MAX_CHARS) -> str:
-    """A one-line title: whitespace collapsed, control characters dropped, cut at a word
-    boundary with an ellipsis when longer than ``limit``."""
-    cleaned = "".join(
-        " " if unicodedata.category(ch) == "Cc" or unicodedata.category(ch)[0] == "Z" else ch
-        for ch in text
-    )
-    line = " ".join(cleaned.split())
+    """A one-line title: terminal sequences and control characters removed (whole sequences,
+    not just their ESC), whitespace collapsed, cut at a word boundary with an ellipsis when
+    longer than ``limit``."""
+    line = clean_line(text)
     if len(line) <= limit:
         return line
     cut = line[: limit - 1]

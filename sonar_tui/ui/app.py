@@ -50,7 +50,7 @@ from sonar_tui.references import (
     with_inline_links,
     with_references,
 )
-from sonar_tui.sanitize import clean_line, safe_url, url_domain
+from sonar_tui.sanitize import clean_line, clean_text, safe_url, url_domain
 from sonar_tui.service import (
     AnswerSaved,
     AnswerStarted,
@@ -169,14 +169,13 @@ class SonarApp(App[None]):
     async def on_mount(self) -> None:
         self.title = "sonar-tui — DEMO" if self.demo else "sonar-tui"
         self._apply_layout_settings()
-        for problem in [*self.config.problems, *self.theme_problems]:
-            self.notify(str(problem), title="Configuration", severity="warning", markup=False,
-                        timeout=12)
-        for warning in self.config.warnings:
-            self.notify(warning, title="Configuration", severity="warning", markup=False,
-                        timeout=12)
+        # Problems quote the file's own keys and values: clean them like any outside text.
+        for message in [*map(str, self.config.problems), *map(str, self.theme_problems),
+                        *self.config.warnings]:
+            self.notify(clean_text(message), title="Configuration", severity="warning",
+                        markup=False, timeout=12)
         if self.theme_message:
-            self.notify(self.theme_message, severity="warning", markup=False)
+            self.notify(clean_text(self.theme_message), severity="warning", markup=False)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.set_interval(1.0, self._tick)
         if not self.demo and not self.config.api_key:
@@ -431,9 +430,9 @@ class SonarApp(App[None]):
                 live.usage = usage.to_dict()
                 if view:
                     view.set_meta(usage=live.usage)
-            case Retrying(delay=delay, reason=reason, status=status):
+            case Retrying(delay=delay, reason=reason):
                 live.retry_at = time.monotonic() + delay
-                live.retry_note = reason + (f" (HTTP {status})" if status else "")
+                live.retry_note = reason  # the client's reason already names the status
                 if view:
                     await view.set_notice(self._retry_text(live))
             case ApiSwitched(message=message):

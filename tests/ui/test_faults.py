@@ -167,11 +167,6 @@ async def test_rate_limit_with_retry_after_counts_down_then_retries_by_itself(ha
                                                       ("assistant", "complete")]
 
 
-@pytest.mark.xfail(reason="ui/app.py SonarApp._apply, case Retrying: retry_note = reason + "
-                          "f' (HTTP {status})', but the client's reason (api/client.py _reason) "
-                          "already starts 'Rate limited (HTTP 429): ', so the countdown reads "
-                          "'Rate limited (HTTP 429): rate limit exceeded (HTTP 429) — retrying "
-                          "in 1 s…'. Drop the suffix in _apply.", strict=True)
 async def test_the_countdown_names_the_status_once(harness):
     harness.configure(profile="429", fault_times=1)
     app = harness.app()

@@ -39,11 +39,6 @@ from tests.ui.appkit import (
 )
 
 HOSTILE_ENV = {"SONAR_TUI_RETURN_IMAGES": "true", "SONAR_TUI_RETURN_RELATED_QUESTIONS": "true"}
-RAW_DB_TEXT = ("AnswerView.from_record / QuestionView (ui/widgets/answer.py, via "
-               "Conversation.views_for) pass the stored text to AnswerMarkdown unchanged; the "
-               "store keeps the raw network text (service.py appends event.text as received), "
-               "so reopening a thread puts ESC/C1 sequences on screen. Clean on load "
-               "(clean_text in from_record and QuestionView) or inside AnswerMarkdown itself.")
 
 
 @pytest.fixture
@@ -108,7 +103,6 @@ async def test_a_hostile_answer_never_puts_a_control_character_on_screen(harness
         assert app.is_running
 
 
-@pytest.mark.xfail(reason=RAW_DB_TEXT, strict=True)
 async def test_a_hostile_answer_reopened_from_the_database_stays_clean(harness):
     app = harness.app(config=harness.config(**HOSTILE_ENV))
     async with app.run_test(size=(160, 50)) as pilot:
@@ -249,14 +243,8 @@ async def test_a_hostile_question_gives_a_clean_thread_title(tmp_path):
         harness.close()
 
 
-QUESTION_RAW = ("QuestionView (ui/widgets/answer.py) composes AnswerMarkdown(self.text) with the "
-                "question as typed or stored: SonarApp._apply passes message.content on "
-                "QuestionSaved and Conversation.views_for passes record.content, so ESC/C1 in "
-                "a pasted question are drawn on screen. clean_text it in QuestionView (or make "
-                "AnswerMarkdown clean its input).")
 
 
-@pytest.mark.xfail(reason=QUESTION_RAW, strict=True)
 async def test_a_hostile_question_shows_as_text_in_the_conversation(tmp_path):
     harness = Harness(tmp_path, chunks=40)
     try:
@@ -273,11 +261,6 @@ async def test_a_hostile_question_shows_as_text_in_the_conversation(tmp_path):
         harness.close()
 
 
-@pytest.mark.xfail(reason="store/codec.py title_from_text replaces each control character "
-                          "with a space, so the body of an escape sequence stays in the title "
-                          "('What is ]0;pwned … [2J 31m'); titling with sanitize.clean_line "
-                          "(which removes whole sequences) would leave 'What is [bold]DNS…'.",
-                   strict=True)
 async def test_a_thread_title_keeps_no_remnant_of_escape_sequences(tmp_path):
     from sonar_tui.store import Store
 
@@ -288,13 +271,6 @@ async def test_a_thread_title_keeps_no_remnant_of_escape_sequences(tmp_path):
     assert thread.title.startswith("What is [bold]DNS[/bold]?")
 
 
-@pytest.mark.xfail(reason="Config problems reach the screen raw: SonarApp.on_mount "
-                          "(ui/app.py) notifies str(ConfigProblem) and the theme message as "
-                          "they are, and ConfigProblem.key (config.py, _read_file_layer / "
-                          "_unknown_key_reason) and pick_theme's message (ui/themes.py) embed "
-                          "the file's key or value uncleaned, so an ESC in config.toml is drawn "
-                          "into the toast. Clean them (sanitize.clean_line) where the messages "
-                          "are built, or in the notify call.", strict=True)
 async def test_hostile_configuration_values_are_shown_as_text(tmp_path):
     harness = Harness(tmp_path, chunks=40)
     harness.config_path.parent.mkdir(parents=True)
@@ -355,8 +331,6 @@ async def test_a_streamed_hostile_answer_leaves_a_real_terminal_alone(harness, t
 
 
 @needs_tmux
-@pytest.mark.xfail(reason=RAW_DB_TEXT + " In a real terminal the code block's OSC 0 retitles "
-                   "the window ('pwned title').", strict=True)
 async def test_a_hostile_thread_reopened_leaves_a_real_terminal_alone(harness, tmp_path):
     app = harness.app()
     async with app.run_test() as pilot:  # the hostile answer, saved as it arrived
@@ -419,12 +393,6 @@ async def test_cleaned_text_renders_without_control_characters(text):
     assert controls_in(screen) == []
 
 
-@pytest.mark.xfail(reason="AnswerMarkdown (ui/widgets/markdown.py) renders its input "
-                          "verbatim: ESC and C1 characters in the Markdown source reach the "
-                          "screen. Every caller must clean first, and two do not (see "
-                          "test_a_hostile_answer_reopened_from_the_database_stays_clean); "
-                          "cleaning in AnswerMarkdown.__init__/update/stream writes would make "
-                          "the widget safe by itself.", strict=True)
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example("\x1b[31mred\x1b[0m and \x9b2J")
 @given(HOSTILE_TEXT)

@@ -25,7 +25,7 @@ from textual.style import Style
 from textual.visual import RenderOptions, Visual
 from textual.widgets import Markdown
 
-from sonar_tui.sanitize import safe_url
+from sonar_tui.sanitize import clean_text, safe_url
 from textual.widgets._markdown import (
     MarkdownBlock,
     MarkdownBulletList,
@@ -410,7 +410,16 @@ class AnswerMarkdown(Markdown):
 
     def __init__(self, markdown: str | None = None, **kwargs) -> None:
         # Links are routed through the app (only http(s), SSH-aware), never opened directly.
-        super().__init__(markdown, open_links=False, **kwargs)
+        super().__init__(clean_text(markdown) if markdown else markdown, open_links=False,
+                         **kwargs)
+
+    # Whatever a caller passes (stored answers, typed questions, streamed fragments), no
+    # control sequence reaches the screen: the widget is safe by itself.
+    def update(self, markdown: str):  # type: ignore[override]
+        return super().update(clean_text(markdown))
+
+    def append(self, markdown: str):  # type: ignore[override]
+        return super().append(clean_text(markdown))
 
     def set_current_citation(self, number: int | None) -> MarkdownBlock | None:
         """Highlight ``[number]`` (None clears); returns the first block that shows it."""
