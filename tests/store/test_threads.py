@@ -25,7 +25,9 @@ def test_title_from_text():
     title = title_from_text(long)
     assert len(title) <= TITLE_MAX_CHARS and title.endswith("…") and "  " not in title
     assert title_from_text("x" * 200) == "x" * (TITLE_MAX_CHARS - 1) + "…"
-    assert title_from_text("bell\x07and\x1b[31mescape") == "bell and [31mescape"
+    # Whole sequences go, not just their ESC: no "[31m" or "]0;…" left in a title.
+    assert title_from_text("bell\x07and\x1b[31mescape") == "bellandescape"
+    assert title_from_text("What is \x1b]0;pwned\x07DNS?") == "What is DNS?"
     assert title_from_text("   ") == ""
 
 
