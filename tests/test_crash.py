@@ -56,7 +56,7 @@ def checkpointed_text(db: Path) -> str:
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 async def test_sigkill_mid_answer_keeps_the_question_and_the_partial_answer(tmp_path):
-    mock = start_mock("default", chunks=4000, pace=150)  # ~27 s: far longer than the test
+    mock = start_mock("default", chunks=10000, pace=150)  # ~70 s: far longer than the test
     db = tmp_path / "threads.db"
     env = {**os.environ, "PERPLEXITY_API_KEY": FAKE_KEY, "PERPLEXITY_BASE_URL": mock.url,
            "TERM": "xterm-256color", "COLORTERM": "truecolor"}
@@ -98,7 +98,7 @@ async def test_sigkill_mid_answer_keeps_the_question_and_the_partial_answer(tmp_
         await pilot.pause()
         view = last_answer(app)
         assert view.status == "interrupted"
-        assert view.body.source.startswith("# ") and last_line(4000) not in view.body.source
+        assert view.body.source.startswith("# ") and last_line(10000) not in view.body.source
         assert "interrupted" in str(view.query_one("#answer-header").render())
         assert app.main.conversation.last_question().text == QUESTION
         shown = view.body.source

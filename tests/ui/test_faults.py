@@ -8,14 +8,18 @@ table these tests check.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 from dataclasses import dataclass
 
 import pytest
 
+from sonar_tui.api.events import TextDelta
 from sonar_tui.mock import last_line, start_mock
 from sonar_tui.store import Store
+from sonar_tui.ui.widgets.answer import AnswerView
+from sonar_tui.ui.widgets.stream import StreamingMarkdown
 from tests.ui.appkit import (
     Harness,
     ask,
@@ -197,26 +201,28 @@ async def test_stream_oddities_still_complete(harness, profile):
 
 
 async def test_a_one_megabyte_answer_is_kept_whole_while_the_app_stays_usable(harness):
-    # Laying out 1 MB of Markdown on screen takes minutes on a 2-core machine (tens of
-    # thousands of block widgets; see tests/FAULTS.md), so the user moves to another thread
-    # while it streams: the answer must still arrive whole, and the app must keep working.
-    harness.configure(profile="1mb", pace=20, fault_times=1)  # 40 chunks of ~27 KB in ~2 s
+    # Drawing 1 MB of Markdown takes minutes on a 2-core machine (tens of thousands of block
+    # widgets; see tests/FAULTS.md), so the big answer streams into a thread that is not on
+    # screen (as a related question asked from another thread would): the app's worker, the
+    # service and the store carry it whole while the user goes on.
     app = harness.app()
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
-        await ask(pilot, "Tell me everything")
-        await wait_until(pilot, lambda: len(app.live) == 1, "the question to be saved")
-        thread_id = next(iter(app.live))
-        await still_responsive(pilot)
-        await wait_until(pilot, lambda: idle(app), "the answer to finish", timeout=60)
+        await ask_and_wait(pilot, "A short question first")
+        first = app.main.thread_id
+        harness.configure(profile="1mb", pace=20, fault_times=1)  # 40 chunks of ~27 KB, ~2 s
+        await app.ask("Tell me everything", thread_id=None)  # a new thread, off screen
+        await wait_until(pilot, lambda: idle(app), "the big answer to finish", timeout=60)
         await app.workers.wait_for_complete()
-        assert [t.id for t in app.main.sidebar.threads] == [thread_id]
-        await ask_and_wait(pilot, "And a short one?")  # the app still asks and answers
+        assert app.main.thread_id == first and len(app.main.sidebar.threads) == 2
+        big = next(t.id for t in app.main.sidebar.threads if t.id != first)
+        await still_responsive(pilot)
+        await ask_and_wait(pilot, "And another short one?")  # the app still asks and answers
         assert last_answer(app).status == "complete"
-    big = next(m for m in await stored_messages(harness.db_path)
-               if m.thread_id == thread_id and m.role == "assistant")
-    assert big.status == "complete" and len(big.content) > 1_000_000
-    assert big.content.rstrip().endswith(last_line(CHUNKS))
+    big_answer = next(m for m in await stored_messages(harness.db_path)
+                      if m.thread_id == big and m.role == "assistant")
+    assert big_answer.status == "complete" and len(big_answer.content) > 1_000_000
+    assert big_answer.content.rstrip().endswith(last_line(CHUNKS))
 
 
 async def test_server_not_listening_then_coming_up(harness):
@@ -245,3 +251,76 @@ async def test_server_not_listening_then_coming_up(harness):
             await app.workers.wait_for_complete()
     messages = await stored_messages(harness.db_path)
     assert [m.status for m in messages] == ["complete", "complete"]
+
+
+# ----------------------------------------------------------------------------- the app's own bugs
+
+
+@pytest.mark.xfail(reason="Race on thread switch (seen as 'answer worker failed' in 2 of 9 "
+                          "loaded runs of a streaming thread switch): Conversation.show_thread's "
+                          "remove_children prunes children first, so the AnswerView is still "
+                          "attached after its #body is gone; SonarApp._apply (ui/app.py) only "
+                          "checks live.view.is_attached, and AnswerView.add_text "
+                          "(ui/widgets/answer.py) calls self.body -> query_one('#body') -> "
+                          "NoMatches. Detach the live view before removing it (e.g. live.view = "
+                          "None in show_thread / on AnswerView removal start) or make the "
+                          "AnswerView updaters no-ops once their children are gone.", strict=True)
+async def test_a_chunk_arriving_while_its_thread_is_switched_away_is_applied_safely(
+        harness, monkeypatch):
+    app = harness.app()
+    late: list[asyncio.Future] = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "A first thread")
+        first = app.main.thread_id
+        await pilot.press("ctrl+n")
+        harness.configure(chunks=3000, pace=100)  # streams for far longer than the test
+        await ask(pilot, "A long answer")
+        await wait_until(pilot, lambda: app.live and last_answer(app).body.source, "streaming")
+        live = next(iter(app.live.values()))
+
+        def on_unmount(self) -> None:
+            # Textual removes the answer's body before the answer view itself: a chunk that
+            # arrives in between is what the worker then applies.
+            if self.id == "body" and live.view is not None:
+                late.append(asyncio.ensure_future(app._apply(live, TextDelta(" late"))))
+        monkeypatch.setattr(StreamingMarkdown, "on_unmount", on_unmount, raising=False)
+        await app.main.open_thread(first)
+        await pilot.pause()
+        assert late, "the chunk arrived mid-switch"
+        await asyncio.gather(*late)
+        assert live.full_text.endswith(" late")
+
+
+@pytest.mark.xfail(reason="SonarApp._consume (ui/app.py) wraps the whole `async for event in "
+                          "events` loop in one try: an exception from _apply (any display bug, "
+                          "e.g. the NoMatches race above) ends the loop and abandons the "
+                          "service's generator, which is never aclose()d; garbage collection "
+                          "finalises it later, saving the answer as 'cancelled' with the text "
+                          "so far (or failing with 'no active connection' if the store has "
+                          "closed), and the rest of a healthy stream is dropped. Keep consuming "
+                          "the service's events when a view update fails (catch around the "
+                          "view part of _apply), and aclose() the generator in a finally.",
+                   strict=True)
+async def test_a_display_error_mid_answer_loses_nothing(harness, monkeypatch):
+    harness.configure(chunks=300, pace=150)
+    failures = []
+    original = AnswerView.add_text
+
+    def failing_once(self, text: str) -> None:
+        if not failures:
+            failures.append(text)
+            raise RuntimeError("a display bug")
+        original(self, text)
+    monkeypatch.setattr(AnswerView, "add_text", failing_once)
+    app = harness.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "Will this answer be kept?")
+        await wait_until(pilot, lambda: failures and idle(app), "the answer to end")
+        await app.workers.wait_for_complete()
+        assert app.is_running
+    messages = await stored_messages(harness.db_path)
+    assert [(m.role, m.status) for m in messages] == [("user", "complete"),
+                                                      ("assistant", "complete")]
+    assert messages[1].content.rstrip().endswith(last_line(300))

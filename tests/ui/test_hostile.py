@@ -243,8 +243,6 @@ async def test_a_hostile_question_gives_a_clean_thread_title(tmp_path):
         harness.close()
 
 
-
-
 async def test_a_hostile_question_shows_as_text_in_the_conversation(tmp_path):
     harness = Harness(tmp_path, chunks=40)
     try:
