@@ -100,6 +100,7 @@ async def test_a_hostile_answer_never_puts_a_control_character_on_screen(harness
         app.main.citations.source_list.focus()
         await pilot.pause()
         assert controls_in(screen_text(app)) == []
+        assert controls_in(app.export_screenshot()) == []  # the SVG a user might share
         assert app.is_running
 
 
