@@ -211,8 +211,10 @@ class Tmux:
     def pane_dead(self, name: str) -> bool:
         return self.command(f"display-message -p -t {name} '#{{pane_dead}}'").strip() == "1"
 
-    def capture(self, name: str) -> list[str]:
-        return self.command(f"capture-pane -p -t {name}").split("\n")[:-1]
+    def capture(self, name: str, escapes: bool = False) -> list[str]:
+        """The screen's lines (with ``escapes``: with their SGR colour/attribute codes)."""
+        flag = " -e" if escapes else ""
+        return self.command(f"capture-pane -p{flag} -t {name}").split("\n")[:-1]
 
     def keys(self, name: str, *keys: str) -> float:
         """Send key names (``Enter``, ``PageUp``, ``C-f``...); monotonic time just before."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import re
 import sys
 import tempfile
 import time
@@ -56,6 +57,8 @@ from _common import (  # noqa: E402
 )
 
 from sonar_tui.mock.content import last_line  # noqa: E402
+
+BOLD = re.compile(r"\x1b\[(?:0;)?1m")  # SGR bold: how the sidebar draws its highlighted row
 
 @dataclass
 class Run:
@@ -293,14 +296,25 @@ class KeyBench:
         tmux.keys(name, "Tab")  # back to the composer
         return moved, settled
 
+    def highlighted(self, title: str) -> bool:
+        """Whether the sidebar row holding ``title`` is the highlighted one (drawn bold)."""
+        for line in self.tmux.capture(self.name, escapes=True):
+            at = line.find(title)
+            if at >= 0:
+                return BOLD.search(line[line.rfind("▊", 0, at) + 1:at]) is not None
+        return False
+
     def switching(self, pairs: int, title_other: str, title_live: str,
                   other_last: str) -> tuple[list[float], list[float]]:
         """Open another (finished) thread from the sidebar and come back to the streaming one.
 
-        The sidebar lists the streaming thread first and the other one second. Shown =
-        the header shows the opened thread's title and the conversation shows it: for the
-        finished thread its last line (``other_last``) is on screen; for the streaming
-        thread that line is gone and the conversation has text again.
+        The sidebar lists the streaming thread first and the other one second. Before each
+        Enter the bench waits until the highlight is on the thread to open (so earlier work
+        is done) and times from Enter. Shown = the header shows the opened thread's title and
+        the conversation shows it: for the finished thread its last line (``other_last``) is
+        on screen; for the streaming thread that line is gone and the conversation has text
+        again. After each switch it waits as long again plus a second before going on, so
+        one slow switch does not queue keys into the next.
         """
         tmux, name = self.tmux, self.name
         tmux.keys(name, "C-f")  # the sidebar's filter box
@@ -309,24 +323,32 @@ class KeyBench:
         time.sleep(0.5)
         away: list[float] = []
         back: list[float] = []
+
+        def other_shown(lines: list[str]) -> bool:
+            return title_other in lines[0] and any(other_last in line for line in lines)
+
+        def live_shown(lines: list[str]) -> bool:
+            if title_live not in lines[0] or any(other_last in line for line in lines):
+                return False
+            text = region(lines, conversation_box(lines))
+            return sum(bool(row.replace("█", "").strip()) for row in text) > 5
+
         for _ in range(pairs):
-            if not self.streaming():
-                break
-            def other_shown(lines: list[str]) -> bool:
-                return title_other in lines[0] and any(other_last in line for line in lines)
-
-            def live_shown(lines: list[str]) -> bool:
-                if title_live not in lines[0] or any(other_last in line for line in lines):
-                    return False
-                text = region(lines, conversation_box(lines))
-                return sum(bool(row.replace("█", "").strip()) for row in text) > 5
-
-            for move, shown, bucket in (("Down", other_shown, away), ("Up", live_shown, back)):
+            for move, title, shown, bucket in (("Down", title_other, other_shown, away),
+                                               ("Up", title_live, live_shown, back)):
+                if not self.streaming():
+                    return away, back
                 tmux.keys(name, move)
+                deadline = time.monotonic() + 30
+                while not self.highlighted(title):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the sidebar highlight never reached {title!r}")
+                    time.sleep(0.02)
                 time.sleep(0.2)
                 sent = tmux.keys(name, "Enter")
-                seen, _ = tmux.wait(name, shown, timeout=20)
+                seen, _ = tmux.wait(name, shown, timeout=30)
                 bucket.append(seen - sent)
+                time.sleep(seen - sent + 1.0)
                 self.gap()
         return away, back
 
