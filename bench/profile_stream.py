@@ -90,8 +90,10 @@ def run_profiled(mode: str, chunks: int, pace: float | None, out: Path, work: Pa
 
 def component(filename: str) -> str:
     """A module name for a profiled file: sonar_tui.ui.widgets.stream, textual._compositor..."""
-    if filename.startswith("~") or filename.startswith("<"):
+    if filename.startswith("~"):
         return "(built-in functions: str, list, re, isinstance...)"
+    if filename.startswith("<"):
+        return "(frozen or generated code: importlib, dataclass methods...)"
     path = Path(filename)
     parts = path.with_suffix("").parts
     for anchor in ("sonar_tui", "textual", "rich", "markdown_it", "httpx", "httpcore",
