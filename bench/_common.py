@@ -27,6 +27,7 @@ import os
 import platform
 import re
 import shlex
+import signal
 import socket
 import sqlite3
 import statistics
@@ -155,6 +156,9 @@ class Tmux:
 
     def __init__(self) -> None:
         self.socket = f"sonar-bench-{os.getpid()}"
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            # `timeout` or a kill: unwind, so the server and its apps are not left behind.
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         self._tmux(["new-session", "-d", "-s", "ctl", "-x", "80", "-y", "24"])
         self._client = subprocess.Popen(
             ["tmux", "-L", self.socket, "-C", "attach-session", "-t", "ctl"],
@@ -262,6 +266,9 @@ class Tmux:
             self._client.kill()
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
                        timeout=10)
+        # tmux leaves the socket file behind.
+        Path(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}",
+             self.socket).unlink(missing_ok=True)
 
     def __enter__(self) -> Tmux:
         return self
