@@ -344,25 +344,41 @@ class SonarApp(App[None]):
         self.refresh_status()
 
     async def _consume(self, live: LiveAnswer, events: AsyncIterator) -> None:
+        """Drive one answer to its end. Showing it may fail; saving it must not."""
+        display_failed = False
         try:
             async for event in events:
-                await self._apply(live, event)
+                try:
+                    await self._apply(live, event)
+                except Exception:  # a display bug: keep consuming so the answer is saved
+                    log.exception("showing an answer failed; it is still being saved")
+                    live.view = None
+                    if not display_failed:
+                        display_failed = True
+                        self.notify("Part of this answer could not be shown; it is still "
+                                    "being saved and is shown in full when it ends.",
+                                    severity="warning")
         except asyncio.CancelledError:
             live.status = "cancelled"
             if self.is_running:
                 await self._finish_view(live, status="cancelled")
             raise
-        except Exception as exc:  # a bug must never take the app (or the question) down
+        except Exception as exc:  # a bug in the service must not take the app down either
             log.exception("answer worker failed")
             live.status = "error"
             live.error = {"title": "Unexpected error", "message": str(exc), "hint":
                           "The question is saved; retry with ctrl+r."}
             await self._finish_view(live, status="error")
         finally:
+            # Whatever ended the loop, the service's generator gets to run its own cleanup
+            # (the final save of the answer) now, not whenever garbage collection gets to it.
+            await events.aclose()  # type: ignore[attr-defined]
             self._forget(live)
             self.refresh_status()
-            if self.service.store is not None:
+            if self.service.store is not None and self.is_running:
                 await self.refresh_threads()
+                if display_failed and self.main.thread_id == live.thread_id:
+                    await self.main.open_thread(live.thread_id)  # show it as saved
 
     def _forget(self, live: LiveAnswer) -> None:
         if self.live.get(live.thread_id) is live:

@@ -253,18 +253,9 @@ async def test_server_not_listening_then_coming_up(harness):
     assert [m.status for m in messages] == ["complete", "complete"]
 
 
-# ----------------------------------------------------------------------------- the app's own bugs
+# ----------------------------------------------------------------------------- display failures
 
 
-@pytest.mark.xfail(reason="Race on thread switch (seen as 'answer worker failed' in 2 of 9 "
-                          "loaded runs of a streaming thread switch): Conversation.show_thread's "
-                          "remove_children prunes children first, so the AnswerView is still "
-                          "attached after its #body is gone; SonarApp._apply (ui/app.py) only "
-                          "checks live.view.is_attached, and AnswerView.add_text "
-                          "(ui/widgets/answer.py) calls self.body -> query_one('#body') -> "
-                          "NoMatches. Detach the live view before removing it (e.g. live.view = "
-                          "None in show_thread / on AnswerView removal start) or make the "
-                          "AnswerView updaters no-ops once their children are gone.", strict=True)
 async def test_a_chunk_arriving_while_its_thread_is_switched_away_is_applied_safely(
         harness, monkeypatch):
     app = harness.app()
@@ -282,7 +273,7 @@ async def test_a_chunk_arriving_while_its_thread_is_switched_away_is_applied_saf
         def on_unmount(self) -> None:
             # Textual removes the answer's body before the answer view itself: a chunk that
             # arrives in between is what the worker then applies.
-            if self.id == "body" and live.view is not None:
+            if self.id == "body":
                 late.append(asyncio.ensure_future(app._apply(live, TextDelta(" late"))))
         monkeypatch.setattr(StreamingMarkdown, "on_unmount", on_unmount, raising=False)
         await app.main.open_thread(first)
@@ -292,16 +283,6 @@ async def test_a_chunk_arriving_while_its_thread_is_switched_away_is_applied_saf
         assert live.full_text.endswith(" late")
 
 
-@pytest.mark.xfail(reason="SonarApp._consume (ui/app.py) wraps the whole `async for event in "
-                          "events` loop in one try: an exception from _apply (any display bug, "
-                          "e.g. the NoMatches race above) ends the loop and abandons the "
-                          "service's generator, which is never aclose()d; garbage collection "
-                          "finalises it later, saving the answer as 'cancelled' with the text "
-                          "so far (or failing with 'no active connection' if the store has "
-                          "closed), and the rest of a healthy stream is dropped. Keep consuming "
-                          "the service's events when a view update fails (catch around the "
-                          "view part of _apply), and aclose() the generator in a finally.",
-                   strict=True)
 async def test_a_display_error_mid_answer_loses_nothing(harness, monkeypatch):
     harness.configure(chunks=300, pace=150)
     failures = []

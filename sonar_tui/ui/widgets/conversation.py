@@ -144,6 +144,11 @@ class Conversation(VerticalScroll, can_focus=True):
             if suggestions:
                 views.append(RelatedList(*[Option(q, id=f"q{i}") for i, q in enumerate(suggestions)],
                                          id="suggestions"))
+        # Detach answers that are still streaming first: Textual removes a view's children
+        # before the view, and a chunk arriving in between must not find it half gone.
+        for view in self.query_children(AnswerView):
+            if view.live is not None and view.live.view is view:
+                view.live.view = None
         with self.app.batch_update():
             await self.remove_children()
             await self.mount_all(views)
