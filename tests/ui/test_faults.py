@@ -280,7 +280,7 @@ async def test_a_chunk_arriving_while_its_thread_is_switched_away_is_applied_saf
         await pilot.pause()
         assert late, "the chunk arrived mid-switch"
         await asyncio.gather(*late)
-        assert live.full_text.endswith(" late")
+        assert " late" in live.full_text  # applied (to the answer), without an error
 
 
 async def test_a_display_error_mid_answer_loses_nothing(harness, monkeypatch):
