@@ -190,6 +190,9 @@ class SonarApp(App[None]):
             await self._open_store(self.db_path)
         finally:
             self._data_ready.set()
+        # While the user reads the screen: import httpx and build the client (with its TLS
+        # context), ~0.1 s that would otherwise fall on the first question.
+        await asyncio.to_thread(lambda: self.service.client)
 
     async def _open_store(self, path: Path) -> None:
         from sonar_tui.store import Store, StoreError  # lazy: not needed for the first frame

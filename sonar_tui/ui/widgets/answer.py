@@ -245,6 +245,8 @@ class AnswerView(Vertical):
         self.live = live
         self.retry_note = ""
         self._ready = False  # composed and mounted: children can be updated
+        self._reasoning_block: ReasoningBlock | None = None
+        self._body: StreamingMarkdown | None = None
         self._shown_text = 0
         self._shown_reasoning = 0
 
@@ -326,12 +328,17 @@ class AnswerView(Vertical):
 
     @property
     def body(self) -> StreamingMarkdown:
-        return self.query_one("#body", StreamingMarkdown)
+        if self._body is None or not self._body.is_attached:
+            self._body = self.query_one("#body", StreamingMarkdown)
+        return self._body
 
     @property
     def reasoning_block(self) -> ReasoningBlock | None:
-        blocks = self.query_children(ReasoningBlock)
-        return blocks.first() if blocks else None
+        # Kept, not queried: add_text asks for it on every token.
+        if self._reasoning_block is None or not self._reasoning_block.is_attached:
+            blocks = self.query_children(ReasoningBlock)
+            self._reasoning_block = blocks.first() if blocks else None
+        return self._reasoning_block
 
     async def on_mount(self) -> None:
         self._ready = True

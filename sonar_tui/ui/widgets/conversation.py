@@ -19,6 +19,7 @@ from sonar_tui.store.models import MessageRecord
 from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.widgets.answer import AnswerView, QuestionView, RelatedList
 from sonar_tui.ui.widgets.markdown import AnswerMarkdown
+from sonar_tui.ui.widgets.stream import StreamingMarkdown
 
 LOAD_OLDER_MARGIN = 3  # lines from the top at which older messages are fetched
 
@@ -68,6 +69,10 @@ class Conversation(VerticalScroll, can_focus=True):
                 tooltip="Fold or unfold the reasoning"),
         Binding("j,down", "scroll_down", show=False),
         Binding("k,up", "scroll_up", show=False),
+        # Unanimated: an animated page scroll takes most of a second to arrive while an
+        # answer streams.
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
     ]
 
     class AnswerSelected(Message):
@@ -98,9 +103,42 @@ class Conversation(VerticalScroll, can_focus=True):
         self.has_older = False
         self._loading_older = False
         self.follow_streaming = True  # appearance.follow_streaming
+        self._virtualize_pending = False
 
     def on_mount(self) -> None:
         self.anchor()
+
+    # ------------------------------------------------------------------ virtualizing
+
+    def schedule_virtualize(self) -> None:
+        """After the next refresh, keep only what is near the viewport rendered."""
+        if not self._virtualize_pending:
+            self._virtualize_pending = True
+            self.call_after_refresh(self._start_virtualize)
+
+    def _start_virtualize(self) -> None:
+        self._virtualize_pending = False
+        self.run_worker(self._virtualize(), group="virtualize", exclusive=True,
+                        exit_on_error=False)
+
+    async def _virtualize(self) -> None:
+        viewport = self.region
+        if not viewport:
+            return
+        # Whatever is at the top of the view must stay there, whatever happens above it.
+        try:
+            reference, _ = self.screen.get_widget_at(viewport.x + 2, viewport.y)
+        except Exception:  # nothing there (an empty thread)
+            reference = None
+        before = reference.region.y if reference is not None else None
+        for body in self.query(StreamingMarkdown):
+            await body.virtualize(viewport)
+        if reference is not None and before is not None and not self.following:
+            def keep_place() -> None:
+                if reference.is_attached and reference.region.y != before:
+                    self.scroll_to(y=self.scroll_y + reference.region.y - before,
+                                   animate=False, immediate=True)
+            self.call_after_refresh(keep_place)
 
     @property
     def following(self) -> bool:
@@ -154,6 +192,7 @@ class Conversation(VerticalScroll, can_focus=True):
             await self.mount_all(views)
         self.anchor()
         self.select(self.answers()[-1] if self.answers() else None)
+        self.schedule_virtualize()
 
     async def prepend_older(self, messages: list[MessageRecord], *, has_older: bool) -> None:
         """Older messages arrived: mount them above, keeping what the reader sees in place."""
@@ -174,6 +213,7 @@ class Conversation(VerticalScroll, can_focus=True):
             self.scroll_to(y=self.scroll_y + self.virtual_size.height - before_height,
                            animate=False, immediate=True)
         self.call_after_refresh(keep_position)
+        self.schedule_virtualize()
 
     async def add_question(self, text: str, message_id: int | None,
                            attachments: list[str] | None = None) -> QuestionView:
@@ -254,6 +294,11 @@ class Conversation(VerticalScroll, can_focus=True):
         if view is None:
             return
         self.current_marker = number
+        self.run_worker(self._show_marker(view, number, focus), group="marker", exclusive=True,
+                        exit_on_error=False)
+
+    async def _show_marker(self, view: AnswerView, number: int, focus: bool) -> None:
+        await view.body.render_containing(f"[{number}]")  # a far-away part may be a stub
         block = self._restyle_marker(view, number)
         if block is not None:
             self.release_anchor()
@@ -279,6 +324,10 @@ class Conversation(VerticalScroll, can_focus=True):
     def action_follow(self) -> None:
         self.anchor()
 
+    def action_page(self, direction: int) -> None:
+        self.scroll_to(y=self.scroll_y + direction * max(1, self.scrollable_content_region.height - 1),
+                       animate=False)
+
     def action_toggle_reasoning(self) -> None:
         if self.selected is not None and self.selected.reasoning_block is not None:
             block = self.selected.reasoning_block
@@ -286,6 +335,7 @@ class Conversation(VerticalScroll, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
+        self.schedule_virtualize()
         if (new_value <= LOAD_OLDER_MARGIN and self.has_older and not self._loading_older
                 and self.thread_id is not None and self.oldest_id is not None
                 and self.max_scroll_y > 0):

@@ -346,7 +346,16 @@ class CompactOrderedList(_CompactList, MarkdownOrderedList):
 
 
 class CompactFence(MarkdownFence):
-    """A code fence without the inner Label upstream adds (one widget instead of two)."""
+    """A code fence without the inner Label upstream adds (one widget instead of two).
+
+    A fence without a language is shown as plain text: asking Pygments to guess one imports
+    every lexer the first time (~160 ms) and guesses wrong on prose-like text.
+    """
+
+    @classmethod
+    def highlight(cls, code: str, language: str, ansi: bool = False,
+                  dark: bool = False) -> Content:
+        return super().highlight(code, language.strip() or "text", ansi=ansi, dark=dark)
 
     DEFAULT_CSS = """
     CompactFence {

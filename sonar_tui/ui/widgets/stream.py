@@ -3,10 +3,15 @@
 Tokens are buffered and flushed to ``Markdown.get_stream`` on a timer (a parse per token
 starves key handling). The text is kept in *segments*: when the live segment passes
 ``SEGMENT_CHARS`` the next block boundary seals it and a fresh ``AnswerMarkdown`` takes over,
-so each append parses and lays out a bounded widget instead of an ever-growing one. Text
-that arrives faster than it can be shown (a fast wire) is cut into sealed segments right away
-and rendered once each. When the stream ends, only the live segment gets the final full
-render that clears Markdown's partial-block state.
+so each append parses a bounded widget instead of an ever-growing one. Text that arrives
+faster than it can be shown (a fast wire) is cut into sealed segments right away and
+rendered once each. When the stream ends, only the live segment gets the final full render
+that clears Markdown's partial-block state.
+
+Every layout pass visits every mounted widget, so a long answer also stays cheap by keeping
+only the segments near the viewport rendered: a sealed segment scrolled far away becomes a
+``SegmentStub``, one blank widget of the same height that keeps its text, and becomes
+Markdown again when the reader scrolls near it (``Conversation`` asks, on scroll).
 """
 
 from __future__ import annotations
@@ -14,14 +19,20 @@ from __future__ import annotations
 import asyncio
 import re
 
+from rich.cells import cell_len
 from textual.containers import Vertical
+from textual.content import Content
+from textual.geometry import Region
+from textual.widget import Widget
 from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownStream
 
+from sonar_tui.sanitize import clean_text
 from sonar_tui.ui.widgets.markdown import AnswerMarkdown
 
 SEGMENT_CHARS = 2500
 FLUSH_INTERVAL = 0.05
+RENDER_MARGIN = 1.0  # screens above and below the viewport kept rendered
 
 _FENCE_RE = re.compile(r" {0,3}(`{3,}|~{3,})")
 # Lines that continue the block above even after a blank line: indented text (list item
@@ -83,6 +94,47 @@ def split_segments(text: str, limit: int = SEGMENT_CHARS) -> list[str]:
     return [piece for piece in plan_cuts("", text, limit) if piece] or [""]
 
 
+def estimate_height(text: str, width: int) -> int:
+    """Lines a segment will take when rendered (for segments never rendered at this width).
+
+    Only the scrollbar depends on it: a stub becomes Markdown before it is on screen.
+    """
+    width = max(16, width - 4)
+    lines = 0
+    fenced = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            fenced = not fenced
+            lines += 2  # the fence's padding
+        elif fenced or not stripped or stripped.startswith("|"):
+            lines += 1
+        elif stripped.startswith("#"):
+            lines += 3  # a heading and its margins
+        else:
+            lines += max(1, -(-cell_len(stripped) // width))
+    return max(1, lines)
+
+
+class SegmentStub(Widget):
+    """A sealed segment kept off screen: blank, the height it had, and its text."""
+
+    DEFAULT_CSS = """
+    SegmentStub { width: 1fr; }
+    """
+
+    def __init__(self, source: str, height: int) -> None:
+        super().__init__()
+        self.source = source
+        self.styles.height = max(1, height)
+
+    def render(self) -> Content:
+        return Content("")
+
+
+Segment = AnswerMarkdown | SegmentStub
+
+
 class StreamingMarkdown(Vertical):
     """An answer's Markdown, in bounded segments, optionally streaming."""
 
@@ -93,20 +145,22 @@ class StreamingMarkdown(Vertical):
     def __init__(self, text: str = "", *, streaming: bool = False, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._initial = text
+        self._initial = clean_text(text) if text else ""
         self._streaming = streaming
         self._pending: list[str] = []
-        self._sealed_chars = 0
         self._live: AnswerMarkdown | None = None
         self._live_text = ""
         self._stream: MarkdownStream | None = None
         self._timer = None
+        # Flushes, the end of the stream and a replacement must not interleave: a flush
+        # that is sealing a segment while finish() runs would leave the last words queued.
+        self._lock = asyncio.Lock()
         self.segment_limit = SEGMENT_CHARS
 
     @property
     def source(self) -> str:
         """Everything received so far, including what is not yet on screen."""
-        sealed = "".join(segment.source for segment in self.query_children(AnswerMarkdown)
+        sealed = "".join(segment.source for segment in self._segments()
                          if segment is not self._live)
         return sealed + self._live_text + "".join(self._pending)
 
@@ -114,25 +168,40 @@ class StreamingMarkdown(Vertical):
     def streaming(self) -> bool:
         return self._streaming
 
+    def _segments(self) -> list[Segment]:
+        return [child for child in self.children if isinstance(child, (AnswerMarkdown, SegmentStub))]
+
+    def _width(self) -> int:
+        return self.size.width or (self.parent.size.width if self.parent else 0) or 80
+
     async def on_mount(self) -> None:
         pieces = split_segments(self._initial, self.segment_limit) if self._initial else []
+        tail = pieces.pop() if self._streaming and pieces else None
+        if pieces:
+            # The last segments are what a reader sees first (the view follows the bottom);
+            # the rest start as stubs and render when scrolled near.
+            shown = _last_pieces(pieces, self.segment_limit * 2)
+            width = self._width()
+            await self.mount_all([AnswerMarkdown(piece) if index >= len(pieces) - shown
+                                  else SegmentStub(piece, estimate_height(piece, width))
+                                  for index, piece in enumerate(pieces)])
         if self._streaming:
-            tail = pieces.pop() if pieces else ""
-            if pieces:
-                await self.mount_all([AnswerMarkdown(piece) for piece in pieces])
-            await self._start_live(tail)
+            await self._start_live(tail or "")
             self._timer = self.set_interval(FLUSH_INTERVAL, self._flush)
-        elif pieces:
-            await self.mount_all([AnswerMarkdown(piece) for piece in pieces])
 
     async def _start_live(self, text: str) -> None:
-        self._live = AnswerMarkdown(text or None)
-        self._live_text = text
+        # Mounted empty and fed through the stream: Markdown.update() would leave the
+        # stream's parse position at the last line instead of the last block's start.
+        self._live = AnswerMarkdown()
+        self._live_text = ""
         await self.mount(self._live)
         self._stream = Markdown.get_stream(self._live)
         # Let the stream's task take its first step: MarkdownStream.stop() on a task that
         # never ran raises CancelledError and drops what was queued.
         await asyncio.sleep(0)
+        if text:
+            await self._stream.write(text)
+            self._live_text = text
 
     async def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
@@ -153,6 +222,10 @@ class StreamingMarkdown(Vertical):
             self._pending.append(fragment)
 
     async def _flush(self) -> None:
+        async with self._lock:
+            await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
         if not self._pending or self._stream is None:
             return
         fragment = "".join(self._pending)
@@ -167,30 +240,100 @@ class StreamingMarkdown(Vertical):
         middle, tail = pieces[1:-1], pieces[-1]
         with self.app.batch_update():
             if middle:
-                await self.mount_all([AnswerMarkdown(piece) for piece in middle])
+                # A burst (a fast wire): only the part near the bottom, where the reader
+                # is, is rendered now; the rest waits as stubs until scrolled near.
+                shown = _last_pieces(middle, self.segment_limit * 2)
+                width = self._width()
+                await self.mount_all([
+                    AnswerMarkdown(piece) if index >= len(middle) - shown
+                    else SegmentStub(piece, estimate_height(piece, width))
+                    for index, piece in enumerate(middle)])
             await self._start_live(tail)
+        self.call_after_refresh(self._after_seal)
 
+    def _after_seal(self) -> None:
+        container = self._scroll_container()
+        if container is not None:
+            self.run_worker(self.virtualize(container.region), group="virtualize",
+                            exclusive=True, exit_on_error=False)
+
+    def _scroll_container(self) -> Widget | None:
+        node = self.parent
+        while node is not None and not getattr(node, "is_scrollable", False):
+            node = node.parent
+        return node if isinstance(node, Widget) else None
 
     async def finish(self) -> None:
         """End of stream: show everything, then one clean render of the live segment."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        await self._flush()
-        await self._close_stream()
-        if self._live is not None:
-            await self._live.update(self._live_text)
-        self._streaming = False
+        async with self._lock:
+            if self._timer is not None:
+                self._timer.stop()
+                self._timer = None
+            await self._flush_pending()
+            await self._close_stream()
+            if self._live is not None:
+                await self._live.update(self._live_text)
+            self._streaming = False
 
     async def replace(self, text: str) -> None:
         """Show exactly ``text`` (the service's authoritative final text)."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        await self._close_stream()
-        self._pending.clear()
-        self._live = None
-        self._live_text = ""
-        await self.remove_children()
-        await self.mount_all([AnswerMarkdown(piece) for piece in split_segments(text, self.segment_limit)])
-        self._streaming = False
+        async with self._lock:
+            if self._timer is not None:
+                self._timer.stop()
+                self._timer = None
+            await self._close_stream()
+            self._pending.clear()
+            self._live = None
+            self._live_text = ""
+            await self.remove_children()
+            await self.mount_all([AnswerMarkdown(piece) for piece in
+                                  split_segments(clean_text(text), self.segment_limit)])
+            self._streaming = False
+
+    # ------------------------------------------------------------------ virtualizing
+
+    async def virtualize(self, viewport: Region) -> None:
+        """Render sealed segments near ``viewport`` (screen coordinates); stub far ones.
+
+        A rendered segment becomes a stub of exactly its height, so nothing moves; a stub
+        that was never rendered at this width may come back taller or shorter (the caller
+        keeps the reader's place).
+        """
+        margin = int(viewport.height * RENDER_MARGIN)
+        top, bottom = viewport.y - margin, viewport.bottom + margin
+        async with self._lock:
+            for segment in self._segments():
+                region = segment.region
+                if segment is self._live or not region:  # hidden (folded reasoning)
+                    continue
+                near = region.bottom >= top and region.y <= bottom
+                if isinstance(segment, SegmentStub) and near:
+                    await self._render_stub(segment)
+                elif isinstance(segment, AnswerMarkdown) and not near:
+                    await self.mount(SegmentStub(segment.source, segment.outer_size.height),
+                                     before=segment)
+                    await segment.remove()
+
+    async def _render_stub(self, stub: SegmentStub) -> AnswerMarkdown:
+        rendered = AnswerMarkdown(stub.source)
+        await self.mount(rendered, before=stub)
+        await stub.remove()
+        return rendered
+
+    async def render_containing(self, text: str) -> None:
+        """Render every stub whose text contains ``text`` (before highlighting in it)."""
+        async with self._lock:
+            for segment in self._segments():
+                if isinstance(segment, SegmentStub) and text in segment.source:
+                    await self._render_stub(segment)
+
+
+def _last_pieces(pieces: list[str], chars: int) -> int:
+    """How many of the last pieces it takes to hold ``chars`` characters (at least one)."""
+    total = count = 0
+    for piece in reversed(pieces):
+        if total >= chars:
+            break
+        total += len(piece)
+        count += 1
+    return max(1, count)
