@@ -465,6 +465,8 @@ class SonarApp(App[None]):
             case Finished(reason=reason, model=model):
                 live.finish_reason = reason
                 live.model = model or live.model
+                if view:  # the last words on screen now; saving and the final render follow
+                    await view.body.flush()
             case Failed(error=error):
                 live.error = error_record(error)
                 live.status = "error"

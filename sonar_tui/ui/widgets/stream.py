@@ -32,6 +32,11 @@ from sonar_tui.ui.widgets.markdown import AnswerMarkdown
 
 SEGMENT_CHARS = 2500
 FLUSH_INTERVAL = 0.05
+# Each flush costs one layout pass of the whole screen (~30 ms on a 2-core machine when an
+# answer is long); past LONG_ANSWER_CHARS, flushing half as often halves that cost, and a
+# reader cannot tell 100 ms from 50 ms in a long answer.
+LONG_ANSWER_CHARS = 4096
+LONG_FLUSH_INTERVAL = 0.1
 RENDER_MARGIN = 1.0  # screens above and below the viewport kept rendered
 
 _FENCE_RE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -156,6 +161,8 @@ class StreamingMarkdown(Vertical):
         # that is sealing a segment while finish() runs would leave the last words queued.
         self._lock = asyncio.Lock()
         self.segment_limit = SEGMENT_CHARS
+        self._received = 0
+        self._slow_timer = False
 
     @property
     def source(self) -> str:
@@ -188,6 +195,7 @@ class StreamingMarkdown(Vertical):
         if self._streaming:
             await self._start_live(tail or "")
             self._timer = self.set_interval(FLUSH_INTERVAL, self._flush)
+            self._received = len(self._initial)
 
     async def _start_live(self, text: str) -> None:
         # Mounted empty and fed through the stream: Markdown.update() would leave the
@@ -220,10 +228,20 @@ class StreamingMarkdown(Vertical):
         """Queue text; cheap enough to call per token (no parsing, no I/O)."""
         if fragment:
             self._pending.append(fragment)
+            self._received += len(fragment)
+            if self._received > LONG_ANSWER_CHARS and self._timer is not None \
+                    and self._slow_timer is False:
+                self._slow_timer = True
+                self._timer.stop()
+                self._timer = self.set_interval(LONG_FLUSH_INTERVAL, self._flush)
 
     async def _flush(self) -> None:
         async with self._lock:
             await self._flush_pending()
+
+    async def flush(self) -> None:
+        """Show what has arrived now, without waiting for the timer (the stream ended)."""
+        await self._flush()
 
     async def _flush_pending(self) -> None:
         if not self._pending or self._stream is None:
@@ -264,16 +282,26 @@ class StreamingMarkdown(Vertical):
         return node if isinstance(node, Widget) else None
 
     async def finish(self) -> None:
-        """End of stream: show everything, then one clean render of the live segment."""
+        """End of stream: show everything, then one clean render of the live segment.
+
+        The clean render (which rebuilds the segment's blocks) waits for the next screen
+        refresh, so the last words are on screen first.
+        """
         async with self._lock:
             if self._timer is not None:
                 self._timer.stop()
                 self._timer = None
             await self._flush_pending()
             await self._close_stream()
-            if self._live is not None:
-                await self._live.update(self._live_text)
             self._streaming = False
+            live, text = self._live, self._live_text
+        if live is not None:
+            refreshed = asyncio.Event()
+            self.call_after_refresh(refreshed.set)
+            await refreshed.wait()
+            async with self._lock:
+                if live.is_attached and live is self._live:
+                    await live.update(text)
 
     async def replace(self, text: str) -> None:
         """Show exactly ``text`` (the service's authoritative final text)."""
