@@ -38,7 +38,7 @@ class Conversation(VerticalScroll, can_focus=True):
     BINDINGS = [
         Binding("end", "follow", "Follow", show=False, id="conversation.follow",
                 tooltip="Jump to the bottom and follow the answer"),
-        Binding("home", "scroll_home", "Top", show=False, id="conversation.top",
+        Binding("home", "top", "Top", show=False, id="conversation.top",
                 tooltip="Jump to the top of the thread"),
         Binding("left_square_bracket", "select_answer(-1)", "Prev answer", show=False,
                 id="conversation.previous_answer",
@@ -121,6 +121,11 @@ class Conversation(VerticalScroll, can_focus=True):
         self.run_worker(self._virtualize(), group="virtualize", exclusive=True,
                         exit_on_error=False)
 
+    def _content_y(self, widget) -> float:
+        """Where ``widget`` starts in the conversation's content: scrolling leaves it alone,
+        only a change of height above it moves it."""
+        return widget.region.y - self.region.y + self.scroll_y
+
     async def _virtualize(self) -> None:
         viewport = self.region
         if not viewport:
@@ -130,14 +135,16 @@ class Conversation(VerticalScroll, can_focus=True):
             reference, _ = self.screen.get_widget_at(viewport.x + 2, viewport.y)
         except Exception:  # nothing there (an empty thread)
             reference = None
-        before = reference.region.y if reference is not None else None
+        before = self._content_y(reference) if reference is not None else None
+        changed = False
         for body in self.query(StreamingMarkdown):
-            await body.virtualize(viewport)
-        if reference is not None and before is not None and not self.following:
+            changed = await body.virtualize(viewport) or changed
+        if changed and reference is not None and before is not None and not self.following:
             def keep_place() -> None:
-                if reference.is_attached and reference.region.y != before:
-                    self.scroll_to(y=self.scroll_y + reference.region.y - before,
-                                   animate=False, immediate=True)
+                if reference.is_attached:
+                    moved = self._content_y(reference) - before
+                    if moved:
+                        self.scroll_to(y=self.scroll_y + moved, animate=False, immediate=True)
             self.call_after_refresh(keep_place)
 
     @property
@@ -323,6 +330,9 @@ class Conversation(VerticalScroll, can_focus=True):
 
     def action_follow(self) -> None:
         self.anchor()
+
+    def action_top(self) -> None:
+        self.scroll_home(animate=False)
 
     def action_page(self, direction: int) -> None:
         self.scroll_to(y=self.scroll_y + direction * max(1, self.scrollable_content_region.height - 1),

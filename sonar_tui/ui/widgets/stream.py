@@ -320,15 +320,16 @@ class StreamingMarkdown(Vertical):
 
     # ------------------------------------------------------------------ virtualizing
 
-    async def virtualize(self, viewport: Region) -> None:
+    async def virtualize(self, viewport: Region) -> bool:
         """Render sealed segments near ``viewport`` (screen coordinates); stub far ones.
 
         A rendered segment becomes a stub of exactly its height, so nothing moves; a stub
         that was never rendered at this width may come back taller or shorter (the caller
-        keeps the reader's place).
+        keeps the reader's place). True when anything was mounted or removed.
         """
         margin = int(viewport.height * RENDER_MARGIN)
         top, bottom = viewport.y - margin, viewport.bottom + margin
+        changed = False
         async with self._lock:
             for segment in self._segments():
                 region = segment.region
@@ -337,10 +338,13 @@ class StreamingMarkdown(Vertical):
                 near = region.bottom >= top and region.y <= bottom
                 if isinstance(segment, SegmentStub) and near:
                     await self._render_stub(segment)
+                    changed = True
                 elif isinstance(segment, AnswerMarkdown) and not near:
                     await self.mount(SegmentStub(segment.source, segment.outer_size.height),
                                      before=segment)
                     await segment.remove()
+                    changed = True
+        return changed
 
     async def _render_stub(self, stub: SegmentStub) -> AnswerMarkdown:
         rendered = AnswerMarkdown(stub.source)
