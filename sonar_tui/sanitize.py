@@ -310,12 +310,17 @@ def _code_spans(text: str) -> list[tuple[int, int]]:
         by_length.setdefault(end - start, []).append(index)
     blank_lines = [m.start() for m in _BLANK_LINE_RE.finditer(text)]
     spans: list[tuple[int, int]] = []
-    index = 0
+    index, prose_start = 0, 0
     while index < len(runs):
         start, end = runs[index]
-        same = by_length[end - start]
+        # An odd number of backslashes escapes the run's first backtick only; the rest of the
+        # run may still open a span. Backslashes inside an earlier span escape nothing.
+        slashes = start - len(text[prose_start:start].rstrip("\\")) - prose_start
+        if slashes % 2:
+            start += 1
+        same = by_length.get(end - start, [])
         later = bisect.bisect_right(same, index)
-        if (start and text[start - 1] == "\\") or later == len(same):
+        if start == end or later == len(same):
             index += 1  # escaped, or no partner: literal backticks
             continue
         closer = same[later]
@@ -325,7 +330,7 @@ def _code_spans(text: str) -> list[tuple[int, int]]:
             index += 1  # the partner is in another paragraph
             continue
         spans.append((start, close_end))
-        index = closer + 1
+        index, prose_start = closer + 1, close_end
     return spans
 
 
@@ -409,8 +414,10 @@ def code_span(text: str) -> str:
 # ----------------------------------------------------------------------------- Markdown links
 
 _LINK_TEXT = r"(?:[^\[\]\\\x00]|\\.|\x00\d+\x00|\[(?:[^\[\]\\]|\\.)*\])*"
-_DESTINATION = (r"(?:<(?P<angle>[^<>\n\x00]*)>"
-                r"|(?P<bare>(?:[^\s()\\\x00]|\\.|\((?:[^\s()\\\x00]|\\.)*\))*))")
+# A code-span placeholder counts as destination text: a renderer reads the backticks as URL
+_DESTINATION = (r"(?:<(?P<angle>(?:[^<>\n\x00]|\x00\d+\x00)*)>"
+                r"|(?P<bare>(?:[^\s()\\\x00]|\\.|\x00\d+\x00"
+                r"|\((?:[^\s()\\\x00]|\\.|\x00\d+\x00)*\))*))")
 _TITLE = r"(?:\s+(?:\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|\((?:[^()\\]|\\.)*\)))?"
 _INLINE_LINK_RE = re.compile(
     r"(?<!\\)(?P<escapes>(?:\\\\)*)(?P<bang>!?)\[(?P<text>" + _LINK_TEXT + r")\]"
@@ -456,6 +463,16 @@ def neutralise_markdown_links(markdown: str, *, keep_fragment_links: bool = Fals
     linkifier turns into ``mailto:`` links are not Markdown links either: the UI must still pass
     every clicked href through :func:`safe_url`.
     """
+    # Neutralising an outer link can expose a new one (``[r]([x](javascript:x))`` -> ``[r](x)``),
+    # so passes repeat until nothing changes; each change removes link syntax, so this ends.
+    while True:
+        cleaned = _neutralise_once(markdown, keep_fragment_links)
+        if cleaned == markdown:
+            return cleaned
+        markdown = cleaned
+
+
+def _neutralise_once(markdown: str, keep_fragment_links: bool) -> str:
     if not any(c in markdown for c in "[<"):
         return markdown
     text, pieces = protect_code(markdown)
@@ -463,7 +480,9 @@ def neutralise_markdown_links(markdown: str, *, keep_fragment_links: bool = Fals
     def inline(match: re.Match[str]) -> str:
         destination = match["angle"] if match["angle"] is not None else match["bare"]
         inner = _INLINE_LINK_RE.sub(inline, match["text"])  # [![img](bad)](good)
-        if not _allowed_target(_link_target(destination or ""), keep_fragment_links):
+        # A code span in the destination is part of the URL a renderer sees, so judge it whole
+        target = _link_target(restore_code(destination or "", pieces))
+        if not _allowed_target(target, keep_fragment_links):
             return match["escapes"] + inner
         start, end = match.start("text") - match.start(), match.end("text") - match.start()
         whole = match.group()
@@ -476,7 +495,8 @@ def neutralise_markdown_links(markdown: str, *, keep_fragment_links: bool = Fals
         return match["escapes"] + code_span(uri)
 
     def definition(match: re.Match[str]) -> str:
-        destination = match["angle"] if match["angle"] is not None else match["bare"]
+        destination = restore_code(
+            match["angle"] if match["angle"] is not None else match["bare"], pieces)
         if _allowed_target(_link_target(destination), keep_fragment_links):
             return match.group()
         return f"{match['lead']}\\[{match['label']}]:{match['gap']}{code_span(destination)}"

@@ -344,6 +344,12 @@ def explicit_hrefs(markdown: str) -> list[str]:
         ("[a [b] c](vbscript:x)", "a [b] c"),
         ("[![img](javascript:x)](https://ok.example)", "[img](https://ok.example)"),
         ("[`code`](javascript:y)", "`code`"),
+        # found by hypothesis: removing the inner link exposed an outer one to a relative target
+        ("[r]([x](javascript:alert(1)))", "r"),
+        # an escaped backslash does not escape the backtick after it: that is a code span
+        ("\\\\`[c](javascript:c)`[a](#frag)", "\\\\`[c](javascript:c)`a"),
+        # a code span inside a destination is URL text to a renderer
+        ("[t](`javascript:x`)", "t"),
     ],
 )
 def test_neutralise_markdown_links_rewrites_unsafe_targets(markdown: str, expected: str) -> None:
