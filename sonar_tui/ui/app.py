@@ -60,6 +60,7 @@ from sonar_tui.service import (
     error_record,
 )
 from sonar_tui.ui.live import LiveAnswer
+from sonar_tui.ui.run_to_end import run_to_end
 from sonar_tui.ui.screens.help import HelpScreen, binding_rows
 from sonar_tui.ui.screens.main import MainScreen
 from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
@@ -256,6 +257,12 @@ class SonarApp(App[None]):
         if self._mock is not None:
             self._mock.stop()
 
+    def release_leftovers(self) -> None:
+        """After the app has stopped: stop what ``on_unmount`` did not get to (it never runs
+        when the message loop dies), so the process can exit."""
+        if self.store is not None:
+            self.store.abandon()
+
     def _apply_layout_settings(self) -> None:
         main = self.main
         panel = self.config.appearance.citation_panel
@@ -352,7 +359,8 @@ class SonarApp(App[None]):
         try:
             async for event in events:
                 try:
-                    await self._apply(live, event)
+                    # Esc cancels this worker; what an event changes on screen completes first
+                    await run_to_end(self._apply(live, event))
                 except Exception:  # a display bug: keep consuming so the answer is saved
                     log.exception("showing an answer failed; it is still being saved")
                     live.view = None
@@ -364,7 +372,7 @@ class SonarApp(App[None]):
         except asyncio.CancelledError:
             live.status = "cancelled"
             if self.is_running:
-                await self._finish_view(live, status="cancelled")
+                await run_to_end(self._finish_view(live, status="cancelled"))
             raise
         except Exception as exc:  # a bug in the service must not take the app down either
             log.exception("answer worker failed")

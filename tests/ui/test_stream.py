@@ -119,3 +119,24 @@ async def test_a_marker_in_a_stub_is_rendered_before_it_is_highlighted():
         await widget.render_containing(marker)
         await pilot.pause()
         assert not any(marker in stub.source for stub in widget.query_children(SegmentStub))
+
+
+
+async def test_cancelling_a_virtualize_worker_mid_change_leaves_the_app_running():
+    """A newer exclusive worker cancels the older one while it awaits a removal. Unguarded,
+    Textual then cancels the removed widgets' own loops and the app stops without a word."""
+    widget = StreamingMarkdown(LONG)
+    async with Host(widget).run_test(size=(100, 30)) as pilot:
+        log = pilot.app.query_one("#log")
+        await pilot.pause()
+        for position in (log.max_scroll_y, 0) * 3:
+            log.scroll_to(y=position, animate=False, immediate=True)
+            before = len(widget.children)
+            worker = widget.run_worker(widget.virtualize(log.region), exclusive=True)
+            while worker.is_running and len(widget.children) == before:
+                await asyncio.sleep(0)  # until its first mount: a removal comes next
+            worker.cancel()
+            # the timeout only guards a hang: a stopped app never answers a pause
+            await asyncio.wait_for(pilot.pause(), timeout=10)
+            assert pilot.app.is_running
+        assert widget.source == LONG
