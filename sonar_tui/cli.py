@@ -404,7 +404,10 @@ def _run_app(args: argparse.Namespace) -> int:
     from sonar_tui.ui.app import SonarApp
 
     app = SonarApp(config, db_path=db_path, demo=args.demo)
-    app.run()
+    try:
+        app.run()
+    finally:
+        app.release_leftovers()
     return app.return_code or 0
 
 

@@ -149,6 +149,14 @@ class Database:
         async with self._lock:
             await self._conn.close()
 
+    def abandon(self) -> None:
+        """Stop the connection's worker thread without the event loop that opened it.
+
+        For when that loop ended without closing us (the app died). aiosqlite's thread is not
+        a daemon: left running, it would keep the process from ever exiting.
+        """
+        self._conn.stop()
+
     @property
     def connection(self) -> aiosqlite.Connection:
         """The raw connection, for diagnostics and tests (pragmas); use :meth:`write`/:meth:`read`."""

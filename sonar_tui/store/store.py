@@ -89,6 +89,14 @@ class Store:
             self._live.clear()
             await self._db.close()
 
+    def abandon(self) -> None:
+        """Last resort when :meth:`close` can no longer run (its event loop is gone): stop the
+        database thread. Answers left ``streaming`` are recovered as ``interrupted`` on the next
+        start, as after a crash."""
+        if not self._closed:
+            self._closed = True
+            self._db.abandon()
+
     async def __aenter__(self) -> Store:
         return self
 

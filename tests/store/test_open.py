@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -86,3 +89,23 @@ async def test_not_a_database(db_path):
 async def test_read_only_missing_file(db_path):
     with pytest.raises(StoreError, match="no database"):
         await Store.open(db_path, read_only=True)
+
+
+def test_an_abandoned_store_lets_the_process_exit(db_path):
+    """aiosqlite's worker thread is not a daemon: when the loop that opened the store is gone
+    without close() (the app died), abandon() is what lets the process exit at all."""
+    script = textwrap.dedent(f"""
+        import asyncio
+        from sonar_tui.store import Store
+
+        async def open_it():
+            return await Store.open({str(db_path)!r})
+
+        store = asyncio.run(open_it())  # its loop is gone; close() never ran
+        store.abandon()
+    """)
+    # the timeout only guards the hang this test is about
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert db_path.exists()

@@ -26,6 +26,7 @@ class Harness:
         self.mock = start_mock(profile, **mock_options)
         self.db_path = tmp_path / "threads.db"
         self.config_path = tmp_path / "config" / "config.toml"
+        self.apps: list[SonarApp] = []
 
     @property
     def service(self):
@@ -42,14 +43,18 @@ class Harness:
         return load_config(self.config_path, env=environment)
 
     def app(self, *, config: LoadedConfig | None = None, **kwargs) -> SonarApp:
-        return SonarApp(config or self.config(), db_path=self.db_path, clock=lambda: FIXED_NOW,
-                        **kwargs)
+        app = SonarApp(config or self.config(), db_path=self.db_path, clock=lambda: FIXED_NOW,
+                       **kwargs)
+        self.apps.append(app)
+        return app
 
     def paths(self) -> list[str]:
         return [request.path for request in self.mock.requests]
 
     def close(self) -> None:
         self.mock.stop()
+        for app in self.apps:  # a test that failed mid-way must not keep pytest from exiting
+            app.release_leftovers()
 
 
 async def wait_until(pilot, predicate: Callable[[], bool], what: str,
