@@ -11,6 +11,8 @@ from sonar_tui.references import code_blocks
 from sonar_tui.store import Store
 from sonar_tui.ui.screens.help import HelpScreen
 from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
+from sonar_tui.ui.widgets.markdown import AnswerMarkdown
+from sonar_tui.ui.widgets.stream import SegmentStub
 from tests.ui.appkit import Harness, ask_and_wait, idle, last_answer, ready, wait_until
 
 
@@ -277,3 +279,22 @@ async def test_attaching_an_image_sends_it_with_the_next_question(harness, tmp_p
     content = harness.service.last_body()["messages"][-1]["content"]
     assert content[0] == {"type": "text", "text": "What is in this image?"}
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+async def test_a_long_streamed_answer_keeps_only_what_is_near_the_view_rendered(tmp_path):
+    """Far segments become stubs as the answer streams; only those near the viewport are
+    Markdown widgets, so layout cost stays flat however long the answer grows."""
+    harness = Harness(tmp_path, chunks=8000)  # ~64 KB: a few dozen segments
+    try:
+        app = harness.app()
+        async with app.run_test(size=(160, 50)) as pilot:
+            await ready(pilot)
+            await ask_and_wait(pilot, "How do B-trees work?")
+            body = last_answer(app).body
+            assert len(body.source) > 60_000
+            stubs = body.query_children(SegmentStub)
+            rendered = body.query_children(AnswerMarkdown)
+            assert len(stubs) >= 10, (len(stubs), len(rendered))
+            assert len(rendered) <= 12, (len(stubs), len(rendered))
+    finally:
+        harness.close()

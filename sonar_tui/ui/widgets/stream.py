@@ -281,8 +281,11 @@ class StreamingMarkdown(Vertical):
                             exclusive=True, exit_on_error=False)
 
     def _scroll_container(self) -> Widget | None:
+        # Widget.is_scrollable is true of any widget with children; what matters is the
+        # ancestor that actually scrolls, whose region is what the reader sees.
         node = self.parent
-        while node is not None and not getattr(node, "is_scrollable", False):
+        while node is not None and (not isinstance(node, Widget)
+                                    or node.styles.overflow_y not in ("auto", "scroll")):
             node = node.parent
         return node if isinstance(node, Widget) else None
 
