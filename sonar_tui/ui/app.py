@@ -359,8 +359,12 @@ class SonarApp(App[None]):
         try:
             async for event in events:
                 try:
-                    # Esc cancels this worker; what an event changes on screen completes first
-                    await run_to_end(self._apply(live, event))
+                    if isinstance(event, TextDelta):
+                        # the hot path only buffers text (it never suspends): no task needed
+                        await self._apply(live, event)
+                    else:
+                        # Esc cancels this worker; what an event changes on screen completes
+                        await run_to_end(self._apply(live, event))
                 except Exception:  # a display bug: keep consuming so the answer is saved
                     log.exception("showing an answer failed; it is still being saved")
                     live.view = None
