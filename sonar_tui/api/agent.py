@@ -40,7 +40,13 @@ from sonar_tui.api.settings import (
     field_default,
     validate_request_settings,
 )
-from sonar_tui.api.sonar import as_dict, as_list, source_from_result, user_location
+from sonar_tui.api.sonar import (
+    as_dict,
+    as_list,
+    json_object_body,
+    source_from_result,
+    user_location,
+)
 from sonar_tui.api.sse import SseEvent, SseEventParser, load_json as _loads
 
 _SCHEME_RE = re.compile(r"^https?://", re.I)
@@ -512,15 +518,9 @@ def _number_of(value, fallback):
 
 def parse_agent_response(body: bytes | str | dict) -> list[Event]:
     """A non-streaming Agent API body as events. ``status`` decides, even on HTTP 200."""
-    if not isinstance(body, dict):
-        text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
-        data = _loads(text)
-        if not isinstance(data, dict):
-            snippet = text.strip()[:_SNIPPET_CHARS] or "an empty body"
-            return [Failed(ApiError(ErrorKind.PROTOCOL,
-                                    f"The service answered with something that is not a JSON "
-                                    f"object: {snippet}"))]
-        body = data
+    body = json_object_body(body)
+    if isinstance(body, Failed):
+        return [body]
     if body.get("object") != "response" and "output" not in body:
         if body.get("error"):
             return [Failed(error_from_payload(body["error"]))]

@@ -614,17 +614,25 @@ class SonarStreamParser(SseEventParser):
         out.append(Finished(reason, model=self._model or None, detail=detail))  # type: ignore[arg-type]
 
 
+def json_object_body(body: bytes | str | dict) -> dict | Failed:
+    """A non-streaming body as a JSON object, or the failure to report when it is not one."""
+    if isinstance(body, dict):
+        return body
+    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
+    data = _loads(text)
+    if isinstance(data, dict):
+        return data
+    snippet = text.strip()[:_SNIPPET_CHARS] or "an empty body"
+    return Failed(ApiError(ErrorKind.PROTOCOL,
+                           f"The service answered with something that is not a JSON "
+                           f"object: {snippet}"))
+
+
 def parse_sonar_response(body: bytes | str | dict) -> list[Event]:
     """A non-streaming chat-completions body as the same events a stream would give."""
-    if not isinstance(body, dict):
-        text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else body
-        data = _loads(text)
-        if not isinstance(data, dict):
-            snippet = text.strip()[:_SNIPPET_CHARS] or "an empty body"
-            return [Failed(ApiError(ErrorKind.PROTOCOL,
-                                    f"The service answered with something that is not a JSON "
-                                    f"object: {snippet}"))]
-        body = data
+    body = json_object_body(body)
+    if isinstance(body, Failed):
+        return [body]
     if body.get("error") and not body.get("choices"):
         return [Failed(error_from_payload(body["error"]))]
     if not isinstance(body.get("choices"), list):
