@@ -15,7 +15,7 @@ tmux (160x50): the same by keyboard: ctrl+f, Enter (the thread list), Down/Up to
   is a sentinel the bench database adds, see ``_common.bench_db``). Peak memory = VmHWM
   of the app's process at the end.
 
-    /work/venv/bin/python bench/open_thread.py [--runs 9] [--no-tmux] [--older-pages 10]
+    python bench/open_thread.py [--runs 9] [--no-tmux] [--older-pages 10]
 """
 
 from __future__ import annotations

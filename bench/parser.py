@@ -18,7 +18,7 @@ chunks/s), Agent +31..35 % (46-51 ms vs 35-37 ms, ~85,000 chunks/s). With the st
 library's JSON decoder instead of orjson, Sonar measured +51..57 % in the same session;
 before the hot-path work, +116 %.
 
-    /work/venv/bin/python bench/parser.py [--chunks 4000] [--runs 15] [--profile]
+    python bench/parser.py [--chunks 4000] [--runs 15] [--profile]
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Two runs, because the profilers distort differently:
 - pyinstrument (sampling every 1 ms; little distortion): the call tree, and self time
   per function, written next to the report (``--out``), with an HTML view.
 
-    /work/venv/bin/python bench/profile_stream.py [--chunks 4000] [--pace P]
+    python bench/profile_stream.py [--chunks 4000] [--pace P]
         [--profiler both|cprofile|pyinstrument] [--out DIR]
 """
 

@@ -18,7 +18,7 @@ warm-up of each, so the page cache and the bytecode cache are warm as they are f
 The database is ``bench/store.py``'s, built once and cached (see ``_common.bench_db``);
 each run uses one private copy (the app may write to it: recovery, migrations).
 
-    /work/venv/bin/python bench/startup.py [--runs 7] [--no-tmux] [--no-headless]
+    python bench/startup.py [--runs 7] [--no-tmux] [--no-headless]
 """
 
 from __future__ import annotations

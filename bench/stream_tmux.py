@@ -20,7 +20,7 @@ trip on tmux's control pipe), and the time kept is when the first capture showin
 change was requested. Each run starts the app fresh, with an empty database in a
 temporary directory, and waits until it has opened its database before typing.
 
-    /work/venv/bin/python bench/stream_tmux.py [--speed] [--paced] [--keys]
+    python bench/stream_tmux.py [--speed] [--paced] [--keys]
         [--sizes 1000,4000,8000] [--runs 5] [--baseline-runs 3] [--no-baseline]
         [--paced-runs 5]
 """
