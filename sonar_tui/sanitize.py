@@ -293,7 +293,14 @@ def fenced_blocks(lines: list[str]) -> list[FencedBlock]:
 
 
 _BACKTICK_RUN_RE = re.compile(r"`+")
-_BLANK_LINE_RE = re.compile(r"\n[ \t]*(?=\n)")
+# Where a paragraph ends, for code spans (which never cross one): a blank line, or a line
+# that starts a block able to interrupt a paragraph (quote, heading, list item, rule, fence).
+# Seeing a break where there is none only makes less text count as code: the safe side.
+_PARAGRAPH_BREAK_RE = re.compile(
+    r"\n(?=[ \t]*\n| {0,3}(?:>|#{1,6}(?:[ \t]|$)|[-+*][ \t]|\d{1,9}[.)][ \t]"
+    r"|[-*_=]{3}|`{3}|~{3}))",
+    re.M,
+)
 
 
 def _code_spans(text: str) -> list[tuple[int, int]]:
@@ -308,15 +315,14 @@ def _code_spans(text: str) -> list[tuple[int, int]]:
     by_length: dict[int, list[int]] = {}
     for index, (start, end) in enumerate(runs):
         by_length.setdefault(end - start, []).append(index)
-    blank_lines = [m.start() for m in _BLANK_LINE_RE.finditer(text)]
+    breaks = [m.start() for m in _PARAGRAPH_BREAK_RE.finditer(text)]
     spans: list[tuple[int, int]] = []
     index, prose_start = 0, 0
     while index < len(runs):
         start, end = runs[index]
         # An odd number of backslashes escapes the run's first backtick only; the rest of the
         # run may still open a span. Backslashes inside an earlier span escape nothing.
-        slashes = start - len(text[prose_start:start].rstrip("\\")) - prose_start
-        if slashes % 2:
+        if _backslashes_before(text, start, prose_start) % 2:
             start += 1
         same = by_length.get(end - start, [])
         later = bisect.bisect_right(same, index)
@@ -325,13 +331,21 @@ def _code_spans(text: str) -> list[tuple[int, int]]:
             continue
         closer = same[later]
         close_start, close_end = runs[closer]
-        blank = bisect.bisect_left(blank_lines, end)
-        if blank < len(blank_lines) and blank_lines[blank] < close_start:
+        after = bisect.bisect_left(breaks, end)
+        if after < len(breaks) and breaks[after] < close_start:
             index += 1  # the partner is in another paragraph
             continue
         spans.append((start, close_end))
         index, prose_start = closer + 1, close_end
     return spans
+
+
+def _backslashes_before(text: str, position: int, floor: int) -> int:
+    """How many backslashes directly precede ``position``, not looking before ``floor``."""
+    count = 0
+    while position - count > floor and text[position - count - 1] == "\\":
+        count += 1
+    return count
 
 
 class Segment(NamedTuple):

@@ -350,6 +350,8 @@ def explicit_hrefs(markdown: str) -> list[str]:
         ("\\\\`[c](javascript:c)`[a](#frag)", "\\\\`[c](javascript:c)`a"),
         # a code span inside a destination is URL text to a renderer
         ("[t](`javascript:x`)", "t"),
+        # a quote line ends the paragraph, so no code span runs across it
+        ("`[a](#frag)\n>`", "`a\n>`"),
     ],
 )
 def test_neutralise_markdown_links_rewrites_unsafe_targets(markdown: str, expected: str) -> None:
