@@ -28,7 +28,7 @@ from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownStream
 
 from sonar_tui.sanitize import clean_text
-from sonar_tui.ui.run_to_end import run_to_end
+from sonar_tui.ui.run_to_end import runs_to_end
 from sonar_tui.ui.widgets.markdown import AnswerMarkdown
 
 SEGMENT_CHARS = 2500
@@ -236,11 +236,8 @@ class StreamingMarkdown(Vertical):
                 self._timer.stop()
                 self._timer = self.set_interval(LONG_FLUSH_INTERVAL, self._flush)
 
+    @runs_to_end  # the timer's task is cancelled when the timer stops, possibly mid-change
     async def _flush(self) -> None:
-        # The timer's task is cancelled when the timer stops, possibly mid-change
-        await run_to_end(self._flush_locked())
-
-    async def _flush_locked(self) -> None:
         async with self._lock:
             await self._flush_pending()
 
@@ -328,6 +325,7 @@ class StreamingMarkdown(Vertical):
 
     # ------------------------------------------------------------------ virtualizing
 
+    @runs_to_end  # runs in exclusive workers, which a newer one cancels at any moment
     async def virtualize(self, viewport: Region) -> bool:
         """Render sealed segments near ``viewport`` (screen coordinates); stub far ones.
 
@@ -335,10 +333,6 @@ class StreamingMarkdown(Vertical):
         that was never rendered at this width may come back taller or shorter (the caller
         keeps the reader's place). True when anything was mounted or removed.
         """
-        # Runs in exclusive workers, which a newer one cancels at any moment
-        return await run_to_end(self._virtualize(viewport))
-
-    async def _virtualize(self, viewport: Region) -> bool:
         margin = int(viewport.height * RENDER_MARGIN)
         top, bottom = viewport.y - margin, viewport.bottom + margin
         changed = False
@@ -364,11 +358,9 @@ class StreamingMarkdown(Vertical):
         await stub.remove()
         return rendered
 
+    @runs_to_end
     async def render_containing(self, text: str) -> None:
         """Render every stub whose text contains ``text`` (before highlighting in it)."""
-        await run_to_end(self._render_containing(text))
-
-    async def _render_containing(self, text: str) -> None:
         async with self._lock:
             for segment in self._segments():
                 if isinstance(segment, SegmentStub) and text in segment.source:
