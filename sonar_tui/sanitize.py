@@ -24,8 +24,12 @@ import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 # ----------------------------------------------------------------------------- control sequences
 
@@ -294,11 +298,12 @@ def fenced_blocks(lines: list[str]) -> list[FencedBlock]:
 
 _BACKTICK_RUN_RE = re.compile(r"`+")
 # Where a paragraph ends, for code spans (which never cross one): a blank line, or a line
-# that starts a block able to interrupt a paragraph (quote, heading, list item, rule, fence).
+# that starts a block able to interrupt a paragraph (quote, heading, list item, rule, fence;
+# a backtick fence whose info string holds a backtick is no fence).
 # Seeing a break where there is none only makes less text count as code: the safe side.
 _PARAGRAPH_BREAK_RE = re.compile(
     r"\n(?=[ \t]*\n| {0,3}(?:>|#{1,6}(?:[ \t]|$)|[-+*][ \t]|\d{1,9}[.)][ \t]"
-    r"|[-*_=]{3}|`{3}|~{3}))",
+    r"|[-*_=]{3}|`{3,}[^`\n]*$|~{3}))",
     re.M,
 )
 
@@ -482,8 +487,52 @@ def neutralise_markdown_links(markdown: str, *, keep_fragment_links: bool = Fals
     while True:
         cleaned = _neutralise_once(markdown, keep_fragment_links)
         if cleaned == markdown:
-            return cleaned
+            break
         markdown = cleaned
+    # The regexes approximate CommonMark, and hostile text keeps finding where they differ
+    # (``[r](`)` `` is a link to a backtick, not a code span). So the parser Textual renders
+    # with has the last word: if it still sees a link we would refuse, no bracket or angle
+    # bracket may act as syntax any more. That garbles a hostile answer, never an ordinary one.
+    if any(not _allowed_target(href, keep_fragment_links) for href in _rendered_links(cleaned)):
+        return _defuse_link_syntax(cleaned)
+    return cleaned
+
+
+@cache
+def _renderer() -> MarkdownIt:
+    """The parser and preset Textual's Markdown widget uses, so it sees the links a user can
+    click. Built on first use: importing and building it costs ~25 ms that `ask` need not pay."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("gfm-like")
+
+
+# Character references are text to CommonMark, never syntax, and show as the character itself
+_LINK_SYNTAX_ENTITIES = str.maketrans({"[": "&#91;", "]": "&#93;", "<": "&lt;"})
+
+
+def _rendered_links(markdown: str) -> list[str]:
+    """The href or src of every link and image the renderer makes from Markdown link syntax
+    (not the bare URLs its linkifier finds: the UI checks those with :func:`safe_url`)."""
+    # Link syntax needs "](" (inline), "]:" (a definition, without which "[x]" is text) or
+    # "<" (autolink); answers whose only brackets are [n] markers skip the parse, which costs
+    # several times what the regexes do
+    if not any(mark in markdown for mark in ("](", "]:", "<")):
+        return []
+    found: list[str] = []
+    pending = _renderer().parse(markdown)
+    while pending:
+        token = pending.pop()
+        if token.type == "link_open" and token.markup != "linkify":
+            found.append(str(token.attrs.get("href", "")))
+        elif token.type == "image":
+            found.append(str(token.attrs.get("src", "")))
+        pending.extend(token.children or ())
+    return found
+
+
+def _defuse_link_syntax(markdown: str) -> str:
+    return markdown.translate(_LINK_SYNTAX_ENTITIES)
 
 
 def _neutralise_once(markdown: str, keep_fragment_links: bool) -> str:
