@@ -260,14 +260,10 @@ async def test_a_kept_thread_changed_by_another_window_is_rebuilt_when_reopened(
         await ask_and_wait(pilot, "A finished thread")
         thread_id = app.main.thread_id
         kept = app.main.conversation
-        assert kept.max_scroll_y > 5
-        kept.scroll_to(y=3, animate=False, immediate=True)  # the reader scrolled up a little
         await pilot.press("ctrl+n")
         await pilot.pause()
         await app.main.open_thread(thread_id)  # unchanged: shown as it was left
-        await pilot.pause()
         assert app.main.conversation is kept and kept.question_texts() == ["A finished thread"]
-        assert kept.scroll_y == 3
         await pilot.press("ctrl+n")
         await pilot.pause()
         other = await Store.open(harness.db_path)  # a second window asks in that thread
