@@ -269,8 +269,7 @@ class SonarApp(App[None]):
         main.set_class(panel == "bottom", "-citations-bottom")
         main.set_class(panel == "hidden", "-citations-hidden")
         if main.is_mounted:  # at start-up the screen applies it itself, once composed
-            for conversation in main.query(Conversation):
-                conversation.follow_streaming = self.config.appearance.follow_streaming
+            main.conversation.follow_streaming = self.config.appearance.follow_streaming
 
     # ------------------------------------------------------------------ threads
 
