@@ -494,7 +494,7 @@ def neutralise_markdown_links(markdown: str, *, keep_fragment_links: bool = Fals
     # with has the last word: if it still sees a link we would refuse, no bracket or angle
     # bracket may act as syntax any more. That garbles a hostile answer, never an ordinary one.
     if any(not _allowed_target(href, keep_fragment_links) for href in _rendered_links(cleaned)):
-        return _defuse_link_syntax(cleaned)
+        return cleaned.translate(_LINK_SYNTAX_ENTITIES)
     return cleaned
 
 
@@ -529,10 +529,6 @@ def _rendered_links(markdown: str) -> list[str]:
             found.append(str(token.attrs.get("src", "")))
         pending.extend(token.children or ())
     return found
-
-
-def _defuse_link_syntax(markdown: str) -> str:
-    return markdown.translate(_LINK_SYNTAX_ENTITIES)
 
 
 def _neutralise_once(markdown: str, keep_fragment_links: bool) -> str:

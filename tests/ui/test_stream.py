@@ -121,7 +121,6 @@ async def test_a_marker_in_a_stub_is_rendered_before_it_is_highlighted():
         assert not any(marker in stub.source for stub in widget.query_children(SegmentStub))
 
 
-
 async def test_cancelling_a_virtualize_worker_mid_change_leaves_the_app_running():
     """A newer exclusive worker cancels the older one while it awaits a removal. Unguarded,
     Textual then cancels the removed widgets' own loops and the app stops without a word."""
