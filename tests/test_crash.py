@@ -54,6 +54,7 @@ def checkpointed_text(db: Path) -> str:
     return row[0] if row else ""
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 async def test_sigkill_mid_answer_keeps_the_question_and_the_partial_answer(tmp_path):
     mock = start_mock("default", chunks=10000, pace=150)  # ~70 s: far longer than the test

@@ -298,7 +298,10 @@ async def test_hostile_configuration_values_are_shown_as_text(tmp_path):
 
 # ----------------------------------------------------------------------------- a real terminal
 
-needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def needs_tmux(test):
+    """A real-terminal test: needs tmux, and runs with the slow tests (CI runs them alone)."""
+    return pytest.mark.slow(
+        pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")(test))
 
 
 def terminal_app(harness: Harness, tmp_path) -> Tmux:
