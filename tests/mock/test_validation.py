@@ -207,7 +207,7 @@ def test_agent_recorded_validation_errors(client, fixtures_dir, body, fixture):
 
 
 @pytest.mark.parametrize(("body", "needle"), [
-    ({"input": "q"}, "one of model, models or preset"),
+    ({"input": "q"}, "one of model, models, effort or preset"),
     ({"preset": "turbo", "input": "q"}, "preset"),
     ({"model": "sonar", "input": "q"}, "is not supported"),
     ({"model": "sonar-pro", "input": "q"}, "is not supported"),
