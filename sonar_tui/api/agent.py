@@ -44,7 +44,6 @@ from sonar_tui.api.events import (
     UsageUpdate,
 )
 from sonar_tui.api.settings import (
-    AGENT_PRESETS,
     RequestSettings,
     field_default,
     validate_request_settings,
@@ -95,22 +94,29 @@ def build_agent_body(request: AskRequest) -> dict[str, Any]:
     if not request.question.strip() and not request.attachments:
         raise ApiError(ErrorKind.INVALID_SETTINGS, "The question is empty.", field="question")
 
-    model = s.resolved_agent_model()
-    preset = model in AGENT_PRESETS
-    body: dict[str, Any] = {"preset": model} if preset else {"model": model}
+    # effort, not the deprecated preset: "If both are supplied, effort takes precedence", so
+    # sending both would add nothing, and a server that predates effort refuses the unknown
+    # field whatever else is sent.
+    effort, model = s.agent_target()
+    body: dict[str, Any] = {}
+    if effort:
+        body["effort"] = effort
+    if model:
+        body["model"] = model
+    bundled = bool(effort)  # an effort level brings its own tools
     body["input"] = _input(request)
     if s.system_prompt.strip():
         body["instructions"] = s.system_prompt
 
     tools: list[dict[str, Any]] = []
     if s.disable_search:
-        if preset:
-            body["max_tool_calls"] = 0  # preset tools cannot be removed, only switched off
+        if bundled:
+            body["max_tool_calls"] = 0  # bundled tools cannot be removed, only switched off
     else:
         web_search = _web_search_tool(s)
-        # A bare model does not search without the tool; a preset bundles it, so the tool is
-        # listed only to carry settings.
-        if not preset or len(web_search) > 1:
+        # A bare model does not search without the tool; an effort level bundles it, so the
+        # tool is listed only to carry settings.
+        if not bundled or len(web_search) > 1:
             tools.append(web_search)
         if s.search_mode == "sec":
             tools.append({"type": "finance_search"})
