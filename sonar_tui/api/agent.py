@@ -104,7 +104,13 @@ def build_agent_body(request: AskRequest) -> dict[str, Any]:
     if model:
         body["model"] = model
     bundled = bool(effort)  # an effort level brings its own tools
-    body["input"] = _input(request)
+    if request.previous_response_id:
+        # The service holds the conversation: only the new question goes (the recorded
+        # multi-turn request sends a plain string this way).
+        body["previous_response_id"] = request.previous_response_id
+        body["input"] = _input(request, history=[])
+    else:
+        body["input"] = _input(request)
     if s.system_prompt.strip():
         body["instructions"] = s.system_prompt
 
@@ -138,8 +144,9 @@ def build_agent_body(request: AskRequest) -> dict[str, Any]:
     return body
 
 
-def _input(request: AskRequest) -> str | list[dict[str, Any]]:
-    turns = fold_turns(request.history, request.question)
+def _input(request: AskRequest, history: list[Turn] | None = None
+           ) -> str | list[dict[str, Any]]:
+    turns = fold_turns(request.history if history is None else history, request.question)
     if not turns or turns[-1].role != "user":
         turns.append(Turn("user", ""))  # images without words still need a user turn
     if len(turns) == 1 and not request.attachments:

@@ -13,9 +13,9 @@ from sonar_tui.api.settings import RequestSettings
 from .wire import AGENT, ask, raw
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 8
-TOP_LEVEL = {"model", "effort", "input", "instructions", "tools", "reasoning",
-             "max_output_tokens", "response_format", "temperature", "top_p", "stream",
-             "max_tool_calls"}
+TOP_LEVEL = {"model", "effort", "input", "previous_response_id", "instructions", "tools",
+             "reasoning", "max_output_tokens", "response_format", "temperature", "top_p",
+             "stream", "max_tool_calls"}
 TOOL_KEYS = {"type", "filters", "search_context_size", "user_location"}
 FILTER_KEYS = {"search_domain_filter", "search_recency_filter", "search_after_date_filter",
                "search_before_date_filter", "last_updated_after_filter",
@@ -63,6 +63,30 @@ def test_recorded_plain_string_input_agrees():
     b = body(rec["input"])
     assert b["effort"] == rec["preset"] and b["input"] == rec["input"]
     assert set(b) - {"stream"} <= set(_with_effort(rec))
+
+
+def test_a_continuation_sends_the_new_question_and_the_previous_response_id():
+    rec = recorded("request-chat-turn-b-previous-response-id")
+    history = [Turn("user", "My codeword is PELICAN."), Turn("assistant", "Noted.")]
+    b = build_agent_body(AskRequest(rec["input"], RequestSettings(), history,
+                                    previous_response_id=rec["previous_response_id"]))
+    assert b.pop("stream") is True
+    assert b == _with_effort(rec)  # the recorded turn B: no history replayed
+    with_image = build_agent_body(AskRequest("And this?", RequestSettings(), history,
+                                             [Attachment("dot.png", "image/png", PNG)],
+                                             previous_response_id="resp_1"))
+    assert [item["role"] for item in with_image["input"]] == ["user"]
+
+
+def test_sonar_replays_the_history_whatever_the_previous_response():
+    from sonar_tui.api.sonar import build_sonar_body
+
+    request = AskRequest("and now?", RequestSettings(), [Turn("user", "hi"),
+                                                         Turn("assistant", "hello")],
+                         previous_response_id="resp_1")
+    b = build_sonar_body(request)
+    assert [m["role"] for m in b["messages"]] == ["user", "assistant", "user"]
+    assert "previous_response_id" not in json.dumps(b)
 
 
 def test_sonar_models_map_to_effort_levels_and_slugs_to_model():
