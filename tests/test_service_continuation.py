@@ -81,7 +81,7 @@ async def test_an_id_the_service_forgot_falls_back_to_the_history(tmp_path, mock
     async with await Store.open(tmp_path / "db.sqlite") as store:
         service = service_for(store, tmp_path, mock.url)
         first = await ask(service, "What is QUIC?")
-        mock.service._responses.clear()  # expired on the service's side
+        mock.service.forget_responses()  # expired on the service's side
         second = await ask(service, "And TCP?", first.thread_id)
         await service.aclose()
         assert second.status == "complete"

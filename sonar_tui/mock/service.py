@@ -258,6 +258,12 @@ class MockService:
             return self._reply(ErrorReply.json(404, bodies.NOT_FOUND_MESSAGE, "not_found"))
         return Response(200, go_json(entry[0]).encode())
 
+    def forget_responses(self) -> None:
+        """Drop every stored response, as when they expire: GET gives 404 and a
+        ``previous_response_id`` naming one gets the recorded 400."""
+        with self._lock:
+            self._responses.clear()
+
     def _is_completed(self, response_id: str) -> bool:
         entry = self._responses.get(response_id)
         return entry is not None and entry[0].get("status") == "completed"
