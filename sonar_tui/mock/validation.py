@@ -256,7 +256,8 @@ _TOOLS: dict[str, Any] = {
     "finance_search": {"type": _ANY},
     "sandbox": {"type": _ANY},
     "mcp": {name: _ANY for name in ("type", "server_label", "server_url", "allowed_tools",
-                                    "authorization", "headers")},
+                                    "authorization", "headers", "require_approval",
+                                    "defer_loading")},
     "function": {name: _ANY for name in ("type", "name", "description", "parameters",
                                          "strict")},
     "image_search": {"type": _ANY, "filters": {"domain_filter": _ANY, "format_filter": _ANY,
@@ -274,8 +275,8 @@ _ITEMS: dict[str, Any] = {
     "message": {"type": _ANY, "role": _ANY, "content": _ANY, "id": _ANY, "status": _ANY},
     "function_call": {name: _ANY for name in ("type", "id", "call_id", "name", "arguments",
                                               "status", "thought_signature")},
-    "function_call_output": {name: _ANY for name in ("type", "call_id", "output", "name",
-                                                     "thought_signature")},
+    "function_call_output": {name: _ANY for name in ("type", "id", "call_id", "output", "name",
+                                                     "status", "thought_signature")},
 }
 _TOP_LEVEL = {
     name: _ANY for name in (

@@ -242,3 +242,26 @@ async def test_refused_agent_settings_never_reach_the_network(serve):
     _, answer = await ask(server.url, AskRequest("q", RequestSettings(
         response_format="regex", response_schema=r"\d+")), api_mode="agent")
     assert answer.error.field == "response_format" and server.requests == []
+
+
+def test_every_body_is_a_request_perplexitys_sdk_would_send():
+    """Types and names as in the SDK's request model; max_tool_calls is the one field it
+    lacks (documented, and the only off switch for bundled tools)."""
+    from perplexity.generated import api as sdk
+
+    known = {f.alias or n for n, f in sdk.ResponsesRequestInput.model_fields.items()}
+    variants = [
+        body(),
+        body(model="sonar-deep-research", agent_effort="xhigh@2026-10-16.0"),
+        body(agent_model="openai/gpt-5.1", domain_filter=["nature.com"], recency="week",
+             search_context_size="high", country="US", city="Boston"),
+        body("and?", [Turn("user", "hi"), Turn("assistant", "hello")], system_prompt="Be brief.",
+             temperature=0.5, top_p=0.9, max_tokens=300, reasoning_effort="low",
+             response_format="json_schema", response_schema='{"type": "object"}'),
+        body(disable_search=True, search_mode="sec"),
+        body("What is this?", attachments=[Attachment("dot.png", "image/png", PNG)]),
+        build_agent_body(AskRequest("next", RequestSettings(), previous_response_id="resp_1")),
+    ]
+    for sent in variants:
+        assert set(sent) - known <= {"max_tool_calls"}, sorted(set(sent) - known)
+        sdk.ResponsesRequestInput.model_validate(sent)
