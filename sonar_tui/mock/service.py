@@ -356,7 +356,7 @@ class MockService:
         headers = self._rate_headers(settings)
         model, models = body.get("model"), body.get("models")
         # "If both are supplied, effort takes precedence when non-null" (the SDK on preset).
-        level = body.get("effort") or body.get("preset")
+        level: str = body.get("effort") or body.get("preset") or ""
         resolved = models[0] if models else model or PRESET_MODELS[level.partition("@")[0]]
         tools = body.get("tools") or []
         searches = bool(level) or any(isinstance(t, dict) and t.get("type") == "web_search"
@@ -364,7 +364,7 @@ class MockService:
         if body.get("max_tool_calls") == 0:
             searches = False  # the only switch that turns preset tools off
         answer = self._answer(_agent_question(body["input"]), settings, cite=searches)
-        echo = {key: body[key] for key in (
+        echo: dict[str, Any] = {key: body[key] for key in (
             "background", "instructions", "max_output_tokens", "max_tool_calls", "metadata",
             "parallel_tool_calls", "previous_response_id", "prompt_cache_key", "store",
             "temperature", "tool_choice", "tools", "top_p", "truncation") if key in body}
