@@ -196,7 +196,8 @@ def _escape_html_prose(markdown: str) -> str:
 
 
 _STEP_LABELS = {"web_search": "Searched", "fetch_url_content": "Read",
-                "execute_python": "Ran Python"}
+                "image_search": "Searched images", "execute_python": "Ran Python",
+                "skill": "Loaded skill"}
 
 
 def _fenced(code: str, language: str = "") -> str:

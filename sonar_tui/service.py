@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sonar_tui.api.conversation import AskRequest, Attachment, Turn
+from sonar_tui.api.conversation import AskRequest, Attachment, Turn, continuation_endpoint
 from sonar_tui.api.errors import ApiError, ErrorKind
 from sonar_tui.api.events import (
     AnswerBuilder,
@@ -221,7 +221,7 @@ class ChatService:
             return
 
         store = self._require_store()
-        history = await self._history(thread.id) if thread else []
+        earlier = await store.load_messages(thread.id, limit=HISTORY_MESSAGES) if thread else []
         try:
             saved = await store.add_user_message(thread_id, question, attachments=attachments,
                                                  keep_bytes=keep_attachment_bytes)
@@ -231,7 +231,8 @@ class ChatService:
         thread = await store.get_thread(saved.thread_id) or thread
         assert thread is not None
         yield QuestionSaved(thread, saved)
-        request = AskRequest(question, settings, history, list(attachments), thread.uid, stream)
+        request = AskRequest(question, settings, _turns(earlier), list(attachments), thread.uid,
+                             stream, self._continues(earlier))
         async for event in self._answer(thread, request):
             yield event
 
@@ -264,8 +265,9 @@ class ChatService:
             except StoreError as exc:
                 yield Failed(storage_error(exc))
                 return
-        history = _turns([m for m in messages if m.id < last_question.id])
-        request = AskRequest(last_question.content, settings, history, [], thread.uid, True)
+        earlier = [m for m in messages if m.id < last_question.id]
+        request = AskRequest(last_question.content, settings, _turns(earlier), [], thread.uid,
+                             True, self._continues(earlier))
         async for event in self._answer(thread, request):
             yield event
 
@@ -282,9 +284,17 @@ class ChatService:
                 await store.delete_message(message.id)
         return question.content
 
-    async def _history(self, thread_id: int) -> list[Turn]:
-        messages = await self._require_store().load_messages(thread_id, limit=HISTORY_MESSAGES)
-        return _turns(messages)
+    def _continues(self, earlier: list[MessageRecord]) -> str | None:
+        """The response id a new question can continue (Agent API ``previous_response_id``):
+        the thread's last message must be an Agent answer that completed, from this base URL.
+        Otherwise the history is replayed; the client replays it too if the id is refused."""
+        last = earlier[-1] if earlier else None
+        if (last is None or last.role != "assistant" or last.api != "agent"
+                or last.status != "complete" or last.finish_reason != "stop"
+                or not last.response_id):
+            return None
+        here = continuation_endpoint(self.config.connection.base_url)
+        return last.response_id if here and last.response_endpoint == here else None
 
     async def _note_switch(self, event: ServiceEvent) -> None:
         """Auto mode met the retirement 403: remember it in the config file."""
@@ -299,6 +309,7 @@ class ChatService:
     async def _answer(self, thread: ThreadRecord,
                       request: AskRequest) -> AsyncIterator[ServiceEvent]:
         store = self._require_store()
+        endpoint = continuation_endpoint(self.config.connection.base_url)
         builder = AnswerBuilder()
         writer: AnswerWriter | None = None
         warned = False
@@ -342,16 +353,19 @@ class ChatService:
             # closing). The shield lets the final write complete even if cancelled again.
             final_problem = None
             if writer is not None:
-                final_problem = await asyncio.shield(self._finish(writer, builder, status))
+                final_problem = await asyncio.shield(
+                    self._finish(writer, builder, status, endpoint))
         if writer is not None:
             if final_problem is not None:
                 yield StorageProblem(final_problem)
             yield AnswerSaved(thread.id, message_id, status)
 
     @staticmethod
-    async def _finish(writer: AnswerWriter, builder: AnswerBuilder,
-                      status: str) -> ApiError | None:
+    async def _finish(writer: AnswerWriter, builder: AnswerBuilder, status: str,
+                      endpoint: str) -> ApiError | None:
         answer = builder.answer()
+        # Only an Agent API id can be continued, and only where it was issued.
+        response_id = answer.response_id if answer.api == "agent" else None
         try:
             await writer.finish(
                 status,  # type: ignore[arg-type]
@@ -367,6 +381,8 @@ class ChatService:
                 error=error_record(answer.error) if answer.error else None,
                 content=answer.text,
                 reasoning=answer.reasoning,
+                response_id=response_id,
+                response_endpoint=(endpoint or None) if response_id else None,
             )
         except StoreError as exc:
             return storage_error(exc)

@@ -261,6 +261,26 @@ def test_thread_continues_with_its_history(cli, mock):
     assert len(after) == 1 and after[0]["messages"] == 4
 
 
+def test_agent_thread_continues_by_response_id_and_survives_its_expiry(cli, mock):
+    agent = {"SONAR_TUI_API_MODE": "agent"}
+    assert cli("ask", "What is QUIC?", env=agent).code == 0
+    thread = json.loads(cli("threads", "--json").out)[0]["id"]
+    [*_, (_, _, _, _, answer)] = stored(cli.db)
+    assert answer.response_id and answer.response_endpoint == mock.url
+
+    assert cli("ask", "And TCP?", "--thread", str(thread), env=agent).code == 0
+    sent = mock.service.last_body()
+    assert (sent["previous_response_id"], sent["input"]) == (answer.response_id, "And TCP?")
+
+    mock.service.forget_responses()  # the service no longer knows the last answer
+    run = cli("ask", "And UDP?", "--thread", str(thread), "--json", env=agent)
+    assert run.code == 0 and run.err == "", run.err
+    assert json.loads(run.out)["finish_reason"] == "stop"
+    refused, replayed = mock.service.bodies("/v1/responses")[-2:]
+    assert "previous_response_id" in refused and "previous_response_id" not in replayed
+    assert [item["role"] for item in replayed["input"]] == ["user", "assistant"] * 2 + ["user"]
+
+
 def test_unknown_thread_is_bad_usage_and_sends_nothing(cli, mock):
     run = cli("ask", QUESTION, "--thread", "999")
     assert run.code == 2

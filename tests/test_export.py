@@ -95,6 +95,8 @@ def realistic_thread(fixtures_dir: Path) -> ThreadData:
                    {"kind": "execute_python", "thought": "", "keywords": [], "results": [],
                     "urls": [], "code": "print(11830 - 8600)", "output": "3230"}],
             created_at=t0 + 201, finished_at=None, finish_reason="cancelled",
+            response_id="resp_5619693e-4309-4fec-b395-5e21e59aba39",
+            response_endpoint="https://api.perplexity.ai",
             sources=[{"number": 1, "url": "https://www.atptour.com/en/rankings/singles",
                       "title": "PIF ATP Rankings (Singles) | ATP Tour | Tennis", "date": None,
                       "last_updated": "2025-08-08", "snippet": "Sinner 11,830 points",

@@ -9,6 +9,13 @@ Event order from a parser: ``Started`` once first (from ``response.created``, or
 arrives first); text, reasoning-step and source events in wire order; ``UsageUpdate`` from the
 final response; then exactly one terminal event. Unlike chat completions the terminal event
 is emitted as soon as the terminal wire event arrives: nothing follows it.
+
+The events understood are the union of Perplexity's SDK (``perplexity/generated/api.py``):
+searches, fetched pages, image searches and loaded skills become reasoning steps; anything
+else is skipped. What live captures show beyond the SDK is accepted too: a message announced
+with ``content: null``, integer error codes, ``response.incomplete`` / ``response.cancelled``
+events and an ``incomplete`` status (the SDK signals a cut answer only through
+``incomplete_details``).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from sonar_tui.api.events import (
     Event,
     Failed,
     Finished,
+    Image,
+    ImagesUpdate,
     ReasoningStep,
     Source,
     SourcesUpdate,
@@ -35,7 +44,6 @@ from sonar_tui.api.events import (
     UsageUpdate,
 )
 from sonar_tui.api.settings import (
-    AGENT_PRESETS,
     RequestSettings,
     field_default,
     validate_request_settings,
@@ -43,6 +51,7 @@ from sonar_tui.api.settings import (
 from sonar_tui.api.sonar import (
     as_dict,
     as_list,
+    image_from_sonar,
     json_object_body,
     source_from_result,
     user_location,
@@ -54,9 +63,17 @@ _SNIPPET_CHARS = 200
 _SEARCH_ITEMS = ("search_results", "people_search_results")
 _TERMINAL_STATUS = {
     "response.completed": "completed",
-    "response.incomplete": "incomplete",
+    "response.incomplete": "incomplete",  # not in the SDK; the migration notes name it
     "response.failed": "failed",
-    "response.cancelled": "cancelled",
+    "response.cancelled": "cancelled",  # likewise
+}
+# Statuses a response can have without being finished; this client neither polls (background)
+# nor answers tool calls or approvals.
+_UNFINISHED_STATUS = {
+    "queued": "it was queued to run in the background, and sonar-tui does not poll for it",
+    "in_progress": "it is still running in the background, and sonar-tui does not poll for it",
+    "requires_action": "it waits for a tool result or an approval, which sonar-tui does not "
+                       "provide",
 }
 
 
@@ -77,22 +94,35 @@ def build_agent_body(request: AskRequest) -> dict[str, Any]:
     if not request.question.strip() and not request.attachments:
         raise ApiError(ErrorKind.INVALID_SETTINGS, "The question is empty.", field="question")
 
-    model = s.resolved_agent_model()
-    preset = model in AGENT_PRESETS
-    body: dict[str, Any] = {"preset": model} if preset else {"model": model}
-    body["input"] = _input(request)
+    # effort, not the deprecated preset: "If both are supplied, effort takes precedence", so
+    # sending both would add nothing, and a server that predates effort refuses the unknown
+    # field whatever else is sent.
+    effort, model = s.agent_target()
+    body: dict[str, Any] = {}
+    if effort:
+        body["effort"] = effort
+    if model:
+        body["model"] = model
+    bundled = bool(effort)  # an effort level brings its own tools
+    if request.previous_response_id:
+        # The service holds the conversation: only the new question goes (the recorded
+        # multi-turn request sends a plain string this way).
+        body["previous_response_id"] = request.previous_response_id
+        body["input"] = _input(request, history=[])
+    else:
+        body["input"] = _input(request)
     if s.system_prompt.strip():
         body["instructions"] = s.system_prompt
 
     tools: list[dict[str, Any]] = []
     if s.disable_search:
-        if preset:
-            body["max_tool_calls"] = 0  # preset tools cannot be removed, only switched off
+        if bundled:
+            body["max_tool_calls"] = 0  # bundled tools cannot be removed, only switched off
     else:
         web_search = _web_search_tool(s)
-        # A bare model does not search without the tool; a preset bundles it, so the tool is
-        # listed only to carry settings.
-        if not preset or len(web_search) > 1:
+        # A bare model does not search without the tool; an effort level bundles it, so the
+        # tool is listed only to carry settings.
+        if not bundled or len(web_search) > 1:
             tools.append(web_search)
         if s.search_mode == "sec":
             tools.append({"type": "finance_search"})
@@ -114,8 +144,9 @@ def build_agent_body(request: AskRequest) -> dict[str, Any]:
     return body
 
 
-def _input(request: AskRequest) -> str | list[dict[str, Any]]:
-    turns = fold_turns(request.history, request.question)
+def _input(request: AskRequest, history: list[Turn] | None = None
+           ) -> str | list[dict[str, Any]]:
+    turns = fold_turns(request.history if history is None else history, request.question)
     if not turns or turns[-1].role != "user":
         turns.append(Turn("user", ""))  # images without words still need a user turn
     if len(turns) == 1 and not request.attachments:
@@ -250,6 +281,8 @@ class AgentStreamParser(SseEventParser):
         self._steps: list[ReasoningStep] = []
         self._step_at: dict[tuple, int] = {}  # (call id, kind) -> index in _steps
         self._stepped_items: set[tuple] = set()  # search items already shown as steps
+        self._skills: set[str] = set()
+        self._images: dict[str, Image] = {}  # by image URL
         self._live_steps = False  # reasoning events described the searches as they ran
         self._usage: Any = None
 
@@ -348,7 +381,7 @@ class AgentStreamParser(SseEventParser):
                               thought=str(payload.get("thought") or ""))
         elif kind == "response.reasoning.search_results":
             results = [r for r in as_list(payload.get("results")) if isinstance(r, dict)]
-            step = self._step(payload, "web_search")
+            step = self._step(payload, "web_search", results=True)
             self._update_step(step, out, results=self._results_as_sources(results),
                               thought=str(payload.get("thought") or ""))
             self._add_sources(results, out)
@@ -358,10 +391,22 @@ class AgentStreamParser(SseEventParser):
                               thought=str(payload.get("thought") or ""))
         elif kind == "response.reasoning.fetch_url_results":
             contents = [c for c in as_list(payload.get("contents")) if isinstance(c, dict)]
-            step = self._step(payload, "fetch_url_content")
+            step = self._step(payload, "fetch_url_content", results=True)
             self._update_step(step, out, results=self._results_as_sources(contents),
                               thought=str(payload.get("thought") or ""))
             self._add_sources(contents, out)
+        elif kind == "response.reasoning.image_search_queries":
+            step = self._step(payload, "image_search")
+            queries = as_list(payload.get("queries"))
+            self._update_step(step, out, keywords=tuple(str(q) for q in queries),
+                              thought=str(payload.get("thought") or ""))
+        elif kind == "response.reasoning.image_search_results":
+            images = self._add_images(payload.get("results"), out)
+            step = self._step(payload, "image_search", results=True)
+            self._update_step(step, out, results=_image_pages(images),
+                              thought=str(payload.get("thought") or ""))
+        elif kind == "response.skill.loaded":
+            self._skill_step(payload.get("name"), out)
         elif kind in _TERMINAL_STATUS:
             self._absorb_response(response, out)
             status = str(response.get("status") or _TERMINAL_STATUS[kind])
@@ -370,8 +415,8 @@ class AgentStreamParser(SseEventParser):
             error = payload.get("error") if payload.get("error") is not None else payload
             self._done = True
             out.append(Failed(error_from_payload(error, partial=self.has_output)))
-        # response.created / in_progress / output_item.added / reasoning.started|stopped and
-        # anything unknown carry nothing the answer needs.
+        # response.created / in_progress / output_item.added (whose content may be null or
+        # []) / reasoning.started|stopped and anything unknown carry nothing the answer needs.
 
     # ------------------------------------------------------------------ pieces
 
@@ -407,7 +452,17 @@ class AgentStreamParser(SseEventParser):
             self._add_sources(results, out)
             self._step_from_item(item, results, out)
         elif kind == "fetch_url_results":
-            self._add_sources([c for c in as_list(item.get("contents")) if isinstance(c, dict)], out)
+            contents = [c for c in as_list(item.get("contents")) if isinstance(c, dict)]
+            self._add_sources(contents, out)
+        elif kind == "image_search_results":
+            images = self._add_images(item.get("results"), out)
+            if not self._live_steps and images:
+                self._steps.append(ReasoningStep(
+                    kind="image_search", results=_image_pages(images),
+                    keywords=tuple(str(q) for q in as_list(item.get("queries")))))
+                out.append(StepsUpdate(tuple(self._steps)))
+        elif kind == "skill_loaded":
+            self._skill_step(item.get("name"), out)
         elif kind == "message" and item.get("role", "assistant") == "assistant":
             item_id = item.get("id")
             for index, part in enumerate(as_list(item.get("content"))):
@@ -431,27 +486,51 @@ class AgentStreamParser(SseEventParser):
     def _finish(self, status: str, response: dict, error, out: list[Event]) -> None:
         self._done = True
         model = self._model or None
-        if status == "completed":
+        reason = as_dict(response.get("incomplete_details")).get("reason")
+        if status == "completed" and not reason:
             out.append(Finished("stop", model=model))
-        elif status == "incomplete":
-            reason = as_dict(response.get("incomplete_details")).get("reason")
+        elif status in ("completed", "incomplete"):
+            # The SDK knows no "incomplete" status: a cut answer is "completed" with
+            # incomplete_details saying why.
             out.append(Finished("length" if reason == "max_output_tokens" else "incomplete",
                                 model=model, detail=str(reason) if reason else None))
         elif status in ("failed", "cancelled"):
             error = error if error is not None else response.get("error")
             fallback = ("The service cancelled the response." if status == "cancelled"
                         else "The Agent API reported the response as failed.")
-            out.append(Failed(error_from_payload(error, partial=self.has_output, fallback=fallback)))
+            out.append(Failed(error_from_payload(error, partial=self.has_output,
+                                                 fallback=fallback)))
         else:
+            why = _UNFINISHED_STATUS.get(status, "this client does not know that status")
             out.append(Failed(ApiError(
                 ErrorKind.PROTOCOL,
-                f"The Agent API returned the response with status '{status}', which this client "
-                "cannot continue.", partial=self.has_output)))
+                f"The Agent API returned the response unfinished, with status '{status}': {why}.",
+                partial=self.has_output)))
 
     def _results_as_sources(self, results: list[dict]) -> tuple[Source, ...]:
         usable = [r for r in results if isinstance(r.get("url"), str) and r["url"]]
         return tuple(source_from_result(_number_of(r.get("id"), n), r["url"], r)
                      for n, r in enumerate(usable, 1))
+
+    def _add_images(self, results, out: list[Event]) -> list[Image]:
+        """Image results (http(s) only) into the answer's images; returns those of this event."""
+        found = []
+        for raw in as_list(results):
+            image = image_from_sonar(raw) if isinstance(raw, dict) else None
+            if image is None or not _SCHEME_RE.match(image.url):
+                continue
+            found.append(image)
+            self._images.setdefault(image.url, image)
+        if found:
+            out.append(ImagesUpdate(tuple(self._images.values())))
+        return found
+
+    def _skill_step(self, name, out: list[Event]) -> None:
+        if not isinstance(name, str) or not name or name in self._skills:
+            return
+        self._skills.add(name)
+        self._steps.append(ReasoningStep(kind="skill", keywords=(name,)))
+        out.append(StepsUpdate(tuple(self._steps)))
 
     def _add_sources(self, results: list[dict], out: list[Event]) -> None:
         """Merge results into the numbered sources: number = result id, de-duplicated by URL."""
@@ -469,13 +548,20 @@ class AgentStreamParser(SseEventParser):
         if added:
             out.append(SourcesUpdate(tuple(sorted(self._sources.values(), key=lambda s: s.number))))
 
-    def _step(self, payload: dict, kind: str) -> int:
+    def _step(self, payload: dict, kind: str, results: bool = False) -> int:
+        """The step an event describes: by ``call_id`` when there is one (captures have it,
+        the SDK only on image searches); else results complete the latest step of their kind
+        still without results, and queries start a new one."""
         self._live_steps = True
         call_id = payload.get("call_id")
         call_id = None if call_id is None else str(call_id)
         key = (call_id, kind)
         if call_id is not None and key in self._step_at:
             return self._step_at[key]
+        if call_id is None and results and self._steps:
+            last = len(self._steps) - 1
+            if self._steps[last].kind == kind and not self._steps[last].results:
+                return last
         self._steps.append(ReasoningStep(kind=kind))
         index = len(self._steps) - 1
         if call_id is not None:
@@ -501,6 +587,16 @@ class AgentStreamParser(SseEventParser):
         self._steps.append(ReasoningStep(kind="web_search", keywords=key[0],
                                          results=self._results_as_sources(results)))
         out.append(StepsUpdate(tuple(self._steps)))
+
+
+def _image_pages(images: list[Image]) -> tuple[Source, ...]:
+    """The pages an image search found pictures on, as a step's results (one per page)."""
+    pages: dict[str, Source] = {}
+    for image in images:
+        page = image.origin_url
+        if page and _SCHEME_RE.match(page) and page not in pages:
+            pages[page] = Source(number=len(pages) + 1, url=page, title=image.title or "")
+    return tuple(pages.values())
 
 
 def _step_fields(step: ReasoningStep) -> dict[str, Any]:

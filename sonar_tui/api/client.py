@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import httpx
@@ -42,6 +44,8 @@ ERROR_BODY_LIMIT = 64 * 1024
 # the service, or the connection died before it answered (e.g. a stale keep-alive socket).
 _RETRYABLE_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
                         httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+log = logging.getLogger(__name__)
 
 SWITCH_MESSAGE = ("Perplexity has retired Sonar chat completions for this API key. Asking again "
                   "through the Agent API; later questions to this endpoint will use it directly.")
@@ -88,7 +92,7 @@ class PerplexityClient:
             switch = False
             # Internal steps pass lists of events, so each event crosses one async generator
             # boundary instead of three (a small cost, but one paid per token).
-            async for batch in self._ask(request, api):
+            async for batch in self._ask_continuing(request, api):
                 for event in batch:
                     if (isinstance(event, Failed) and event.error.kind is ErrorKind.RETIRED
                             and api == "sonar" and self.connection.api_mode == "auto"):
@@ -102,6 +106,27 @@ class PerplexityClient:
             api = "agent"
 
     # ------------------------------------------------------------------ one API, with retries
+
+    async def _ask_continuing(self, request: AskRequest,
+                              api: ApiName) -> AsyncIterator[list[Event]]:
+        """``_ask``; and when the service refuses the ``previous_response_id`` (unknown,
+        expired, another account's, a gateway without it: a 4xx before any answer), the same
+        question once more with the history replayed, as if there had been no id."""
+        if api != "agent" or not request.previous_response_id:
+            async for batch in self._ask(request, api):
+                yield batch
+            return
+        async for batch in self._ask(request, api):
+            if len(batch) == 1 and isinstance(batch[0], Failed) \
+                    and _refuses_continuation(batch[0].error):
+                log.info("previous_response_id refused (%s); replaying the history",
+                         batch[0].error.message)
+                break
+            yield batch
+        else:
+            return
+        async for batch in self._ask(replace(request, previous_response_id=None), api):
+            yield batch
 
     async def _ask(self, request: AskRequest, api: ApiName) -> AsyncIterator[list[Event]]:
         try:
@@ -278,6 +303,12 @@ def _parse_whole(raw: bytes, api: ApiName) -> list[Event]:
         parser = AgentStreamParser() if api == "agent" else SonarStreamParser()
         events = parser.feed(raw) + parser.close()
     return events
+
+
+def _refuses_continuation(error: ApiError) -> bool:
+    # The recorded refusal is a bare 400 "invalid request"; a 404 or 422 says the same. Auth,
+    # rate limits and server errors are not about the id and are reported as they are.
+    return not error.partial and error.status in (400, 404, 422)
 
 
 def _not_understood(exc: Exception, partial: bool = False) -> ApiError:

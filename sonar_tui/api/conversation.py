@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from sonar_tui.api.settings import RequestSettings
 
@@ -91,6 +92,25 @@ class AskRequest:
     attachments: list[Attachment] = field(default_factory=list)
     conversation_id: str | None = None  # sent as X-Conversation-Id when enabled
     stream: bool = True
+    # The Agent API answer this question follows: sent instead of the history when set (the
+    # client falls back to the history if the service refuses it). Chat completions ignore it.
+    previous_response_id: str | None = None
+
+
+def continuation_endpoint(base_url: str) -> str:
+    """What a response id is valid for: the base URL's scheme, host, port and path, without
+    credentials, query or fragment (so nothing secret is ever stored); "" when unusable."""
+    try:
+        parts = urlsplit(base_url.strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    host = (parts.hostname or "").lower()
+    if not parts.scheme or not host:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    return f"{parts.scheme.lower()}://{host}{f':{port}' if port else ''}{parts.path.rstrip('/')}"
 
 
 def fold_turns(history: list[Turn], question: str) -> list[Turn]:
@@ -116,4 +136,4 @@ def fold_turns(history: list[Turn], question: str) -> list[Turn]:
 
 
 __all__ = ["AskRequest", "Attachment", "AttachmentError", "IMAGE_LIMIT_BYTES", "Turn",
-           "fold_turns", "sniff_image_type"]
+           "continuation_endpoint", "fold_turns", "sniff_image_type"]

@@ -249,14 +249,27 @@ def error_from_payload(error, *, partial: bool = False, fallback: str = "") -> A
         or "The service reported an error without a message."
     etype = error.get("type")
     code = error.get("code")
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code)  # the SDK types code as a string; recorded envelopes carry ints
     if etype is None and isinstance(code, str):
         etype = code
     if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
         err = error_from_response(code, json.dumps({"error": {**error, "message": message}}), {})
         err.partial = partial
         return err
-    return ApiError(ErrorKind.PROTOCOL, message, error_type=str(etype) if etype else None,
-                    partial=partial)
+    kind = next((_NAMED_KINDS[name] for name in (code, etype)
+                 if isinstance(name, str) and name in _NAMED_KINDS), ErrorKind.PROTOCOL)
+    return ApiError(kind, message, error_type=str(etype) if etype else None, partial=partial)
+
+
+# String codes and types that say what went wrong as plainly as a status would (the Agent
+# API's documented 5xx/429 types, and the OpenAI Responses codes it is compatible with).
+_NAMED_KINDS = {
+    **dict.fromkeys(("server_error", "internal_error", "bad_gateway", "gateway_timeout",
+                     "upstream_structured_output_failed"), ErrorKind.SERVER),
+    **dict.fromkeys(("rate_limit_exceeded", "request_rate_limit_exceeded"),
+                    ErrorKind.RATE_LIMIT),
+}
 
 
 def settings_refusal(problems) -> ApiError:

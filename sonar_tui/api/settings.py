@@ -28,23 +28,36 @@ KNOWN_MODELS: dict[str, str] = {
     "sonar-deep-research": "Multi-step research reports; takes minutes and costs more.",
 }
 
-# Agent API presets for the Sonar model names: one preset step per Sonar tier (the
-# vercel/ai v5 ladder; Perplexity's own migration notes disagree on the upper tiers, see
-# agent-api.md section 3.3). Overridable per user with RequestSettings.agent_model.
+# Agent API effort levels: Perplexity-maintained bundles of model, search config, steps,
+# system prompt and tools (docs.perplexity.ai/docs/agent-api/effort). ``effort`` replaces the
+# deprecated ``preset`` ("Use effort instead", Perplexity's SDK) under the same names; a level
+# may be pinned to a release as "fast@2026-10-16.0".
+AGENT_EFFORTS = ("fast", "low", "medium", "high", "xhigh")
+# The level for each Sonar model name: one step per Sonar tier (the vercel/ai v5 ladder;
+# Perplexity's own migration notes disagree on the upper tiers, see agent-api.md section 3.3).
+# Overridable per user with RequestSettings.agent_effort.
 AGENT_MODEL_MAP: dict[str, str] = {
     "sonar": "fast",
     "sonar-pro": "low",
     "sonar-reasoning-pro": "medium",
     "sonar-deep-research": "high",
 }
-AGENT_PRESETS = ("fast", "low", "medium", "high", "xhigh",
-                 "fast-search", "pro-search", "deep-research", "advanced-deep-research")
+# Preset names older configs may hold in agent_model, each read as its effort level (the
+# four older names alias the first four levels).
+LEGACY_PRESETS: dict[str, str] = {
+    **{level: level for level in AGENT_EFFORTS},
+    "fast-search": "fast", "pro-search": "low", "deep-research": "medium",
+    "advanced-deep-research": "high",
+}
+AGENT_PRESETS = tuple(LEGACY_PRESETS)
+_RESEARCH_EFFORTS = ("high", "xhigh")
 
 RECENCY_CHOICES = ("", "hour", "day", "week", "month", "year")
 SEARCH_MODES = ("web", "academic", "sec")
 CONTEXT_SIZES = ("", "low", "medium", "high")
 SEARCH_TYPES = ("", "fast", "pro", "auto")
 REASONING_EFFORTS = ("", "minimal", "low", "medium", "high")
+EFFORT_CHOICES = ("", *AGENT_EFFORTS)
 STREAM_MODES = ("full", "concise")
 RESPONSE_FORMATS = ("none", "json_schema", "regex")
 API_MODES = ("auto", "sonar", "agent")
@@ -72,8 +85,15 @@ class RequestSettings:
     model: str = field(default="sonar", metadata=_meta(
         "Model", "Sonar model, or any name your gateway serves.", section="model"))
     agent_model: str = field(default="", metadata=_meta(
-        "Agent API model", "Preset (fast, low, medium, high, xhigh) or provider/model used with "
-        "the Agent API; blank maps the Sonar model to a preset.", section="model"))
+        "Agent API model", "provider/model for the Agent API (openai/gpt-5.1...), run with the "
+        "effort level's search and tools when one is set; blank lets the effort level choose.",
+        section="model"))
+    agent_effort: str = field(default="", metadata=_meta(
+        "Agent API effort", "Effort level on the Agent API: fast, low, medium, high or xhigh, "
+        "bundles of model, search, steps and tools Perplexity keeps tuned (not the model's "
+        "reasoning effort). Blank follows the model: sonar fast, sonar-pro low, "
+        "sonar-reasoning-pro medium, sonar-deep-research high.",
+        choices=EFFORT_CHOICES, section="model"))
     system_prompt: str = field(default="", metadata=_meta(
         "System prompt", "Instructions sent before the conversation.", section="answer"))
     search_mode: str = field(default="web", metadata=_meta(
@@ -162,14 +182,22 @@ class RequestSettings:
 
     @property
     def is_deep_research(self) -> bool:
-        return "deep-research" in self.model or self.agent_model in (
-            "high", "xhigh", "deep-research", "advanced-deep-research")
+        effort = self.agent_target()[0].partition("@")[0]
+        return "deep-research" in self.model or effort in _RESEARCH_EFFORTS
 
     def resolved_agent_model(self) -> str:
-        """Preset or provider/model slug for the Agent API."""
+        """Effort level (or an older preset name) or provider/model slug for the Agent API."""
         if self.agent_model:
             return self.agent_model
         return AGENT_MODEL_MAP.get(self.model, self.model)
+
+    def agent_target(self) -> tuple[str, str]:
+        """``(effort, model)`` to send to the Agent API, each "" when not sent. The effort
+        setting wins over the level the model maps to; a model with an effort runs in that
+        level's bundle with the model swapped."""
+        target = self.resolved_agent_model()
+        level = LEGACY_PRESETS.get(target, "")
+        return (self.agent_effort or level), ("" if level else target)
 
     def summary(self) -> str:
         """A short human summary of active search settings, for the status line."""
@@ -304,7 +332,13 @@ def validate_request_settings(s: RequestSettings) -> list[SettingsProblem]:
     if not s.model.strip() or any(c.isspace() for c in s.model):
         p.append(SettingsProblem("model", "must be a model name without spaces"))
     if s.agent_model and any(c.isspace() for c in s.agent_model):
-        p.append(SettingsProblem("agent_model", "must be a preset or provider/model without spaces"))
+        p.append(SettingsProblem("agent_model", "must be a provider/model without spaces"))
+    level, at, version = s.agent_effort.partition("@")
+    if s.agent_effort and (level not in AGENT_EFFORTS or at and not version.strip()
+                           or any(c.isspace() for c in s.agent_effort)):
+        shown = ", ".join(AGENT_EFFORTS)
+        p.append(SettingsProblem("agent_effort", f"'{s.agent_effort}' is not one of {shown} "
+                                 "(optionally pinned, as in fast@2026-10-16.0)"))
     _choice(p, "search_mode", s.search_mode, SEARCH_MODES)
     _choice(p, "recency", s.recency, RECENCY_CHOICES)
     _choice(p, "search_context_size", s.search_context_size, CONTEXT_SIZES)
@@ -408,8 +442,10 @@ def field_default(cls: type, name: str) -> Any:
 
 
 __all__ = [
+    "AGENT_EFFORTS",
     "AGENT_MODEL_MAP",
     "AGENT_PRESETS",
+    "LEGACY_PRESETS",
     "API_MODES",
     "ConnectionSettings",
     "KNOWN_MODELS",

@@ -4,12 +4,19 @@ Mirrors ``tests/fixtures/agent/vercel-ai__agent-stream-web-search-fast.chunks.js
 ``event: <type>`` + ``data: <compact, alphabetically keyed JSON>`` + a blank line, no
 ``[DONE]``; ``response.created`` shows the preset name as ``model`` and
 ``response.completed`` the resolved one; a ``search_web`` function call at output index 0
-that completes as a ``search_results`` item; the message added with ``content: null``;
-sequence numbers skip 2 and the one before ``response.output_text.done``.
+that completes as a ``search_results`` item; sequence numbers skip 2 and the one before
+``response.output_text.done``.
 
-Outcomes besides ``completed``: ``incomplete`` (``incomplete_details.reason =
-max_output_tokens``, ``completed_at`` null) and ``failed`` (``response.failed`` event with
-the error; in a 200 body: ``status: failed`` and ``error``).
+Where the capture and Perplexity's SDK (``perplexity/generated/api.py``, the contract) differ,
+the mock follows the SDK, so that every body and event validates against its models: the
+message is announced with ``content: []`` (the capture shows ``null``), error codes are
+strings, and only the SDK's event types and statuses are sent. sonar-tui's own parser still
+accepts the captured forms.
+
+Outcomes besides ``completed``: ``incomplete``, a truncated answer, is ``response.completed``
+with ``incomplete_details.reason = max_output_tokens`` (the SDK has neither a
+``response.incomplete`` event nor an ``incomplete`` status); ``failed`` is a
+``response.failed`` event with the error (in a 200 body: ``status: failed`` and ``error``).
 """
 
 from __future__ import annotations
@@ -35,7 +42,9 @@ PRESET_MODELS: dict[str, str] = {
     "xhigh": "openai/gpt-5.5",
     "advanced-deep-research": "openai/gpt-5.5",
 }
-FAILURE = {"code": 500, "message": "the model provider returned an error; please retry",
+# ErrorInfo: code is a string in the SDK (the OpenAI Responses value); type as in the docs.
+FAILURE = {"code": "server_error",
+           "message": "the model provider returned an error; please retry",
            "type": "internal_error"}
 _CACHED_PROMPT_TOKENS = 3004  # every capture reads a cached preset prompt of this order
 _SEARCH_FEE = 0.001
@@ -49,7 +58,7 @@ class AgentWire:
     message_id: str
     call_id: str
     function_call_id: str
-    requested_model: str  # what response.created shows (the preset name when one was sent)
+    requested_model: str  # what response.created shows (the effort/preset name when sent)
     resolved_model: str  # what the final object shows
     created: int
     echo: dict[str, Any] = field(default_factory=dict)  # request fields the response repeats
@@ -102,17 +111,18 @@ def _usage(answer: MockAnswer, wire: AgentWire, output_tokens: int) -> dict[str,
 
 def response_object(wire: AgentWire, *, status: str, output: list[dict[str, Any]],
                     usage: dict[str, Any] | None, final: bool,
-                    error: dict[str, Any] | None = None) -> dict[str, Any]:
+                    error: dict[str, Any] | None = None,
+                    truncated: bool = False) -> dict[str, Any]:
     """The full response object (a stream snapshot or the final state)."""
     echo = wire.echo
-    return {
+    body: dict[str, Any] = {
         "background": echo.get("background", False),
-        "completed_at": wire.created if status == "completed" else None,
+        "completed_at": None if status != "completed" or truncated else wire.created,
         "created_at": wire.created,
         "error": error,
         "frequency_penalty": 0,
         "id": wire.response_id,
-        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+        "incomplete_details": {"reason": "max_output_tokens"} if truncated else None,
         "instructions": echo.get("instructions"),
         "max_output_tokens": echo.get("max_output_tokens"),
         "max_tool_calls": echo.get("max_tool_calls"),
@@ -139,6 +149,9 @@ def response_object(wire: AgentWire, *, status: str, output: list[dict[str, Any]
         "usage": usage,
         "user": None,
     }
+    if "effort" in echo:  # the SDK's response model carries both; preset is the old name
+        body["effort"] = body["preset"] = echo["effort"]
+    return body
 
 
 def _search_items(answer: MockAnswer, wire: AgentWire) -> tuple[dict, dict, list]:
@@ -151,11 +164,10 @@ def _search_items(answer: MockAnswer, wire: AgentWire) -> tuple[dict, dict, list
     return call, done, results
 
 
-def _message_item(wire: AgentWire, text: str | None, status: str) -> dict[str, Any]:
-    content = None if text is None else [{"annotations": [], "text": text,
-                                          "type": "output_text"}]
-    return {"content": content, "id": wire.message_id, "role": "assistant", "status": status,
-            "type": "message"}
+def _message_item(wire: AgentWire, text: str | None) -> dict[str, Any]:
+    content = [] if text is None else [{"annotations": [], "text": text, "type": "output_text"}]
+    return {"content": content, "id": wire.message_id, "role": "assistant",
+            "status": "completed", "type": "message"}
 
 
 def final_object(answer: MockAnswer, wire: AgentWire) -> dict[str, Any]:
@@ -167,10 +179,10 @@ def final_object(answer: MockAnswer, wire: AgentWire) -> dict[str, Any]:
     if outcome == "failed":
         return response_object(wire, status="failed", output=output, usage=None, final=True,
                                error=dict(FAILURE))
-    status = "completed" if outcome == "completed" else "incomplete"
-    output.append(_message_item(wire, "".join(pieces), status))
-    return response_object(wire, status=status, output=output,
-                           usage=_usage(answer, wire, len(pieces)), final=True)
+    output.append(_message_item(wire, "".join(pieces)))
+    return response_object(wire, status="completed", output=output,
+                           usage=_usage(answer, wire, len(pieces)), final=True,
+                           truncated=outcome == "incomplete")
 
 
 def agent_body(answer: MockAnswer, wire: AgentWire) -> bytes:
@@ -208,7 +220,7 @@ def agent_stream(answer: MockAnswer, wire: AgentWire) -> Iterator[bytes]:
         yield event("response.output_item.done", item=done, output_index=0)
         output.append(done)
     index = len(output)
-    yield event("response.output_item.added", item=_message_item(wire, None, "completed"),
+    yield event("response.output_item.added", item=_message_item(wire, None),
                 output_index=index)
 
     head = 'event: response.output_text.delta\ndata: {"content_index":0,"delta":'
@@ -225,16 +237,16 @@ def agent_stream(answer: MockAnswer, wire: AgentWire) -> Iterator[bytes]:
         return
 
     text = "".join(pieces)
-    status = "completed" if outcome == "completed" else "incomplete"
     sequence += 1  # nor the one before output_text.done
     yield event("response.output_text.done", content_index=0, item_id=wire.message_id,
                 output_index=index, text=text)
-    message = _message_item(wire, text, status)
+    message = _message_item(wire, text)
     yield event("response.output_item.done", item=message, output_index=index)
     output.append(message)
-    final = response_object(wire, status=status, output=output,
-                            usage=_usage(answer, wire, len(pieces)), final=True)
-    yield event(f"response.{status}", response=final)
+    final = response_object(wire, status="completed", output=output,
+                            usage=_usage(answer, wire, len(pieces)), final=True,
+                            truncated=outcome == "incomplete")
+    yield event("response.completed", response=final)
 
 
 def malformed_event() -> bytes:

@@ -21,11 +21,12 @@ PROFILES: dict[str, str] = {
     "reasoning": "sonar-reasoning-pro style: <think> text first, tags split across chunks "
                  "(also chosen by that model).",
     "deep-research": "sonar-deep-research style: pings, blank lines, research-phase chunks, "
-                     "one malformed line, long <think>, then data: [DONE] (also by model).",
+                     "long <think>, then data: [DONE] (also by model).",
     "related": "Images and related questions in the final chunk of every answer (otherwise "
                "only when return_images / return_related_questions ask).",
-    "agent-incomplete": "Agent API answers stop early with status incomplete "
-                        "(max_output_tokens); Sonar answers end with finish_reason length.",
+    "agent-incomplete": "Agent API answers stop early: response.completed with "
+                        "incomplete_details max_output_tokens; Sonar answers end with "
+                        "finish_reason length.",
     "agent-failed": "Agent API answers fail mid-way (response.failed event, or status "
                     "failed in a 200 body); Sonar paths answer normally.",
     # ---- failures before any answer
@@ -43,7 +44,8 @@ PROFILES: dict[str, str] = {
                   "for non-streaming requests).",
     "stall": "Streams part of the answer, then sends nothing more until the client gives "
              "up (non-streaming: never answers).",
-    "malformed": "One malformed (truncated JSON) event in the middle; the stream goes on.",
+    "malformed": "One malformed (truncated JSON) event in the middle; the stream goes on. "
+                 "The only profile with malformed data.",
     "pings-no-done": "Keep-alive comment pings between chunks and no [DONE].",
     "1mb": "An answer over 1 MB (bigger chunks).",
     "hostile": "Answer, sources, URLs and related questions full of terminal escapes "

@@ -4,7 +4,8 @@
 :class:`sonar_tui.mock.http.HttpServer`. It answers
 
 - chat completions at ``/chat/completions``, ``/v1/chat/completions`` and ``/v1/sonar``;
-- the Agent API at ``/v1/responses`` and ``/v1/agent`` (plus ``GET .../{id}``);
+- the Agent API at ``/v1/responses``, ``/v1/agent`` and ``/responses`` (plus
+  ``GET .../{id}``);
 - ``GET /v1/models`` (auth required, as live);
 - anything else with a 404 JSON envelope.
 
@@ -54,9 +55,10 @@ from sonar_tui.mock.streaming import StreamShape, shape_stream
 from sonar_tui.mock.validation import SONAR_MODELS, validate_agent, validate_sonar
 
 CHAT_PATHS = ("/chat/completions", "/v1/chat/completions", "/v1/sonar")
-AGENT_PATHS = ("/v1/responses", "/v1/agent")
+# The OpenAI SDK posts to {base_url}/responses: users give the base URL with or without /v1.
+AGENT_PATHS = ("/v1/responses", "/v1/agent", "/responses")
 MODELS_PATH = "/v1/models"
-_STORED_RESPONSE_RE = re.compile(r"^/v1/(?:responses|agent)/([^/]+)$")
+_STORED_RESPONSE_RE = re.compile(r"^(?:/v1)?/(?:responses|agent)/([^/]+)$")
 
 MOCK_EPOCH = 1790374575  # 2026-09-25, the day of the recorded Agent API captures
 ONE_MB_CHARS = 1_100_000
@@ -256,6 +258,12 @@ class MockService:
             return self._reply(ErrorReply.json(404, bodies.NOT_FOUND_MESSAGE, "not_found"))
         return Response(200, go_json(entry[0]).encode())
 
+    def forget_responses(self) -> None:
+        """Drop every stored response, as when they expire: GET gives 404 and a
+        ``previous_response_id`` naming one gets the recorded 400."""
+        with self._lock:
+            self._responses.clear()
+
     def _is_completed(self, response_id: str) -> bool:
         entry = self._responses.get(response_id)
         return entry is not None and entry[0].get("status") == "completed"
@@ -346,18 +354,22 @@ class MockService:
     def _agent(self, body: dict[str, Any], settings: _Settings) -> Response | Control:
         profile = settings.profile
         headers = self._rate_headers(settings)
-        preset, model, models = body.get("preset"), body.get("model"), body.get("models")
-        resolved = models[0] if models else model or PRESET_MODELS[preset]
+        model, models = body.get("model"), body.get("models")
+        # "If both are supplied, effort takes precedence when non-null" (the SDK on preset).
+        level: str = body.get("effort") or body.get("preset") or ""
+        resolved = models[0] if models else model or PRESET_MODELS[level.partition("@")[0]]
         tools = body.get("tools") or []
-        searches = bool(preset) or any(isinstance(t, dict) and t.get("type") == "web_search"
+        searches = bool(level) or any(isinstance(t, dict) and t.get("type") == "web_search"
                                        for t in tools)
         if body.get("max_tool_calls") == 0:
             searches = False  # the only switch that turns preset tools off
         answer = self._answer(_agent_question(body["input"]), settings, cite=searches)
-        echo = {key: body[key] for key in (
+        echo: dict[str, Any] = {key: body[key] for key in (
             "background", "instructions", "max_output_tokens", "max_tool_calls", "metadata",
             "parallel_tool_calls", "previous_response_id", "prompt_cache_key", "store",
             "temperature", "tool_choice", "tools", "top_p", "truncation") if key in body}
+        if body.get("effort"):
+            echo["effort"] = body["effort"]
         if isinstance(body.get("reasoning"), dict):
             echo["reasoning"] = {"effort": body["reasoning"].get("effort"),
                                  "summary": body["reasoning"].get("summary")}
@@ -368,7 +380,7 @@ class MockService:
             message_id="msg_" + self._id(settings, "message"),
             call_id="call_" + self._id(settings, "call"),
             function_call_id="fc_" + self._id(settings, "function-call"),
-            requested_model=preset or resolved,
+            requested_model=level or resolved,
             resolved_model=resolved,
             created=self._created(settings),
             echo=echo,

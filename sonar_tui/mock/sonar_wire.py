@@ -9,7 +9,9 @@ Shapes follow ``docs/sonar-chat-completions.md`` §4-§5 and the recorded fixtur
 - ``2026``: delta-only chunks, ``citations`` on every chunk, cumulative usage with a
   zero-cost skeleton, a final ``chat.completion.done`` with the full cost; compact JSON.
 - concise mode (``chat.reasoning`` ... ``chat.completion.done``) and deep research (pings,
-  research-phase chunks without ``choices``, one malformed line, ``data: [DONE]``).
+  research-phase chunks without ``choices``, ``data: [DONE]``). Live deep research has been
+  reported to send malformed lines too; the mock keeps those to the ``malformed`` profile,
+  so that a normal stream is one every SDK can read.
 
 Each function returns the SSE events as ``bytes`` (one event per item) so the service can
 pace them, add pings or cut the stream. Per-chunk events are built from pre-rendered
@@ -286,8 +288,8 @@ def stream_concise(answer: MockAnswer, wire: SonarWire) -> Iterator[bytes]:
 def stream_deep_research(answer: MockAnswer, wire: SonarWire,
                          research_chunks: int = 6) -> Iterator[bytes]:
     """Deep research: a research phase of keep-alive pings, blank lines and chunks without
-    ``choices`` or ``usage`` (one of them malformed), then ``<think>``, the answer, and a
-    literal ``data: [DONE]`` (docs §5.1, §5.5)."""
+    ``choices`` or ``usage``, then ``<think>``, the answer, and a literal ``data: [DONE]``
+    (docs §5.1, §5.5)."""
     yield PING_EVENT
     for step in range(research_chunks):
         found = answer.sources[:step + 1]
@@ -301,8 +303,6 @@ def stream_deep_research(answer: MockAnswer, wire: SonarWire,
         yield _event(compact_json(phase))
         yield b"\n"  # stray blank line between events
         yield PING_EVENT
-        if step == research_chunks // 2:
-            yield _event(compact_json(phase)[:-17])  # cut mid-value: not JSON
     for index, event in enumerate(stream_2026(answer, wire)):
         if index and index % 50 == 0:
             yield PING_EVENT

@@ -30,6 +30,8 @@ from sonar_tui.mock.bodies import (
 SONAR_MODELS = ("sonar", "sonar-pro", "sonar-reasoning-pro", "sonar-deep-research")
 AGENT_PRESETS = ("fast", "low", "medium", "high", "xhigh", "fast-search", "pro-search",
                  "deep-research", "advanced-deep-research")
+# Effort levels (docs.perplexity.ai/docs/agent-api/effort), optionally pinned: "fast@2026-10-16.0".
+AGENT_EFFORTS = ("fast", "low", "medium", "high", "xhigh")
 AGENT_PROVIDERS = ("perplexity", "openai", "anthropic", "google", "xai")
 RECENCY_VALUES = ("hour", "day", "week", "month", "year")
 DATE_FILTERS = ("search_after_date_filter", "search_before_date_filter",
@@ -254,7 +256,8 @@ _TOOLS: dict[str, Any] = {
     "finance_search": {"type": _ANY},
     "sandbox": {"type": _ANY},
     "mcp": {name: _ANY for name in ("type", "server_label", "server_url", "allowed_tools",
-                                    "authorization", "headers")},
+                                    "authorization", "headers", "require_approval",
+                                    "defer_loading")},
     "function": {name: _ANY for name in ("type", "name", "description", "parameters",
                                          "strict")},
     "image_search": {"type": _ANY, "filters": {"domain_filter": _ANY, "format_filter": _ANY,
@@ -272,8 +275,8 @@ _ITEMS: dict[str, Any] = {
     "message": {"type": _ANY, "role": _ANY, "content": _ANY, "id": _ANY, "status": _ANY},
     "function_call": {name: _ANY for name in ("type", "id", "call_id", "name", "arguments",
                                               "status", "thought_signature")},
-    "function_call_output": {name: _ANY for name in ("type", "call_id", "output", "name",
-                                                     "thought_signature")},
+    "function_call_output": {name: _ANY for name in ("type", "id", "call_id", "output", "name",
+                                                     "status", "thought_signature")},
 }
 _TOP_LEVEL = {
     name: _ANY for name in (
@@ -293,6 +296,7 @@ _TOP_LEVEL = {
 _TOP_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "model": ("string", lambda v: isinstance(v, str)),
     "preset": ("string", lambda v: isinstance(v, str)),
+    "effort": ("string", lambda v: isinstance(v, str)),
     "instructions": ("string", lambda v: isinstance(v, str)),
     "previous_response_id": ("string", lambda v: isinstance(v, str)),
     "stream": ("bool", lambda v: isinstance(v, bool)),
@@ -442,10 +446,9 @@ def _check_tools(tools: list[Any]) -> ErrorReply | None:
             urls = tool.get("max_urls")
             if urls is not None and not (_is_int(urls) and 1 <= urls <= 10):
                 return _agent_error("validation failed: max_urls must be between 1 and 10")
-        elif kind == "function":
-            if tool.get("name") in _RESERVED_FUNCTIONS:
-                return _agent_error(f"validation failed: function name {tool['name']!r} is "
-                                    "reserved", type_="invalid_parameter")
+        elif kind == "function" and tool.get("name") in _RESERVED_FUNCTIONS:
+            return _agent_error(f"validation failed: function name {tool['name']!r} is "
+                                "reserved", type_="invalid_parameter")
     return None
 
 
@@ -465,8 +468,12 @@ def validate_agent(body: Any, known_response: Callable[[str], bool] = lambda _: 
     if _input_is_empty(body.get("input")):
         return _agent_error(EMPTY_INPUT_MESSAGE)
     model, models, preset = body.get("model"), body.get("models"), body.get("preset")
-    if not (model or models or preset):
-        return _agent_error("validation failed: one of model, models or preset is required")
+    effort = body.get("effort")
+    if not (model or models or preset or effort):
+        return _agent_error(  # unrecorded
+            "validation failed: one of model, models, effort or preset is required")
+    if effort and effort.partition("@")[0] not in AGENT_EFFORTS:
+        return _agent_error(f'validation failed: unknown effort "{effort}"')  # unrecorded
     if preset and preset not in AGENT_PRESETS:
         return _agent_error(f'validation failed: unknown preset "{preset}"')  # unrecorded
     if models:
@@ -510,4 +517,4 @@ def validate_agent(body: Any, known_response: Callable[[str], bool] = lambda _: 
     return None
 
 
-__all__ = ["AGENT_PRESETS", "SONAR_MODELS", "validate_agent", "validate_sonar"]
+__all__ = ["AGENT_EFFORTS", "AGENT_PRESETS", "SONAR_MODELS", "validate_agent", "validate_sonar"]

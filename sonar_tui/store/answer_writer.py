@@ -124,6 +124,8 @@ class AnswerWriter:
         error: Mapping[str, Any] | None = None,
         content: str | None = None,
         reasoning: str | None = None,
+        response_id: str | None = None,
+        response_endpoint: str | None = None,
     ) -> None:
         """Finalise with the text appended so far (or ``content``/``reasoning`` when given,
         e.g. the adapter's final text). Cancelled and failed answers keep their partial text."""
@@ -132,6 +134,7 @@ class AnswerWriter:
             self.content if content is None else content,
             self.reasoning if reasoning is None else reasoning,
             steps, sources, related, images, usage, cost, model, api, finish_reason, error,
+            response_id=response_id, response_endpoint=response_endpoint,
         )
         self.finished = True
         self._pending = 0

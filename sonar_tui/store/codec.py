@@ -105,6 +105,8 @@ def message_from_row(row: sqlite3.Row) -> MessageRecord:
         finish_reason=row["finish_reason"],
         created_at=row["created_at"],
         finished_at=row["finished_at"],
+        response_id=row["response_id"],
+        response_endpoint=row["response_endpoint"],
     )
 
 

@@ -6,7 +6,9 @@ layer's ``Source.to_dict()``, ``ReasoningStep.to_dict()``, ``Image.to_dict()`` a
 never import each other.
 
 ``ThreadData`` is the versioned export shape (``sonar-tui export --format json``): everything
-the database holds for a thread, and what ``import`` reads back.
+the database holds for a thread, and what ``import`` reads back. Fields added later are
+optional on import, so a document keeps its version while older readers, which ignore what
+they do not know, still read it (``response_id`` / ``response_endpoint`` came this way).
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ class MessageRecord:
     related: list[str] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
     attachments: list[AttachmentRecord] = field(default_factory=list)
+    # The Agent API's id for this answer, and the base URL that issued it (no credentials):
+    # what the next question of the thread continues with ``previous_response_id``.
+    response_id: str | None = None
+    response_endpoint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -255,10 +255,15 @@ class Store:
         api: str | None = None,
         finish_reason: str | None = None,
         error: Mapping[str, Any] | None = None,
+        *,
+        response_id: str | None = None,
+        response_endpoint: str | None = None,
     ) -> None:
         """Finalise an answer in one transaction: status, text, steps, sources, related
         questions, images, usage. Cancelled/failed answers pass their partial text.
-        ``model``/``api`` of None keep what ``start_answer`` recorded."""
+        ``model``/``api`` of None keep what ``start_answer`` recorded. ``response_id`` and
+        ``response_endpoint``: the Agent API's id for the answer and the base URL (without
+        credentials) that issued it."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"finish_answer needs a final status, not {status!r}")
         now = time.time()
@@ -266,7 +271,8 @@ class Store:
         await self._db.write(lambda conn: threads.finish_answer(
             conn, message_id, status=status, content=content, reasoning=reasoning, steps=steps,
             sources=sources, related=related, images=images, usage=usage, cost=cost, model=model,
-            api=api, finish_reason=finish_reason, error=error, now=now))
+            api=api, finish_reason=finish_reason, error=error, now=now,
+            response_id=response_id, response_endpoint=response_endpoint))
         self._live.pop(message_id, None)
 
     async def load_messages(self, thread_id: int, limit: int | None = None,

@@ -213,6 +213,8 @@ async def finish_answer(
     finish_reason: str | None,
     error: Mapping[str, Any] | None,
     now: float,
+    response_id: str | None = None,
+    response_endpoint: str | None = None,
 ) -> int:
     """Finalise the answer and replace its children; returns the thread id."""
     rows = await conn.execute_fetchall(
@@ -226,11 +228,11 @@ async def finish_answer(
     await conn.execute(
         "UPDATE messages SET status = ?, content = ?, reasoning = ?, steps = ?, error = ?,"
         " model = ?, api = ?, usage = ?, cost = ?, finish_reason = ?, finished_at = ?,"
-        " checkpoint_at = ? WHERE id = ?",
+        " checkpoint_at = ?, response_id = ?, response_endpoint = ? WHERE id = ?",
         (status, content, reasoning, codec.dump_json(list(steps or [])),
          codec.dump_json_or_none(dict(error) if error is not None else None),
          model, api, codec.dump_json_or_none(dict(usage) if usage is not None else None),
-         cost, finish_reason, now, now, message_id),
+         cost, finish_reason, now, now, response_id, response_endpoint, message_id),
     )
     await replace_children(conn, message_id, sources=sources, related=related, images=images)
     await conn.execute(
@@ -270,11 +272,12 @@ async def insert_full_message(conn: aiosqlite.Connection, thread_id: int, m: Mes
     """An already-finished message as it stands (import)."""
     cursor = await conn.execute(
         "INSERT INTO messages (thread_id, role, content, reasoning, steps, status, error, model,"
-        " api, settings, usage, cost, finish_reason, created_at, finished_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " api, settings, usage, cost, finish_reason, created_at, finished_at, response_id,"
+        " response_endpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (thread_id, m.role, m.content, m.reasoning, codec.dump_json(m.steps),
          m.status, codec.dump_json_or_none(m.error), m.model, m.api, codec.dump_json(m.settings),
-         codec.dump_json_or_none(m.usage), m.cost, m.finish_reason, created_at, m.finished_at),
+         codec.dump_json_or_none(m.usage), m.cost, m.finish_reason, created_at, m.finished_at,
+         m.response_id, m.response_endpoint),
     )
     message_id = int(cursor.lastrowid)
     await replace_children(conn, message_id, sources=m.sources, related=m.related, images=m.images)

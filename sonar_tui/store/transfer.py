@@ -115,6 +115,9 @@ class _Reader:
                     for i, s in enumerate(self.seq(d.get("images"), f"{where}.images"))],
             attachments=[self.attachment(a, f"{where}.attachments[{i}]") for i, a in
                          enumerate(self.seq(d.get("attachments"), f"{where}.attachments"))],
+            response_id=self.opt_text(d.get("response_id"), f"{where}.response_id"),
+            response_endpoint=self.opt_text(d.get("response_endpoint"),
+                                            f"{where}.response_endpoint"),
         )
 
     def source(self, value: Any, where: str) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from sonar_tui.api.events import (
     build_answer,
 )
 
+from tests.mock.contract import EVENT_TYPES, agent_event_problems, event_class_for
+
 from .wire import AGENT, agent_wire, chunks
 
 STREAM = AGENT / "vercel-ai__agent-stream-web-search-fast.chunks.jsonl"
@@ -42,7 +44,7 @@ def frame(*payloads, event_lines=True) -> bytes:
 
 def response(status="completed", **extra):
     return {"id": "resp_1", "object": "response", "model": "openai/gpt-5.1", "status": status,
-            "output": [], "usage": None, **extra}
+            "created_at": 1790374575, "output": [], "usage": None, **extra}
 
 
 def created():
@@ -62,7 +64,8 @@ def test_recorded_stream():
     events = run(agent_wire(STREAM))
     answer = build_answer(events)
     assert answer.text == TEXT
-    assert (answer.model, answer.finish_reason, answer.api) == ("openai/gpt-6-luna", "stop", "agent")
+    assert (answer.model, answer.finish_reason, answer.api) == (
+        "openai/gpt-6-luna", "stop", "agent")
     assert answer.response_id == "resp_5619693e-4309-4fec-b395-5e21e59aba39"
     assert [s.number for s in answer.sources] == list(range(1, 11))
     seven = answer.sources[6]
@@ -150,7 +153,8 @@ def test_fetch_url_steps_and_ignored_events_and_sequence_gaps():
     ))
     answer = build_answer(events)
     assert answer.text == "Per PEP 745 [1]."
-    [step] = answer.steps
+    step, skill = answer.steps
+    assert (skill.kind, skill.keywords) == ("skill", ("x",))
     assert (step.kind, step.thought, step.urls) == (
         "fetch_url_content", "Reading the PEP", ("https://peps.python.org/pep-0745/",))
     assert step.results[0].title == "PEP 745"
@@ -200,7 +204,8 @@ def test_failed_cancelled_and_error_events():
     assert "cancelled" in cancelled[-1].error.message
     error = run(frame(created(), {"type": "error", "error": {
         "message": "rate limited", "type": "request_rate_limit_exceeded", "code": 429}}))
-    assert error[-1].error.kind is ErrorKind.RATE_LIMIT and error[-1].error.message == "rate limited"
+    assert error[-1].error.kind is ErrorKind.RATE_LIMIT
+    assert error[-1].error.message == "rate limited"
 
 
 def test_status_is_checked_even_on_a_completed_event():
@@ -258,3 +263,132 @@ def test_non_streaming_status_on_http_200():
 def test_usage_update_comes_from_the_final_response_only():
     events = run(agent_wire(STREAM))
     assert sum(isinstance(e, UsageUpdate) for e in events) == 1
+
+
+# ----------------------------------------------------------------------------- the SDK's events
+
+IMAGE = {"image_url": "https://img.example/owl.jpg", "origin_url": "https://birds.example/owl",
+         "title": "Barn owl", "width": 640, "height": 480}
+
+
+def test_image_searches_are_steps_and_their_images_are_kept():
+    events = run(frame(
+        created(),
+        {"type": "response.reasoning.image_search_queries", "call_id": "i1",
+         "queries": ["barn owl"], "thought": "Looking for pictures", "sequence_number": 3},
+        {"type": "response.reasoning.image_search_results", "call_id": "i1",
+         "results": [IMAGE, {**IMAGE, "image_url": "javascript:alert(1)"}, {"title": "no url"}],
+         "sequence_number": 4},
+        delta("An owl."),
+        {"type": "response.completed", "response": response()},
+    ))
+    answer = build_answer(events)
+    [step] = answer.steps
+    assert (step.kind, step.keywords, step.thought) == (
+        "image_search", ("barn owl",), "Looking for pictures")
+    assert [(r.url, r.title) for r in step.results] == [("https://birds.example/owl", "Barn owl")]
+    assert [(i.url, i.origin_url, i.width, i.height, i.title) for i in answer.images] == [
+        ("https://img.example/owl.jpg", "https://birds.example/owl", 640, 480, "Barn owl")]
+    assert answer.sources == () and answer.finish_reason == "stop"
+
+
+def test_image_results_of_a_whole_response_are_a_step_and_images():
+    body = response(output=[
+        {"type": "image_search_results", "queries": ["barn owl"], "results": [IMAGE]},
+        {"type": "message", "id": "m", "role": "assistant", "status": "completed",
+         "content": [{"type": "output_text", "text": "An owl.", "annotations": []}]}])
+    answer = build_answer(parse_agent_response(json.dumps(body)))
+    assert [(s.kind, s.keywords) for s in answer.steps] == [("image_search", ("barn owl",))]
+    assert [i.url for i in answer.images] == ["https://img.example/owl.jpg"]
+
+
+def test_a_loaded_skill_is_a_step():
+    answer = build_answer(run(frame(
+        created(), {"type": "response.skill.loaded", "name": "office/docx", "sequence_number": 2},
+        {"type": "response.skill.loaded", "name": "office/docx", "sequence_number": 3},
+        delta("Done."), {"type": "response.completed", "response": response()})))
+    assert [(s.kind, s.keywords) for s in answer.steps] == [("skill", ("office/docx",))]
+
+
+def test_a_truncated_answer_in_the_sdks_terms_is_length():
+    """The SDK has no response.incomplete event nor an incomplete status: a cut answer comes
+    as response.completed whose incomplete_details says why (what the mock sends)."""
+    cut = {"incomplete_details": {"reason": "max_output_tokens"}}
+    events = run(frame(created(), delta("Trunc"),
+                       {"type": "response.completed", "response": response(**cut)}))
+    assert events[-1] == Finished("length", model="openai/gpt-5.1", detail="max_output_tokens")
+    [*_, whole] = parse_agent_response(json.dumps(response(**cut)))
+    assert whole.reason == "length"
+    other = run(frame(created(), {"type": "response.completed", "response": response(
+        incomplete_details={"reason": "content_filter"})}))
+    assert (other[-1].reason, other[-1].detail) == ("incomplete", "content_filter")
+    done = run(frame(created(), {"type": "response.completed", "response": response(
+        incomplete_details=None)}))
+    assert done[-1].reason == "stop"
+
+
+def test_string_error_codes_classify_like_their_status():
+    """ErrorInfo.code is a string in the SDK; recorded envelopes carry ints. Both classify."""
+    server = run(frame(created(), delta("Pa"), {"type": "response.failed", "error": {
+        "code": "server_error", "message": "provider failed", "type": "internal_error"}}))
+    assert server[-1].error.kind is ErrorKind.SERVER and server[-1].error.partial
+    numeric = run(frame(created(), {"type": "response.failed", "error": {
+        "code": "503", "message": "overloaded"}}))
+    assert numeric[-1].error.kind is ErrorKind.SERVER and numeric[-1].error.status == 503
+    limited = run(frame(created(), {"type": "error", "error": {
+        "code": "rate_limit_exceeded", "message": "slow down"}}))
+    assert limited[-1].error.kind is ErrorKind.RATE_LIMIT
+    legacy = run(frame(created(), {"type": "response.failed", "error": {
+        "code": 500, "message": "int code, as recorded envelopes have"}}))
+    assert legacy[-1].error.kind is ErrorKind.SERVER
+
+
+def test_statuses_this_client_cannot_continue_say_why():
+    for status, words in (("queued", "background"), ("in_progress", "background"),
+                          ("requires_action", "tool")):
+        [*_, failed] = parse_agent_response(json.dumps(response(status)))
+        assert failed.error.kind is ErrorKind.PROTOCOL, status
+        assert status in failed.error.message and words in failed.error.message, status
+    [*_, cancelled] = parse_agent_response(json.dumps(response("cancelled")))
+    assert "cancelled" in cancelled.error.message
+
+
+def test_every_event_type_of_the_sdk_is_understood():
+    """One valid example of each member of the SDK's event union (checked against its model):
+    none may fail or confuse the parser; unknown types are skipped."""
+    item = {"type": "message", "id": "m", "role": "assistant", "status": "completed",
+            "content": []}
+    examples = [
+        created(),
+        {"type": "response.in_progress", "response": response("in_progress")},
+        {"type": "response.output_item.added", "item": item, "output_index": 0},
+        {"type": "response.reasoning.started", "thought": "Planning"},
+        {"type": "response.reasoning.search_queries", "queries": ["q"]},
+        {"type": "response.reasoning.search_results", "results": [
+            {"id": 1, "url": "https://a.example/", "title": "A", "snippet": "s"}]},
+        {"type": "response.reasoning.image_search_queries", "call_id": "i", "queries": ["q"]},
+        {"type": "response.reasoning.image_search_results", "call_id": "i", "results": [IMAGE]},
+        {"type": "response.reasoning.fetch_url_queries", "urls": ["https://a.example/"]},
+        {"type": "response.reasoning.fetch_url_results", "contents": [
+            {"url": "https://a.example/", "title": "A", "snippet": "s"}]},
+        {"type": "response.reasoning.stopped"},
+        {"type": "response.skill.loaded", "name": "office"},
+        {"type": "response.unknown.future", "anything": [1, 2]},
+        {**delta("Hi"), "item_id": "m", "output_index": 0},
+        {"type": "response.output_text.done", "text": "Hi", "item_id": "m", "output_index": 0,
+         "content_index": 0},
+        {"type": "response.output_item.done", "output_index": 0, "item": {
+            **item, "content": [{"type": "output_text", "text": "Hi", "annotations": []}]}},
+        {"type": "response.completed", "response": response()},
+    ]
+    for number, example in enumerate(examples):
+        example.setdefault("sequence_number", number)
+    known = [e for e in examples if e["type"] in EVENT_TYPES]
+    assert {e["type"] for e in known} == EVENT_TYPES - {"response.failed"}
+    assert [p for e in known for p in agent_event_problems(e)] == []
+    answer = build_answer(run(frame(*examples)))
+    assert answer.text == "Hi" and answer.finish_reason == "stop"
+    assert [s.kind for s in answer.steps] == ["web_search", "image_search", "fetch_url_content",
+                                              "skill"]
+    assert event_class_for("response.failed").model_validate(
+        {"type": "response.failed", "sequence_number": 1, "error": {"message": "x"}})

@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from sonar_tui.api.client import PerplexityClient
-from sonar_tui.api.conversation import AskRequest
+from sonar_tui.api.conversation import AskRequest, Turn
 from sonar_tui.api.errors import ErrorKind
 from sonar_tui.api.events import (
     ApiSwitched,
@@ -18,6 +18,7 @@ from sonar_tui.api.events import (
     build_answer,
 )
 from sonar_tui.api.settings import ConnectionSettings, RequestSettings
+from sonar_tui.mock import start_mock
 from sonar_tui.mock.http import DROP, HANG
 
 from .wire import (
@@ -298,6 +299,77 @@ async def test_forced_agent_mode_and_custom_paths(serve):
     server = await serve(retired_then_agent())
     _, answer, _ = await run(server.url, api_mode="agent", agent_path="/v1/agent")
     assert answer.api == "agent" and [r.path for r in server.requests] == ["/v1/agent"]
+
+
+# ----------------------------------------------------------------------------- continuing
+
+
+HISTORY = [Turn("user", "My codeword is PELICAN."), Turn("assistant", "Noted: PELICAN.")]
+
+
+async def test_a_known_response_is_continued_without_replaying_the_history():
+    with start_mock(chunks=20) as mock:
+        async with client_for(mock.url, api_mode="agent") as client:
+            first = build_answer(await collect(client, AskRequest("My codeword is PELICAN.")))
+            events = well_formed(await collect(client, AskRequest(
+                "What is my codeword?", history=HISTORY,
+                previous_response_id=first.response_id)))
+    assert build_answer(events).finish_reason == "stop"
+    sent = mock.service.bodies("/v1/responses")[-1]
+    assert sent["previous_response_id"] == first.response_id
+    assert sent["input"] == "What is my codeword?"
+
+
+async def test_a_refused_previous_response_id_falls_back_to_replaying_the_history(serve):
+    """The recorded refusal (a bare 400 "invalid request") costs one request, not the answer."""
+    refusal = (AGENT / "cfdude-mcp-perplexity-pro__error-400-bad-previous-response-id.json")
+
+    async def handler(request):
+        if "previous_response_id" in request.json():
+            return raw(400, refusal.read_bytes())
+        return sse(split_events(AGENT_STREAM))
+
+    server = await serve(handler)
+    events, answer, sleep = await run(server.url, AskRequest(
+        "What is my codeword?", history=HISTORY, previous_response_id="resp_gone"),
+        api_mode="agent")
+    assert answer.finish_reason == "stop" and answer.error is None
+    assert not any(isinstance(e, (Failed, Retrying)) for e in events)
+    first, second = (r.json() for r in server.requests)
+    assert first["previous_response_id"] == "resp_gone" and first["input"] == "What is my codeword?"
+    assert "previous_response_id" not in second
+    assert [i["content"] for i in second["input"]] == [
+        "My codeword is PELICAN.", "Noted: PELICAN.", "What is my codeword?"]
+    assert sleep.delays == []
+
+
+async def test_the_mock_refuses_an_unknown_id_like_the_service_and_the_client_recovers():
+    with start_mock(chunks=20) as mock:
+        _, answer, _ = await run(mock.url, AskRequest(
+            "What is my codeword?", history=HISTORY, previous_response_id="resp_unknown"),
+            api_mode="agent")
+    assert answer.finish_reason == "stop"
+    refused, replayed = mock.service.bodies("/v1/responses")
+    assert refused["previous_response_id"] == "resp_unknown"
+    assert "previous_response_id" not in replayed and len(replayed["input"]) == 3
+
+
+@pytest.mark.parametrize("status", [401, 429, 500])
+async def test_other_failures_are_not_taken_for_a_refused_id(serve, status):
+    server = await serve(script(error(status)))
+    _, answer, _ = await run(server.url, AskRequest(
+        "q", history=HISTORY, previous_response_id="resp_1"), api_mode="agent", max_attempts=1)
+    assert answer.error.status == status
+    assert all("previous_response_id" in r.json() for r in server.requests)
+
+
+async def test_a_refusal_after_the_fallback_is_reported(serve):
+    server = await serve(script(error(400, message="validation failed: input cannot be empty")))
+    _, answer, _ = await run(server.url, AskRequest(
+        "q", history=HISTORY, previous_response_id="resp_1"), api_mode="agent")
+    assert answer.error.kind is ErrorKind.INVALID_REQUEST
+    assert "input cannot be empty" in answer.error.message
+    assert len(server.requests) == 2
 
 
 # ----------------------------------------------------------------------------- request details

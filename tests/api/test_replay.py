@@ -216,7 +216,7 @@ async def test_agent_stream_fixture(serve, framing):
     assert events[0] == Started("agent", "fast", "resp_5619693e-4309-4fec-b395-5e21e59aba39")
     [request] = server.requests
     assert request.path == "/v1/responses"
-    assert request.json() == {"preset": "fast", "input": "q", "max_output_tokens": 1024,
+    assert request.json() == {"effort": "fast", "input": "q", "max_output_tokens": 1024,
                               "stream": True}
 
 

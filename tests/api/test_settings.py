@@ -76,6 +76,24 @@ def test_agent_model_mapping_and_override():
     assert RequestSettings(model="sonar", agent_model="openai/gpt-5.2").resolved_agent_model() == "openai/gpt-5.2"
 
 
+def test_agent_effort_is_a_level_or_a_pinned_level():
+    assert problems(agent_effort="xhigh") == {}
+    assert problems(agent_effort="fast@2026-10-16.0") == {}
+    assert "agent_effort" in problems(agent_effort="turbo")
+    assert "agent_effort" in problems(agent_effort="fast@")
+    assert RequestSettings(agent_effort="low").agent_target() == ("low", "")
+    assert RequestSettings(model="sonar-pro").agent_target() == ("low", "")
+    assert RequestSettings(agent_model="a/b").agent_target() == ("", "a/b")
+    assert RequestSettings(agent_model="a/b", agent_effort="high").agent_target() == ("high", "a/b")
+    assert RequestSettings(agent_model="deep-research").agent_target() == ("medium", "")
+
+
+def test_research_efforts_get_the_research_idle_timeout():
+    assert RequestSettings(agent_effort="high").is_deep_research
+    assert RequestSettings(agent_effort="xhigh@2026-10-16.0").is_deep_research
+    assert not RequestSettings(agent_effort="low").is_deep_research
+
+
 def test_auto_mode_remembers_retired_endpoints():
     conn = ConnectionSettings(agent_endpoints=["https://api.perplexity.ai/"])
     assert conn.uses_agent()

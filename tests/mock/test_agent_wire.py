@@ -47,7 +47,8 @@ def test_stream_follows_the_recorded_event_sequence(client, fixtures_dir, path):
     assert json.loads(call["arguments"]) == {"queries": ["What is HTTP/3?"]}
     added = next(p for p in payloads if p["type"] == "response.output_item.added"
                  and p["item"]["type"] == "message")
-    assert added["item"]["content"] is None and added["output_index"] == 1
+    # The capture announces content: null; the SDK's model wants a list (see agent_wire).
+    assert added["item"]["content"] == [] and added["output_index"] == 1
 
     deltas = "".join(p["delta"] for p in payloads if p["type"] == "response.output_text.delta")
     done = next(p for p in payloads if p["type"] == "response.output_text.done")
@@ -109,24 +110,40 @@ def test_request_fields_are_echoed(client):
 
 
 def test_incomplete_profile(mock, client):
+    """A truncated answer in the SDK's terms: its event union has no response.incomplete and
+    its statuses no "incomplete", so the cut shows only in incomplete_details."""
     mock.service.profile = "agent-incomplete"
     payloads = parse_sse(ask_agent(client).content).payloads()
     final = payloads[-1]
-    assert final["type"] == "response.incomplete"
+    assert final["type"] == "response.completed"
     response = final["response"]
-    assert response["status"] == "incomplete" and response["completed_at"] is None
+    assert response["status"] == "completed" and response["completed_at"] is None
     assert response["incomplete_details"] == {"reason": "max_output_tokens"}
     deltas = [p for p in payloads if p["type"] == "response.output_text.delta"]
     assert len(deltas) == 150
     body = ask_agent(client, stream=False).json()
-    assert body["status"] == "incomplete"
+    assert body["incomplete_details"] == {"reason": "max_output_tokens"}
     assert not body["output"][-1]["content"][0]["text"].endswith(last_line(300))
 
 
 def test_tiny_max_output_tokens_ends_incomplete(client):
     body = ask_agent(client, stream=False, max_output_tokens=5).json()
-    assert body["status"] == "incomplete"
+    assert body["incomplete_details"] == {"reason": "max_output_tokens"}
     assert body["usage"]["output_tokens"] == 16  # values under 16 are floored to 16
+
+
+def test_effort_selects_the_bundle_and_is_echoed(client):
+    """effort replaces the deprecated preset and wins over it (the SDK's words)."""
+    for effort, model in (("low", "openai/gpt-5.1"), ("xhigh@2026-10-16.0", "openai/gpt-5.5")):
+        body = ask_agent(client, stream=False, preset="fast", effort=effort).json()
+        assert body["model"] == model and body["effort"] == body["preset"] == effort
+        assert body["output"][0]["type"] == "search_results"  # the bundle searches
+    payloads = parse_sse(client.post("/responses", json={
+        "effort": "medium", "input": "q", "stream": True}).content).payloads()
+    assert payloads[0]["response"]["model"] == "medium"
+    assert payloads[-1]["response"]["model"] == "openai/gpt-5.2"
+    refused = client.post("/v1/responses", json={"effort": "turbo", "input": "q"})
+    assert refused.status_code == 400 and "effort" in refused.json()["error"]["message"]
 
 
 def test_failed_profile_stream_and_body(mock, client):
@@ -146,6 +163,7 @@ def test_stored_responses_continue_and_can_be_fetched(client, fixtures_dir):
     first = ask_agent(client, stream=False).json()
     fetched = client.get(f"/v1/responses/{first['id']}")
     assert fetched.status_code == 200 and fetched.json() == first
+    assert client.get(f"/responses/{first['id']}").json() == first  # the OpenAI SDK's path
     follow_up = ask_agent(client, "And HTTP/2?", stream=False,
                           previous_response_id=first["id"])
     assert follow_up.status_code == 200

@@ -207,7 +207,7 @@ def test_agent_recorded_validation_errors(client, fixtures_dir, body, fixture):
 
 
 @pytest.mark.parametrize(("body", "needle"), [
-    ({"input": "q"}, "one of model, models or preset"),
+    ({"input": "q"}, "one of model, models, effort or preset"),
     ({"preset": "turbo", "input": "q"}, "preset"),
     ({"model": "sonar", "input": "q"}, "is not supported"),
     ({"model": "sonar-pro", "input": "q"}, "is not supported"),
@@ -256,3 +256,37 @@ def test_agent_accepts_the_recorded_replayed_history(client, fixtures_dir):
     meta = json.loads(_recorded(fixtures_dir, "agent",
                                 "cfdude-mcp-perplexity-pro__request-chat-replay-history.meta.json"))
     assert client.post(meta["endpoint"], json=meta["request"]).status_code == 200
+
+
+def _wire_names(model) -> set[str]:
+    return {field.alias or name for name, field in model.model_fields.items()}
+
+
+def test_the_strict_decoder_accepts_every_field_the_sdk_can_send():
+    """The mock refuses unknown fields like the service; it must not refuse one Perplexity's
+    own SDK sends (that is how effort-only requests were refused)."""
+    from perplexity.generated import api as sdk
+
+    from sonar_tui.mock.validation import _ITEMS, _PARTS, _TOOLS, _TOP_LEVEL, _WEB_SEARCH
+
+    pairs = [
+        (sdk.ResponsesRequestInput, _TOP_LEVEL),
+        (sdk.ReasoningConfigInput, _TOP_LEVEL["reasoning"]),
+        (sdk.ResponseFormatInput, _TOP_LEVEL["response_format"]),
+        (sdk.JSONSchemaFormatInput, _TOP_LEVEL["response_format"]["json_schema"]),
+        (sdk.WebSearchToolInput, _WEB_SEARCH),
+        (sdk.WebSearchFiltersInput, _WEB_SEARCH["filters"]),
+        (sdk.ToolUserLocationInput, _WEB_SEARCH["user_location"]),
+        (sdk.FetchUrlToolInput, _TOOLS["fetch_url"]),
+        (sdk.ImageSearchToolInput, _TOOLS["image_search"]),
+        (sdk.ImageSearchFiltersInput, _TOOLS["image_search"]["filters"]),
+        (sdk.FunctionToolInput, _TOOLS["function"]),
+        (sdk.McpToolInput, _TOOLS["mcp"]),
+        (sdk.InputMessageInput, _ITEMS["message"]),
+        (sdk.FunctionCallInputInput, _ITEMS["function_call"]),
+        (sdk.FunctionCallOutputInputInput, _ITEMS["function_call_output"]),
+    ]
+    refused = {model.__name__: sorted(_wire_names(model) - set(spec)) for model, spec in pairs}
+    assert {name: fields for name, fields in refused.items() if fields} == {}
+    part_fields = set().union(*(set(spec) for spec in _PARTS.values()))
+    assert _wire_names(sdk.InputContentPartInput) <= part_fields

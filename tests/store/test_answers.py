@@ -118,6 +118,17 @@ async def test_finish_is_idempotent_and_replaces_children(store):
     assert message.content == "v2" and message.sources == SOURCES[:1] and message.related == ["c"]
 
 
+async def test_the_response_id_is_kept_with_the_answer(store):
+    _, message_id = await started(store)
+    writer = store.answer_writer(message_id)
+    writer.append_text("Answered.")
+    await writer.finish("complete", finish_reason="stop", response_id="resp_1",
+                        response_endpoint="https://api.perplexity.ai")
+    saved = await store.get_message(message_id)
+    assert (saved.response_id, saved.response_endpoint) == ("resp_1", "https://api.perplexity.ai")
+    assert saved.to_dict()["response_id"] == "resp_1"
+
+
 async def test_finish_needs_a_final_status(store):
     _, message_id = await started(store)
     with pytest.raises(ValueError):

@@ -59,6 +59,7 @@ async def check_data(store: Store) -> None:
     assert answer.related == ["What is magma?"]
     assert answer.images[0]["width"] == 10
     assert answer.attachments == []
+    assert (answer.response_id, answer.response_endpoint) == (None, None)
 
 
 @pytest.mark.parametrize("start", range(1, LATEST_VERSION))
@@ -114,6 +115,25 @@ async def test_v2_to_v3_adds_tracking_and_indexes(db_path):
             "EXPLAIN QUERY PLAN SELECT id FROM threads ORDER BY pinned DESC, updated_at DESC,"
             " id DESC LIMIT 200"))
         assert "threads_by_pinned" in plan and "TEMP B-TREE" not in plan
+    conn.close()
+    assert_consistent(db_path)
+
+
+async def test_v3_to_v4_keeps_response_ids_for_continuing_a_thread(db_path):
+    await build_old(db_path, 3)
+    async with await Store.open(db_path) as store:
+        assert store.schema_version >= 4
+        answer = await store.start_answer(2, {}, "fast", "agent")
+        await store.finish_answer(answer, "complete", "Yes.", finish_reason="stop",
+                                  response_id="resp_42", response_endpoint="https://x.example/v1")
+        saved = (await store.load_messages(2))[-1]
+        assert (saved.response_id, saved.response_endpoint) == ("resp_42",
+                                                                "https://x.example/v1")
+        old = (await store.load_messages(1))[1]  # written by v3: nothing to continue from
+        assert (old.response_id, old.response_endpoint) == (None, None)
+    with raw(db_path) as conn:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(messages)")}
+        assert {"response_id", "response_endpoint"} <= columns
     conn.close()
     assert_consistent(db_path)
 

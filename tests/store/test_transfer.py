@@ -28,6 +28,11 @@ async def rich_thread(store: Store) -> int:
     await store.add_user_message(thread_id, "and a picture",
                                  attachments=[Picture("p.png", b"\x89PNG\r\n\x1a\nbytes")],
                                  keep_bytes=True)
+    agent = await store.start_answer(thread_id, {"model": "sonar"}, "fast", "agent")
+    await store.finish_answer(agent, "complete", "Continued on the Agent API.",
+                              finish_reason="stop", response_id="resp_0123",
+                              response_endpoint="https://api.perplexity.ai")
+    await store.add_user_message(thread_id, "one more")
     failed = await store.start_answer(thread_id, {"model": "sonar"}, "sonar", "sonar")
     await store.finish_answer(failed, "error", "partial", error={"kind": "network", "message": "x"},
                               finish_reason="failed")
@@ -49,6 +54,8 @@ async def test_round_trip_into_another_database(store, tmp_path):
         again = (await other.export_thread(result.thread_id)).to_dict()
         assert without_ids(again) == without_ids(exported)
         assert again["messages"][2]["attachments"][0]["data_base64"]  # bytes came along
+        assert (again["messages"][3]["response_id"], again["messages"][3]["response_endpoint"]
+                ) == ("resp_0123", "https://api.perplexity.ai")
         # Importing the same document again is a no-op that points at the first import.
         second = await other.import_thread(json.loads(text))
         assert (second.thread_id, second.created) == (result.thread_id, False)
@@ -100,6 +107,7 @@ def _valid() -> dict:
     (lambda d: d["messages"][0].update(attachments=[{"name": "a", "mime": "image/png",
                                                      "data_base64": "!!"}]), "base64"),
     (lambda d: d["messages"][0].update(created_at=float("nan")), "created_at"),
+    (lambda d: d["messages"][0].update(response_id=7), r"messages\[0\].response_id"),
 ])
 async def test_malformed_documents_are_refused_clearly(store, mutate, message):
     document = _valid()

@@ -271,6 +271,24 @@ async def test_domain_list_limit_is_shown_and_enforced(tmp_path):
     assert app.results[0].request.image_domain_filter == ten
 
 
+async def test_agent_effort_is_chosen_on_the_screen_and_a_pinned_one_stays_visible(tmp_path):
+    config = make_config(tmp_path, '[request]\nagent_effort = "fast@2026-10-16.0"\n')
+    async with open_settings(tmp_path, config) as (pilot, screen, app):
+        effort = screen.fields["request.agent_effort"]
+        assert isinstance(effort.control, ChoiceBar)
+        assert effort.choices == ["", "fast", "low", "medium", "high", "xhigh",
+                                  "fast@2026-10-16.0"]
+        assert "not the model's reasoning effort" in effort.info_plain
+        assert screen.fields["request.agent_model"].input.placeholder == \
+            "blank = the effort level's model"
+        effort.control.focus()
+        await pilot.press("home", "right", "right", "right", "right")
+        await pilot.pause()
+        assert effort.read() == ("high", None)
+        await save(pilot)
+    assert app.results[0].request.agent_effort == "high"
+
+
 async def test_recency_and_date_filters_exclude_each_other_and_say_why(tmp_path):
     async with open_settings(tmp_path, make_config(tmp_path)) as (pilot, screen, app):
         recency = screen.fields["request.recency"]

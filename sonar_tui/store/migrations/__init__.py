@@ -11,7 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from sonar_tui.store.migrations import v1_initial, v2_fulltext, v3_attachments_writers
+from sonar_tui.store.migrations import (
+    v1_initial,
+    v2_fulltext,
+    v3_attachments_writers,
+    v4_response_ids,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +31,7 @@ def _from_module(module: ModuleType) -> Migration:
 
 
 MIGRATIONS: tuple[Migration, ...] = tuple(
-    _from_module(m) for m in (v1_initial, v2_fulltext, v3_attachments_writers)
+    _from_module(m) for m in (v1_initial, v2_fulltext, v3_attachments_writers, v4_response_ids)
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

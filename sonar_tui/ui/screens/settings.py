@@ -40,7 +40,6 @@ from textual.widgets.option_list import Option
 from sonar_tui.api.agent import agent_unsupported
 from sonar_tui.api.settings import (
     AGENT_MODEL_MAP,
-    AGENT_PRESETS,
     DOMAIN_FILTER_LIMIT,
     IMAGE_FILTER_LIMIT,
     IMAGE_FORMATS,
@@ -86,11 +85,16 @@ _DATE_FIELDS = ("published_after", "published_before", "updated_after", "updated
 CUSTOM_MODEL = "\x00custom"  # the model Select's value that reveals the custom name input
 
 # Short labels for the choice bars ("" is the unset value); the help line explains them.
+# provider/model slugs the Agent API has served (agent-api.md 3.1); any other may be typed.
+AGENT_MODEL_SUGGESTIONS = ("perplexity/sonar", "openai/gpt-5.1", "openai/gpt-5.2",
+                           "openai/gpt-5.5", "anthropic/claude-sonnet-4-5",
+                           "google/gemini-3-flash-preview", "xai/grok-4-1")
 _CHOICE_LABELS: dict[str, dict[str, str]] = {
     "recency": {"": "any time"},
     "search_context_size": {"": "default"},
     "search_type": {"": "default"},
     "reasoning_effort": {"": "default"},
+    "agent_effort": {"": "from the model"},
     "response_format": {"json_schema": "JSON schema"},
     "citation_style": {"inline": "inline links"},
 }
@@ -838,9 +842,10 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
         r = self._start_request
         add = self._add
         add("model", ModelField("request.model", r.model))
+        add("model", self._choice("request.agent_effort", r.agent_effort))
         add("model", TextField("request.agent_model", r.agent_model,
                                placeholder=self._agent_model_placeholder(r.model),
-                               suggestions=AGENT_PRESETS))
+                               suggestions=AGENT_MODEL_SUGGESTIONS))
 
         add("search", SwitchField("request.disable_search", r.disable_search))
         add("search", self._choice("request.search_mode", r.search_mode))
@@ -920,8 +925,9 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
 
     @staticmethod
     def _agent_model_placeholder(model: str) -> str:
-        preset = AGENT_MODEL_MAP.get(model, model) or "?"
-        return f"blank = {preset} (from the model)"
+        if model in AGENT_MODEL_MAP:
+            return "blank = the effort level's model"
+        return f"blank = {model or '?'} (from the model)"
 
     def _key_status(self) -> Content:
         masked = self.config.masked_api_key

@@ -34,8 +34,9 @@ STATUS_LABELS = {
 def step_content(step: dict[str, Any]) -> Content:
     """A reasoning step as a few lines: what was done, with which inputs, and what came back."""
     kind = step.get("kind") or "step"
-    label = {"web_search": "Search", "fetch_url_content": "Read",
-             "execute_python": "Python"}.get(kind, clean_line(kind).replace("_", " ").title())
+    label = {"web_search": "Search", "fetch_url_content": "Read", "image_search": "Images",
+             "execute_python": "Python", "skill": "Skill"}.get(
+                 kind, clean_line(kind).replace("_", " ").title())
     lines = [Content(f"▸ {label}").stylize("bold $text-secondary")]
     thought = clean_line(step.get("thought") or "")
     if thought:
