@@ -206,6 +206,10 @@ class ConnectionSettings:
     conversation_header: bool = field(default=True, metadata=_meta(
         "X-Conversation-Id", "Send the thread id so gateways can route a conversation.",
         section="api"))
+    stream_usage: bool = field(default=True, metadata=_meta(
+        "Ask gateways for usage", "When streaming through a gateway (a base URL that is not "
+        "Perplexity's), send stream_options.include_usage so tokens and cost arrive; turn off "
+        "for a gateway that refuses it.", section="api"))
     connect_timeout: float = field(default=10.0, metadata=_meta(
         "Connect timeout", "Seconds to wait for the connection.", section="api"))
     idle_timeout: float = field(default=60.0, metadata=_meta(
@@ -389,6 +393,9 @@ def validate_connection_settings(c: ConnectionSettings) -> list[SettingsProblem]
         if not value.startswith("/") or any(ch.isspace() for ch in value):
             p.append(SettingsProblem(name, "must start with / and contain no spaces"))
     _choice(p, "api_mode", c.api_mode, API_MODES)
+    for name in ("conversation_header", "stream_usage"):
+        if not isinstance(getattr(c, name), bool):
+            p.append(SettingsProblem(name, "must be true or false"))
     for name in ("connect_timeout", "idle_timeout", "research_idle_timeout"):
         value = getattr(c, name)
         if not isinstance(value, (int, float)) or value <= 0:

@@ -167,6 +167,11 @@ class MockService:
             if problem:
                 return self._reply(problem)
             return self._sonar(body, settings)
+        if isinstance(body, dict) and body.get("model") in _SONAR_PRESETS:
+            # Like a gateway routing its own model names: after an automatic switch, a
+            # client behind a gateway sends the Sonar name the user chose.
+            body = {**{k: v for k, v in body.items() if k != "model"},
+                    "preset": _SONAR_PRESETS[body["model"]]}
         problem = validate_agent(None if body is _NOT_JSON else body, self._is_completed)
         if problem:
             return self._reply(problem, self._rate_headers(settings))
@@ -388,6 +393,9 @@ class MockService:
 
 
 _NOT_JSON = object()
+# The Agent API preset each Sonar model name stands for (the client's own mapping).
+_SONAR_PRESETS = {"sonar": "fast", "sonar-pro": "low", "sonar-reasoning-pro": "medium",
+                  "sonar-deep-research": "high"}
 
 
 def _parsed(body: bytes) -> Any:
