@@ -31,7 +31,12 @@ from sonar_tui.api.events import (
     TextDelta,
 )
 from sonar_tui.api.settings import RequestSettings, validate_request_settings
-from sonar_tui.config import ConfigWriteError, LoadedConfig, remember_agent_endpoint
+from sonar_tui.config import (
+    ConfigWriteError,
+    LoadedConfig,
+    forget_agent_endpoints,
+    remember_agent_endpoint,
+)
 from sonar_tui.store import (
     AnswerWriter,
     MessageRecord,
@@ -77,13 +82,26 @@ class AnswerSaved:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentEndpointRemembered:
+    """Auto mode switched and the Agent API answered there: later questions to ``base_url``
+    go straight to it. ``saved`` says whether config.toml holds it; when it could not be
+    written, ``problem`` says why (the switch still holds for this session). Sent once per
+    base URL and session."""
+
+    base_url: str
+    saved: bool
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StorageProblem:
     """A write failed; the answer goes on (a checkpoint) or could not be kept (the final save)."""
 
     error: ApiError
 
 
-ServiceEvent = Event | QuestionSaved | AnswerStarted | AnswerSaved | StorageProblem
+ServiceEvent = (Event | QuestionSaved | AnswerStarted | AnswerSaved | StorageProblem
+                | AgentEndpointRemembered)
 
 
 def error_record(error: ApiError) -> dict[str, Any]:
@@ -106,6 +124,7 @@ class ChatService:
         self._transport = transport
         self._client_factory = client_factory
         self._client = None
+        self._switching = False  # an ApiSwitched was seen; the Agent API has not answered yet
 
     # ------------------------------------------------------------------ plumbing
 
@@ -216,8 +235,10 @@ class ChatService:
         if not save:
             request = AskRequest(question, settings, [], list(attachments), None, stream)
             async for event in self.client.stream(request):
-                await self._note_switch(event)
+                remembered = await self._note_switch(event)
                 yield event
+                if remembered is not None:
+                    yield remembered
             return
 
         store = self._require_store()
@@ -286,15 +307,37 @@ class ChatService:
         messages = await self._require_store().load_messages(thread_id, limit=HISTORY_MESSAGES)
         return _turns(messages)
 
-    async def _note_switch(self, event: ServiceEvent) -> None:
-        """Auto mode met the retirement 403: remember it in the config file."""
-        if not isinstance(event, ApiSwitched):
-            return
-        base_url = self.config.connection.base_url
+    async def _note_switch(self, event: ServiceEvent) -> AgentEndpointRemembered | None:
+        """Auto mode met the retirement 403: once the Agent API has answered (its first
+        event), remember the switch in the config file. A file that cannot be written never
+        fails the answer: the switch holds for the session and the caller is told why."""
+        if isinstance(event, ApiSwitched):
+            self._switching = True
+            return None
+        if not self._switching or not isinstance(event, (Started, Failed)):
+            return None
+        self._switching = False
+        if not isinstance(event, Started) or event.api != "agent":
+            return None  # the Agent API refused too: nothing is remembered
+        base_url = self.config.connection.base_url.rstrip("/")
+        known = self.config.connection.agent_endpoints
+        if any(u.rstrip("/") == base_url for u in known):
+            return None  # already remembered (this session, or unsaved earlier)
         try:
             self.config = remember_agent_endpoint(self.config, base_url)
-        except ConfigWriteError as exc:  # the switch still holds for this session
-            log.warning("could not save the Agent API choice: %s", exc)
+        except (ConfigWriteError, OSError) as exc:
+            log.info("could not save the Agent API choice: %s", exc)  # the caller says it
+            # Held in memory, so a rebuilt client keeps it and this is said only once.
+            self.config = replace(self.config, connection=replace(
+                self.config.connection, agent_endpoints=[*known, base_url]))
+            return AgentEndpointRemembered(base_url, False, _write_problem(exc))
+        return AgentEndpointRemembered(base_url, True)
+
+    def forget_agent_endpoints(self) -> None:
+        """Forget every remembered switch (config file and session); raises ConfigWriteError."""
+        self.config = forget_agent_endpoints(self.config)
+        if self._client is not None:
+            self._client.connection.agent_endpoints.clear()
 
     async def _answer(self, thread: ThreadRecord,
                       request: AskRequest) -> AsyncIterator[ServiceEvent]:
@@ -307,7 +350,9 @@ class ChatService:
         try:
             async for event in self.client.stream(request):
                 builder.feed(event)
-                await self._note_switch(event)
+                remembered = await self._note_switch(event)
+                if remembered is not None:
+                    yield remembered
                 if writer is None and isinstance(event, (Started, Failed)):
                     model = event.model if isinstance(event, Started) else None
                     api = event.api if isinstance(event, Started) else builder.answer().api
@@ -373,6 +418,13 @@ class ChatService:
         return None
 
 
+def _write_problem(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"could not write{where}: {exc.strerror or exc}"
+    return str(exc)
+
+
 def _turns(messages: list[MessageRecord]) -> list[Turn]:
     """Earlier exchanges worth sending back: questions and the answers that completed."""
     turns: list[Turn] = []
@@ -385,6 +437,7 @@ def _turns(messages: list[MessageRecord]) -> list[Turn]:
 
 
 __all__ = [
+    "AgentEndpointRemembered",
     "AnswerSaved",
     "AnswerStarted",
     "ChatService",

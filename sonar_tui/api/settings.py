@@ -220,8 +220,10 @@ class ConnectionSettings:
     max_attempts: int = field(default=3, metadata=_meta(
         "Attempts", "Tries for retryable failures before the first byte (1-5).", section="api"))
     agent_endpoints: list[str] = field(default_factory=list, metadata=_meta(
-        "Agent API endpoints", "Base URLs that answered with the Sonar retirement; auto mode "
-        "goes straight to the Agent API there (filled in automatically).", section="api"))
+        "Agent API endpoints", "Base URLs that retired Sonar chat completions and whose Agent "
+        "API then answered; auto mode goes straight to the Agent API there (filled in "
+        "automatically; `sonar-tui config --forget-agent-endpoints` or the settings screen's "
+        "Forget clears them).", section="api"))
 
     def uses_agent(self) -> bool:
         """Which API a request starts with: forced by the mode, or remembered for auto."""

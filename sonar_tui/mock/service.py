@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sonar_tui.mock import bodies
+from sonar_tui.mock import bodies, gateway_wire
 from sonar_tui.mock.agent_wire import (
     PRESET_MODELS,
     AgentWire,
@@ -231,6 +231,9 @@ class MockService:
             return ErrorReply(401, bodies.OPENRESTY_401, content_type="text/html")
         if profile == "502-html":
             return ErrorReply(502, bodies.CLOUDFLARE_502, content_type="text/html")
+        if profile == "captive-portal":
+            return ErrorReply(200, gateway_wire.CAPTIVE_PORTAL,
+                              content_type="text/html; charset=utf-8")
         if profile == "500":
             return ErrorReply.json(500, "internal server error", "internal_error")
         if profile == "400":
@@ -337,6 +340,9 @@ class MockService:
             max_tokens=max_tokens,
             deep=deep,
         )
+        gateway = self._gateway_reply(profile, body, answer, wire, settings)
+        if gateway is not None:
+            return gateway
         if not body.get("stream"):
             fault = self._non_stream_fault(profile)
             return fault or Response(200, sonar_body(answer, wire))
@@ -345,6 +351,27 @@ class MockService:
         pieces, _ = pieces_of(answer, wire)
         shape = self._shape(settings, len(pieces), sonar_malformed_event(wire))
         return Response(200, shape_stream(events, shape), content_type="text/event-stream")
+
+    def _gateway_reply(self, profile: str, body: dict[str, Any], answer: MockAnswer,
+                       wire: SonarWire, settings: _Settings) -> Response | None:
+        """Chat completions reshaped by a gateway (gateway_wire); None for other profiles."""
+        stream = bool(body.get("stream"))
+        if profile == "openrouter":
+            if not stream:
+                return Response(200, gateway_wire.openrouter_body(answer, wire))
+            events = gateway_wire.openrouter_stream(answer, wire)
+        elif profile == "gateway":
+            if not stream:
+                return Response(200, sonar_body(answer, wire))
+            options = body.get("stream_options")
+            asked = isinstance(options, dict) and options.get("include_usage") is True
+            events = gateway_wire.gateway_stream(answer, wire, asked)
+        elif profile == "huge-line" and stream:
+            events = gateway_wire.huge_line_stream(answer, wire)
+        else:
+            return None
+        return Response(200, shape_stream(events, StreamShape(pace=settings.pace)),
+                        content_type="text/event-stream")
 
     # ------------------------------------------------------------------ Agent API
 
