@@ -206,7 +206,9 @@ class PerplexityClient:
             except httpx.HTTPError as exc:
                 yield [Failed(self._transport_error(exc, idle))]
                 return
-            yield [Failed(web_page_error(page))]
+            error = web_page_error(page)
+            error.message = self._scrub(error.message)
+            yield [Failed(error)]
             return
         if not streamed:
             try:

@@ -39,7 +39,8 @@ PROFILES: dict[str, str] = {
     "401-json": "Every request is refused with the recorded 401 invalid_api_key JSON body.",
     "401-html": "Every request is refused with a 401 openresty HTML page.",
     "403-retired": "Chat-completion paths answer the recorded Sonar retirement 403; the "
-                   "Agent API paths work (tests the automatic switch).",
+                   "Agent API paths work and, like a gateway, also take the Sonar model names "
+                   "(tests the automatic switch).",
     "400": "Every request is refused with a recorded 400 invalid-request envelope.",
     "429": "Rate limited: 429 with Retry-After: 1.",
     "429-no-retry-after": "Rate limited: 429 without Retry-After.",

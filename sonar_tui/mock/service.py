@@ -167,9 +167,12 @@ class MockService:
             if problem:
                 return self._reply(problem)
             return self._sonar(body, settings)
-        if isinstance(body, dict) and body.get("model") in _SONAR_PRESETS:
-            # Like a gateway routing its own model names: after an automatic switch, a
-            # client behind a gateway sends the Sonar name the user chose.
+        if self._profile == "403-retired" and isinstance(body, dict) \
+                and body.get("model") in _SONAR_PRESETS:
+            # Here the mock stands for a gateway whose chat completions were retired
+            # upstream: like a gateway it routes its model names (the Sonar ones), which is
+            # what a client behind a gateway sends after switching. Otherwise, as Perplexity,
+            # it refuses them.
             body = {**{k: v for k, v in body.items() if k != "model"},
                     "preset": _SONAR_PRESETS[body["model"]]}
         problem = validate_agent(None if body is _NOT_JSON else body, self._is_completed)
