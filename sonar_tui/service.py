@@ -124,7 +124,6 @@ class ChatService:
         self._transport = transport
         self._client_factory = client_factory
         self._client = None
-        self._switching = False  # an ApiSwitched was seen; the Agent API has not answered yet
 
     # ------------------------------------------------------------------ plumbing
 
@@ -234,8 +233,9 @@ class ChatService:
             return
         if not save:
             request = AskRequest(question, settings, [], list(attachments), None, stream)
+            switching = [False]
             async for event in self.client.stream(request):
-                remembered = await self._note_switch(event)
+                remembered = await self._note_switch(event, switching)
                 yield event
                 if remembered is not None:
                     yield remembered
@@ -307,16 +307,18 @@ class ChatService:
         messages = await self._require_store().load_messages(thread_id, limit=HISTORY_MESSAGES)
         return _turns(messages)
 
-    async def _note_switch(self, event: ServiceEvent) -> AgentEndpointRemembered | None:
+    async def _note_switch(self, event: ServiceEvent,
+                           switching: list[bool]) -> AgentEndpointRemembered | None:
         """Auto mode met the retirement 403: once the Agent API has answered (its first
         event), remember the switch in the config file. A file that cannot be written never
         fails the answer: the switch holds for the session and the caller is told why."""
+        # ``switching`` is this answer's own flag: two answers may stream at once.
         if isinstance(event, ApiSwitched):
-            self._switching = True
+            switching[0] = True
             return None
-        if not self._switching or not isinstance(event, (Started, Failed)):
+        if not switching[0] or not isinstance(event, (Started, Failed)):
             return None
-        self._switching = False
+        switching[0] = False
         if not isinstance(event, Started) or event.api != "agent":
             return None  # the Agent API refused too: nothing is remembered
         base_url = self.config.connection.base_url.rstrip("/")
@@ -347,10 +349,11 @@ class ChatService:
         warned = False
         status = "cancelled"
         message_id: int | None = None
+        switching = [False]
         try:
             async for event in self.client.stream(request):
                 builder.feed(event)
-                remembered = await self._note_switch(event)
+                remembered = await self._note_switch(event, switching)
                 if remembered is not None:
                     yield remembered
                 if writer is None and isinstance(event, (Started, Failed)):
