@@ -94,6 +94,7 @@ class MockService:
         self._count = 0
         self._agent_count = 0
         self._responses: OrderedDict[str, tuple[dict[str, Any], bool]] = OrderedDict()
+        self._stands_for_gateway = False  # set by the first retirement 403 it answers
 
     # ------------------------------------------------------------------ knobs
 
@@ -160,6 +161,7 @@ class MockService:
             body = _NOT_JSON
         if kind == "chat":
             if profile == "403-retired":
+                self._stands_for_gateway = True
                 return self._reply(ErrorReply.json(403, bodies.RETIRED_MESSAGE,
                                                    "chat_completions_not_available"))
             problem = (ErrorReply.json(400, "Request body is not valid JSON", "invalid_request")
@@ -167,12 +169,12 @@ class MockService:
             if problem:
                 return self._reply(problem)
             return self._sonar(body, settings)
-        if self._profile == "403-retired" and isinstance(body, dict) \
+        if self._stands_for_gateway and isinstance(body, dict) \
                 and body.get("model") in _SONAR_PRESETS:
-            # Here the mock stands for a gateway whose chat completions were retired
-            # upstream: like a gateway it routes its model names (the Sonar ones), which is
-            # what a client behind a gateway sends after switching. Otherwise, as Perplexity,
-            # it refuses them.
+            # Once it has answered the retirement 403 (403-retired), the mock stands for a
+            # gateway whose chat completions were retired upstream: like a gateway it routes
+            # its model names (the Sonar ones), which is what a client behind a gateway sends
+            # after switching. Otherwise, as Perplexity, it refuses them.
             body = {**{k: v for k, v in body.items() if k != "model"},
                     "preset": _SONAR_PRESETS[body["model"]]}
         problem = validate_agent(None if body is _NOT_JSON else body, self._is_completed)
