@@ -1,4 +1,5 @@
-"""Command-line entry point: the app (default), ask, threads, search, export, import, mock-server.
+"""Command-line entry point: the app (default), ask, threads, search, export, import, config,
+mock-server.
 
 Importing this module is cheap; each command imports what it needs. Errors are reported in
 one or two plain lines on stderr, never as a traceback. Exit codes: 0 ok, 1 API or data
@@ -114,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(imp)
     imp.add_argument("file", type=Path, metavar="FILE")
 
+    config = commands.add_parser(
+        "config", help="print the settings in effect, where each comes from, and the "
+                       "remembered Agent API endpoints",
+        description="Print every setting in effect with its source (flag, environment, file or "
+                    "default), the API key masked, and the base URLs where auto mode goes "
+                    "straight to the Agent API.")
+    _common(config)
+    config.add_argument("--json", action="store_true", help="print one JSON object instead")
+    config.add_argument("--forget-agent-endpoints", action="store_true",
+                        help="forget the remembered Agent API switches ([api] agent_endpoints): "
+                             "auto mode asks through chat completions again")
+
     mock = commands.add_parser("mock-server", help="run the loopback mock of the service",
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     from sonar_tui.mock.command import add_arguments
@@ -203,9 +216,10 @@ def _read_question(args: argparse.Namespace) -> str:
 
 async def _ask(args: argparse.Namespace) -> int:
     from sonar_tui.api.errors import ApiError
-    from sonar_tui.api.events import AnswerBuilder, TextDelta, TextFinal
+    from sonar_tui.api.events import AnswerBuilder, ApiSwitched, TextDelta, TextFinal
+    from sonar_tui.references import missing_sources_note
     from sonar_tui.sanitize import clean_line, clean_text, safe_url
-    from sonar_tui.service import ChatService, StorageProblem
+    from sonar_tui.service import AgentEndpointRemembered, ChatService, StorageProblem
 
     question = _read_question(args)
     config = _load_config(args, base_url=args.base_url, path=args.path, api_mode=args.api_mode)
@@ -229,6 +243,11 @@ async def _ask(args: argparse.Namespace) -> int:
             if isinstance(event, StorageProblem):
                 print(f"sonar-tui: warning: {event.error.describe()}", file=sys.stderr)
                 continue
+            if isinstance(event, AgentEndpointRemembered):
+                _say_remembered(event)
+                continue
+            if isinstance(event, ApiSwitched):
+                print(f"sonar-tui: {event.message}", file=sys.stderr)
             builder.feed(event)  # type: ignore[arg-type]
             if args.json or args.no_stream:
                 continue
@@ -261,6 +280,11 @@ async def _ask(args: argparse.Namespace) -> int:
                 title = clean_line(source.title) or url
                 out.write(f"[{source.number}] {title} — {url}\n")
         out.flush()
+    note = missing_sources_note(answer.text, answer.sources)
+    if note:
+        more = "" if args.no_stream else " Some gateways keep them in non-streamed answers: " \
+            "try --no-stream."
+        print(f"sonar-tui: note: {note}{more}", file=sys.stderr)
     if answer.error is not None:
         error: ApiError = answer.error
         print(f"sonar-tui: {clean_text(error.describe())}", file=sys.stderr)
@@ -269,6 +293,82 @@ async def _ask(args: argparse.Namespace) -> int:
         print("sonar-tui: the answer ended before it was complete (kept as interrupted).",
               file=sys.stderr)
         return EXIT_NETWORK
+    return EXIT_OK
+
+
+def _say_remembered(event) -> None:
+    from sonar_tui.sanitize import clean_line
+
+    url = clean_line(event.base_url)
+    if event.saved:
+        print(f"sonar-tui: later questions to {url} go straight to the Agent API (saved as "
+              "[api] agent_endpoints; `sonar-tui config --forget-agent-endpoints` undoes it).",
+              file=sys.stderr)
+    else:
+        print(f"sonar-tui: warning: the switch to the Agent API holds for this run only, "
+              f"because it could not be saved: {clean_line(event.problem or '')}",
+              file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def _config(args: argparse.Namespace) -> int:
+    from sonar_tui.config import FIELDS, ConfigWriteError, forget_agent_endpoints
+    from sonar_tui.sanitize import clean_line
+
+    config = _load_config(args, base_url=getattr(args, "base_url", None))
+    _report_config_problems(config)
+    if args.forget_agent_endpoints:
+        known = list(config.connection.agent_endpoints)
+        try:
+            forget_agent_endpoints(config)
+        except ConfigWriteError as exc:
+            return _fail(clean_line(str(exc)), EXIT_API)
+        if known:
+            print(f"Forgot {len(known)} remembered Agent API endpoint(s): "
+                  + ", ".join(clean_line(u) for u in known))
+        else:
+            print("No Agent API endpoints were remembered.")
+        return EXIT_OK
+
+    key_source = {"env": "$PERPLEXITY_API_KEY", "file": str(config.path),
+                  "flag": "flag"}.get(config.api_key_source or "", "")
+    settings = {}
+    for f in FIELDS.values():
+        value = getattr(getattr(config, f.section.attr), f.name)
+        source = config.sources.get(f.key)
+        settings[f.key] = {"value": value, "source": str(source) if source else "default"}
+    if args.json:
+        _print_json({"path": str(config.path), "file_exists": config.file_exists,
+                     "api_key": config.masked_api_key or None, "api_key_source": key_source or None,
+                     "settings": settings,
+                     "agent_endpoints": list(config.connection.agent_endpoints)})
+        return EXIT_OK
+    import tomlkit
+
+    state = "" if config.file_exists else " (not created yet)"
+    lines = [f"Config file: {clean_line(str(config.path))}{state}",
+             "API key: " + (f"{config.masked_api_key}  (from {key_source})"
+                            if config.masked_api_key else "not set")]
+    table = ""
+    for key, entry in settings.items():
+        section, name = key.split(".", 1)
+        if section != table:
+            table = section
+            lines += ["", f"[{section}]"]
+        value = entry["value"]
+        shown = "(unset)" if value is None else tomlkit.item(value).as_string()
+        lines.append(f"{name} = {clean_line(shown)}    # {clean_line(entry['source'])}")
+    lines.append("")
+    endpoints = config.connection.agent_endpoints
+    if endpoints:
+        lines.append("Remembered Agent API endpoints (auto mode goes straight to the Agent API):")
+        lines += [f"  {clean_line(u)}" for u in endpoints]
+        lines.append("Forget them with: sonar-tui config --forget-agent-endpoints")
+    else:
+        lines.append("No remembered Agent API endpoints.")
+    print("\n".join(lines))
     return EXIT_OK
 
 
@@ -416,6 +516,7 @@ def _run_app(args: argparse.Namespace) -> int:
 
 COMMANDS = {"ask": _ask, "threads": _threads, "search": _search, "export": _export,
             "import": _import}
+SYNC_COMMANDS = {"config": _config}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -430,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
             from sonar_tui.mock.command import run
 
             return run(args)
+        if args.command in SYNC_COMMANDS:
+            return SYNC_COMMANDS[args.command](args)
         return asyncio.run(COMMANDS[args.command](args))
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)

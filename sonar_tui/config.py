@@ -606,7 +606,8 @@ def save_api_key(loaded: LoadedConfig, key: str | None) -> LoadedConfig:
 
 
 def remember_agent_endpoint(loaded: LoadedConfig, base_url: str) -> LoadedConfig:
-    """Record that ``base_url`` answered with the Sonar retirement (``[api] agent_endpoints``).
+    """Record that ``base_url`` retired chat completions and its Agent API answered
+    (``[api] agent_endpoints``).
 
     Auto mode then starts with the Agent API there. Raises ``ConfigWriteError`` like
     ``save_config``; the caller keeps the switch for the session either way.
@@ -617,6 +618,14 @@ def remember_agent_endpoint(loaded: LoadedConfig, base_url: str) -> LoadedConfig
         return loaded
     return save_config(loaded, connection=replace(loaded.connection,
                                                   agent_endpoints=[*known, url]))
+
+
+def forget_agent_endpoints(loaded: LoadedConfig) -> LoadedConfig:
+    """Forget every remembered Agent API switch (``[api] agent_endpoints``): auto mode asks
+    through chat completions again (and switches again if Perplexity still says so)."""
+    if not loaded.connection.agent_endpoints:
+        return loaded
+    return save_config(loaded, connection=replace(loaded.connection, agent_endpoints=[]))
 
 
 def _require_writable(loaded: LoadedConfig) -> None:
@@ -641,6 +650,7 @@ def _edit_file(path: Path, changes: list[tuple[str | None, str, Any]], *,
     except tomlkit.exceptions.TOMLKitError as exc:
         raise ConfigWriteError(f"{path} was changed on disk and is no longer valid TOML "
                                f"({exc}); not overwriting it") from exc
+    _refuse_read_only(path, target, existing_mode)
     if text is None:
         for line in _NEW_FILE_HEADER.splitlines():
             document.add(tomlkit.comment(line))
@@ -664,7 +674,26 @@ def _edit_file(path: Path, changes: list[tuple[str | None, str, Any]], *,
             container[key] = value
 
     mode = 0o600 if existing_mode is None or (private and existing_mode & 0o077) else existing_mode
-    _write_atomically(target, tomlkit.dumps(document), mode)
+    try:
+        _write_atomically(target, tomlkit.dumps(document), mode)
+    except OSError as exc:  # a read-only directory or file system, a full disk
+        where = exc.filename or target
+        raise ConfigWriteError(f"{path} could not be written ({exc.strerror or exc}: {where}); "
+                               "it is unchanged") from exc
+
+
+def _refuse_read_only(path: Path, target: Path, mode: int | None) -> None:
+    """A file or folder its owner made read-only is left alone, even by root (who could
+    write it anyway, and whose atomic rename would replace a read-only file)."""
+    if mode is not None and not mode & 0o200:
+        raise ConfigWriteError(f"{path} is read-only (mode {mode:04o}), so it was not changed")
+    try:
+        folder_mode = stat.S_IMODE(target.parent.stat().st_mode)
+    except OSError:
+        return  # missing: it is created (or the write fails and says why)
+    if not folder_mode & 0o200:
+        raise ConfigWriteError(f"{target.parent} is read-only (mode {folder_mode:04o}), so "
+                               f"{path.name} could not be written there")
 
 
 def _write_atomically(target: Path, text: str, mode: int) -> None:
@@ -744,6 +773,7 @@ __all__ = [
     "config_reference_markdown",
     "default_path",
     "environment_variables",
+    "forget_agent_endpoints",
     "load_config",
     "mask_key",
     "remember_agent_endpoint",

@@ -64,6 +64,19 @@ def cited_numbers(markdown: str) -> list[int]:
 
 # ----------------------------------------------------------------------------- sources
 
+def missing_sources_note(text: str, sources) -> str | None:
+    """What to say once when an answer cites ``[n]`` but no source arrived (a gateway such
+    as LiteLLM drops them from streams), instead of leaving markers that point nowhere."""
+    if sources:
+        return None
+    numbers = cited_numbers(text)
+    if not numbers:
+        return None
+    cited = f"[{numbers[0]}]" if len(numbers) == 1 else f"[{numbers[0]}]–[{numbers[-1]}]"
+    return (f"This answer cites sources ({cited}) but none arrived with it: the service, or a "
+            "gateway in between, dropped them.")
+
+
 def _sources_by_number(sources: Iterable[Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:
     """Sources keyed by number, ascending; the first of two sources with one number wins."""
     by_number: dict[int, Mapping[str, Any]] = {}

@@ -31,7 +31,12 @@ from sonar_tui.api.events import (
     TextDelta,
 )
 from sonar_tui.api.settings import RequestSettings, validate_request_settings
-from sonar_tui.config import ConfigWriteError, LoadedConfig, remember_agent_endpoint
+from sonar_tui.config import (
+    ConfigWriteError,
+    LoadedConfig,
+    forget_agent_endpoints,
+    remember_agent_endpoint,
+)
 from sonar_tui.store import (
     AnswerWriter,
     MessageRecord,
@@ -77,13 +82,26 @@ class AnswerSaved:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentEndpointRemembered:
+    """Auto mode switched and the Agent API answered there: later questions to ``base_url``
+    go straight to it. ``saved`` says whether config.toml holds it; when it could not be
+    written, ``problem`` says why (the switch still holds for this session). Sent once per
+    base URL and session."""
+
+    base_url: str
+    saved: bool
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StorageProblem:
     """A write failed; the answer goes on (a checkpoint) or could not be kept (the final save)."""
 
     error: ApiError
 
 
-ServiceEvent = Event | QuestionSaved | AnswerStarted | AnswerSaved | StorageProblem
+ServiceEvent = (Event | QuestionSaved | AnswerStarted | AnswerSaved | StorageProblem
+                | AgentEndpointRemembered)
 
 
 def error_record(error: ApiError) -> dict[str, Any]:
@@ -215,9 +233,12 @@ class ChatService:
             return
         if not save:
             request = AskRequest(question, settings, [], list(attachments), None, stream)
+            switching = [False]
             async for event in self.client.stream(request):
-                await self._note_switch(event)
+                remembered = await self._note_switch(event, switching)
                 yield event
+                if remembered is not None:
+                    yield remembered
             return
 
         store = self._require_store()
@@ -296,15 +317,39 @@ class ChatService:
         here = continuation_endpoint(self.config.connection.base_url)
         return last.response_id if here and last.response_endpoint == here else None
 
-    async def _note_switch(self, event: ServiceEvent) -> None:
-        """Auto mode met the retirement 403: remember it in the config file."""
-        if not isinstance(event, ApiSwitched):
-            return
-        base_url = self.config.connection.base_url
+    async def _note_switch(self, event: ServiceEvent,
+                           switching: list[bool]) -> AgentEndpointRemembered | None:
+        """Auto mode met the retirement 403: once the Agent API has answered (its first
+        event), remember the switch in the config file. A file that cannot be written never
+        fails the answer: the switch holds for the session and the caller is told why."""
+        # ``switching`` is this answer's own flag: two answers may stream at once.
+        if isinstance(event, ApiSwitched):
+            switching[0] = True
+            return None
+        if not switching[0] or not isinstance(event, (Started, Failed)):
+            return None
+        switching[0] = False
+        if not isinstance(event, Started) or event.api != "agent":
+            return None  # the Agent API refused too: nothing is remembered
+        base_url = self.config.connection.base_url.rstrip("/")
+        known = self.config.connection.agent_endpoints
+        if any(u.rstrip("/") == base_url for u in known):
+            return None  # already remembered (this session, or unsaved earlier)
         try:
             self.config = remember_agent_endpoint(self.config, base_url)
-        except ConfigWriteError as exc:  # the switch still holds for this session
-            log.warning("could not save the Agent API choice: %s", exc)
+        except (ConfigWriteError, OSError) as exc:
+            log.info("could not save the Agent API choice: %s", exc)  # the caller says it
+            # Held in memory, so a rebuilt client keeps it and this is said only once.
+            self.config = replace(self.config, connection=replace(
+                self.config.connection, agent_endpoints=[*known, base_url]))
+            return AgentEndpointRemembered(base_url, False, _write_problem(exc))
+        return AgentEndpointRemembered(base_url, True)
+
+    def forget_agent_endpoints(self) -> None:
+        """Forget every remembered switch (config file and session); raises ConfigWriteError."""
+        self.config = forget_agent_endpoints(self.config)
+        if self._client is not None:
+            self._client.connection.agent_endpoints.clear()
 
     async def _answer(self, thread: ThreadRecord,
                       request: AskRequest) -> AsyncIterator[ServiceEvent]:
@@ -315,10 +360,13 @@ class ChatService:
         warned = False
         status = "cancelled"
         message_id: int | None = None
+        switching = [False]
         try:
             async for event in self.client.stream(request):
                 builder.feed(event)
-                await self._note_switch(event)
+                remembered = await self._note_switch(event, switching)
+                if remembered is not None:
+                    yield remembered
                 if writer is None and isinstance(event, (Started, Failed)):
                     model = event.model if isinstance(event, Started) else None
                     api = event.api if isinstance(event, Started) else builder.answer().api
@@ -389,6 +437,13 @@ class ChatService:
         return None
 
 
+def _write_problem(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"could not write{where}: {exc.strerror or exc}"
+    return str(exc)
+
+
 def _turns(messages: list[MessageRecord]) -> list[Turn]:
     """Earlier exchanges worth sending back: questions and the answers that completed."""
     turns: list[Turn] = []
@@ -401,6 +456,7 @@ def _turns(messages: list[MessageRecord]) -> list[Turn]:
 
 
 __all__ = [
+    "AgentEndpointRemembered",
     "AnswerSaved",
     "AnswerStarted",
     "ChatService",

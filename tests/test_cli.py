@@ -128,6 +128,8 @@ EXPECTED: dict[str, tuple[int, str, str | None, bool]] = {
     # Sonar answers under this profile stop at max_tokens (finish_reason length): complete.
     "agent-incomplete": (0, "complete", None, False),
     "agent-failed": (0, "complete", None, True),  # only the Agent API fails
+    "openrouter": (0, "complete", None, True),
+    "gateway": (0, "complete", None, True),  # streamed: the sources are dropped (said once)
     "401-json": (3, "error", "auth", False),
     "401-html": (3, "error", "auth", False),
     "403-retired": (0, "complete", None, True),  # auto mode switches to the Agent API
@@ -136,11 +138,13 @@ EXPECTED: dict[str, tuple[int, str, str | None, bool]] = {
     "429-no-retry-after": (1, "error", "rate_limit", False),
     "500": (1, "error", "server", False),
     "502-html": (1, "error", "server", False),
+    "captive-portal": (1, "error", "protocol", False),
     "disconnect": (4, "error", "network", False),
     "stall": (4, "error", "timeout", False),
     "malformed": (0, "complete", None, True),
     "pings-no-done": (0, "complete", None, True),
     "1mb": (0, "complete", None, True),
+    "huge-line": (1, "error", "protocol", False),
     "hostile": (0, "complete", None, False),
 }
 
@@ -155,6 +159,15 @@ SERVER_WORDS = {
     "502-html": "502 Bad Gateway",
     "disconnect": "connection dropped in the middle of the answer",
     "stall": "sent nothing for 1 s",
+    "captive-portal": "A web page answered instead of the API "
+                      "(titled \u201cGuest Wi-Fi - Sign in\u201d)",
+    "huge-line": "a single line of more than 8 MB without a line break",
+}
+# What a successful answer may say on stderr (one notice each, never more).
+NOTICES = {
+    "403-retired": ["sonar-tui: Perplexity has retired Sonar chat completions for this API key",
+                    "sonar-tui: later questions to http://127.0.0.1:"],
+    "gateway": ["sonar-tui: note: This answer cites sources ([1]–["],
 }
 
 
@@ -178,11 +191,17 @@ def test_ask_with_every_profile(cli, mock, profile):
     assert (answer[1], answer[3]) == (status, kind)
 
     if code == 0:
-        assert run.err == ""
+        lines = run.err_lines()
+        assert len(lines) == len(NOTICES.get(profile, [])), run.err
+        for line, start in zip(lines, NOTICES.get(profile, []), strict=True):
+            assert line.startswith(start), line
         text, _, sources = run.out.partition("\nSources:\n")
-        assert text.strip() and sources.strip()
-        assert re.match(r"\[1\] .+ — (https://\S+|\(unsafe link omitted\))$",
-                        sources.splitlines()[0])
+        if profile == "gateway":  # the stream carried none: said once on stderr instead
+            assert text.strip() and not sources and "try --no-stream" in run.err
+        else:
+            assert text.strip() and sources.strip()
+            assert re.match(r"\[1\] .+ — (https://\S+|\(unsafe link omitted\))$",
+                            sources.splitlines()[0])
         if whole:
             assert text.rstrip().endswith(last_line(CHUNKS))
             assert answer[2].rstrip().endswith(last_line(CHUNKS))
@@ -190,6 +209,9 @@ def test_ask_with_every_profile(cli, mock, profile):
         plain_errors(run)
         assert SERVER_WORDS[profile] in run.err
         assert "<" not in run.err  # an HTML page is reduced to its words
+    if profile == "huge-line":  # cut at the long line; the text before it is kept
+        assert answer[2] and run.out.startswith(answer[2][:40])
+        assert len(answer[2]) < 1_000_000 and "flood" not in answer[2]
     if profile in ("disconnect", "stall"):
         # The partial answer streamed, its sources were listed, and both were kept.
         assert run.out.strip() and "\nSources:\n" in run.out
@@ -559,3 +581,159 @@ def test_integrity_after_every_command(cli, mock):
     assert cli("ask", QUESTION).code == 0
     with sqlite3.connect(cli.db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+# ----------------------------------------------------------------------------- gateways, config
+
+
+def test_gateway_stream_gets_usage_and_cost_and_no_stream_keeps_the_sources(cli, mock):
+    mock.service.configure(profile="gateway")
+    run = cli("ask", QUESTION, "--json", "--no-save")
+    data = json.loads(run.out)
+    assert run.code == 0 and data["text"] and data["citations"] == []
+    assert data["usage"]["total_tokens"] and data["cost"] > 0  # asked with stream_options
+    assert mock.service.last_body()["stream_options"] == {"include_usage": True}
+    assert "none arrived" in run.err and "try --no-stream" in run.err
+    run = cli("ask", QUESTION, "--json", "--no-save", "--no-stream")
+    data = json.loads(run.out)
+    assert run.code == 0 and run.err == ""
+    assert data["citations"] and data["search_results"][0]["title"] and data["cost"] > 0
+    run = cli("ask", QUESTION, "--json", "--no-save", env={"SONAR_TUI_STREAM_USAGE": "false"})
+    assert "stream_options" not in mock.service.last_body()
+    assert json.loads(run.out)["usage"] is None
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_openrouter_shape_gives_its_sources(cli, mock, stream):
+    mock.service.configure(profile="openrouter")
+    run = cli("ask", QUESTION, "--json", *([] if stream else ["--no-stream"]))
+    data = json.loads(run.out)
+    assert run.code == 0 and run.err == ""
+    assert data["citations"] and data["citations"] == [s["url"] for s in data["search_results"]]
+    assert len(set(data["citations"])) == len(data["citations"])  # citations + annotations
+    assert all(s["title"] and s["snippet"] for s in data["search_results"])
+    assert data["cost"] > 0 and data["usage"]["cost_details"]["upstream_inference_cost"] > 0
+    [row] = [r for r in stored(cli.db) if r[0] == "assistant"]
+    assert [s["url"] for s in row[4].sources] == data["citations"]
+
+
+def recorded_openrouter_server(kind: str):
+    """A loopback server answering every request with a recorded OpenRouter response."""
+    from sonar_tui.mock.http import Response, ServerThread
+
+    folder = Path(__file__).parent / "fixtures" / "openrouter"
+    if kind == "stream":
+        body = (folder / "pydantic-ai__openrouter-stream-web-search-annotations.sse").read_bytes()
+        response = Response(200, [body], content_type="text/event-stream")
+    else:
+        name = "pydantic-ai__openrouter-nonstream-web-search-annotations.json"
+        response = Response(200, (folder / name).read_bytes())
+
+    async def handler(request):
+        return response
+    return ServerThread(handler)
+
+
+OPENROUTER_URLS = ["https://github.com/pydantic/pydantic-ai", "https://pydantic.dev/pydantic-ai",
+                   "https://github.com/pydantic/pydantic-ai/releases/tag/v2.0.0",
+                   "https://pydantic.dev/docs/ai/overview/",
+                   "https://github.com/pydantic/pydantic-ai/tree/refs/tags/v1.44.0"]
+
+
+@pytest.mark.parametrize("kind", ["stream", "body"])
+def test_recorded_openrouter_answers_give_their_sources_in_json_text_and_export(tmp_path, kind):
+    with recorded_openrouter_server(kind) as server:
+        cli = Cli(tmp_path, server.url)
+        flags = [] if kind == "stream" else ["--no-stream"]
+        run = cli("ask", "Pydantic AI repo?", "--json", "--model", "deepseek/deepseek-chat",
+                  *flags)
+        assert run.code == 0, run.err
+        data = json.loads(run.out)
+        assert data["citations"] == OPENROUTER_URLS
+        assert [s["number"] for s in data["search_results"]] == [1, 2, 3, 4, 5]
+        assert data["search_results"][0]["snippet"].startswith("# pydantic/pydantic-ai")
+        assert data["cost"] and data["usage"]["cost_details"]
+        run = cli("ask", "Pydantic AI repo?", "--no-save", *flags)
+        sources = run.out.partition("\nSources:\n")[2].splitlines()
+        assert sources[0].startswith("[1] AI Agent Framework, the Pydantic way")
+        assert sources[0].endswith(" — https://github.com/pydantic/pydantic-ai")
+        assert [line.rsplit(" — ", 1)[1] for line in sources] == OPENROUTER_URLS
+    export = cli("export", "--all", "--format", "md")
+    assert export.code == 0
+    for url in OPENROUTER_URLS:
+        assert url in export.out
+    as_json = json.loads(cli("export", "--all", "--format", "json").out)
+    [thread] = as_json["threads"]
+    answer = [m for m in thread["messages"] if m["role"] == "assistant"][0]
+    assert [s["url"] for s in answer["sources"]] == OPENROUTER_URLS
+
+
+def test_config_shows_settings_their_sources_the_key_masked_and_the_remembered_switch(
+        cli, mock, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[request]\nmodel = "sonar-pro"\n')
+    env = {"SONAR_TUI_CONFIG": str(config)}
+    mock.service.configure(profile="403-retired")
+    run = cli("ask", QUESTION, "--no-save", env=env)
+    assert run.code == 0
+    assert f'agent_endpoints = ["{mock.url}"]' in config.read_text()
+
+    run = cli("config", env=env)
+    assert run.code == 0 and run.err == ""
+    out = run.out
+    assert f"Config file: {config}" in out
+    assert "API key: ••••••••" in out and FAKE_KEY not in out and "$PERPLEXITY_API_KEY" in out
+    assert f'model = "sonar-pro"    # {config}' in out
+    assert f'base_url = "{mock.url}"    # $PERPLEXITY_BASE_URL' in out
+    assert 'api_mode = "auto"    # default' in out
+    assert "stream_usage = true    # default" in out
+    assert "Remembered Agent API endpoints" in out and f"  {mock.url}\n" in out
+    assert "sonar-tui config --forget-agent-endpoints" in out
+    data = json.loads(cli("config", "--json", env=env).out)
+    assert data["agent_endpoints"] == [mock.url] and FAKE_KEY not in json.dumps(data)
+    assert data["settings"]["request.model"] == {"value": "sonar-pro", "source": str(config)}
+
+    run = cli("config", "--forget-agent-endpoints", env=env)
+    assert run.code == 0 and f"Forgot 1 remembered Agent API endpoint(s): {mock.url}" in run.out
+    assert "agent_endpoints" not in config.read_text()
+    assert 'model = "sonar-pro"' in config.read_text()
+    assert "No remembered Agent API endpoints." in cli("config", env=env).out
+    run = cli("config", "--forget-agent-endpoints", env=env)
+    assert run.code == 0 and "No Agent API endpoints were remembered." in run.out
+
+
+def test_forgetting_in_a_read_only_config_is_a_plain_error(cli, tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text('[api]\nagent_endpoints = ["https://gw.example"]\n')
+    config.chmod(0o400)
+    try:
+        run = cli("config", "--forget-agent-endpoints", env={"SONAR_TUI_CONFIG": str(config)})
+    finally:
+        config.chmod(0o600)
+    assert run.code == 1
+    plain_errors(run)
+    assert "read-only" in run.err and "agent_endpoints" in config.read_text()
+
+
+def test_a_read_only_config_never_fails_the_switched_answer(cli, mock, tmp_path):
+    folder = tmp_path / "ro-conf"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text("# mine\n")
+    folder.chmod(0o500)
+    mock.service.configure(profile="403-retired")
+    try:
+        run = cli("ask", QUESTION, "--json", env={"SONAR_TUI_CONFIG": str(config)})
+    finally:
+        folder.chmod(0o700)
+    assert run.code == 0, run.err
+    data = json.loads(run.out)
+    assert data["api"] == "agent" and data["text"] and data["citations"]
+    lines = run.err_lines()
+    assert len(lines) == 2 and "Traceback" not in run.err
+    assert lines[1].startswith("sonar-tui: warning: the switch to the Agent API holds for this "
+                               "run only, because it could not be saved:")
+    assert "read-only" in lines[1]
+    assert config.read_text() == "# mine\n"

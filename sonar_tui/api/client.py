@@ -30,8 +30,24 @@ import httpx
 from sonar_tui import __version__
 from sonar_tui.api.agent import AgentStreamParser, build_agent_body, parse_agent_response
 from sonar_tui.api.conversation import AskRequest
-from sonar_tui.api.errors import RETRYABLE_STATUSES, ApiError, ErrorKind, error_from_response
-from sonar_tui.api.events import Answer, ApiName, ApiSwitched, Event, Failed, Retrying, build_answer
+from sonar_tui.api.errors import (
+    RETRYABLE_STATUSES,
+    ApiError,
+    ErrorKind,
+    error_from_response,
+    is_perplexity_url,
+    web_page_error,
+)
+from sonar_tui.api.events import (
+    Answer,
+    ApiName,
+    ApiSwitched,
+    Event,
+    Failed,
+    Retrying,
+    Started,
+    build_answer,
+)
 from sonar_tui.api.settings import ConnectionSettings
 from sonar_tui.api.sonar import SonarStreamParser, build_sonar_body, parse_sonar_response
 
@@ -39,6 +55,7 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 MAX_RETRY_AFTER = 60.0  # a longer Retry-After is shown to the user instead of waited out
 ERROR_BODY_LIMIT = 64 * 1024
+WEB_PAGE_LIMIT = 256 * 1024  # enough of an HTML page to find its title
 
 # Failures before any response byte that are safe to try again: the request never reached
 # the service, or the connection died before it answered (e.g. a stale keep-alive socket).
@@ -47,8 +64,8 @@ _RETRYABLE_TRANSPORT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTime
 
 log = logging.getLogger(__name__)
 
-SWITCH_MESSAGE = ("Perplexity has retired Sonar chat completions for this API key. Asking again "
-                  "through the Agent API; later questions to this endpoint will use it directly.")
+SWITCH_MESSAGE = ("Perplexity has retired Sonar chat completions for this API key, so the "
+                  "question is asked again through the Agent API.")
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -88,8 +105,10 @@ class PerplexityClient:
                                   "other characters an HTTP header cannot carry; set it again."))
             return
         api: ApiName = "agent" if self.connection.uses_agent() else "sonar"
+        retired: ApiError | None = None  # the retirement 403 that made auto mode switch
         while True:
             switch = False
+            answered = False
             # Internal steps pass lists of events, so each event crosses one async generator
             # boundary instead of three (a small cost, but one paid per token).
             async for batch in self._ask_continuing(request, api):
@@ -97,11 +116,18 @@ class PerplexityClient:
                     if (isinstance(event, Failed) and event.error.kind is ErrorKind.RETIRED
                             and api == "sonar" and self.connection.api_mode == "auto"):
                         switch = True  # the retirement 403 is always the last event of a try
+                        retired = event.error
                         continue
+                    if retired is not None:
+                        if isinstance(event, Started):
+                            # Only an Agent API that really answered is worth remembering.
+                            answered = True
+                            self._remember_agent_endpoint()
+                        elif isinstance(event, Failed) and not answered:
+                            event = Failed(_after_switch(retired, event.error))
                     yield event
             if not switch:
                 return
-            self._remember_agent_endpoint()
             yield ApiSwitched("sonar", "agent", SWITCH_MESSAGE)
             api = "agent"
 
@@ -129,12 +155,16 @@ class PerplexityClient:
             yield batch
 
     async def _ask(self, request: AskRequest, api: ApiName) -> AsyncIterator[list[Event]]:
+        conn = self.connection
+        gateway = not is_perplexity_url(conn.base_url)
         try:
-            body = build_agent_body(request) if api == "agent" else build_sonar_body(request)
+            if api == "agent":
+                body = build_agent_body(self._agent_request(request, gateway))
+            else:
+                body = build_sonar_body(request, include_usage=gateway and conn.stream_usage)
         except ApiError as error:
             yield [Failed(error)]
             return
-        conn = self.connection
         path = conn.agent_path if api == "agent" else conn.path
         url = conn.base_url.rstrip("/") + path
         headers = {
@@ -146,7 +176,8 @@ class PerplexityClient:
                 and _sendable(request.conversation_id):
             headers["X-Conversation-Id"] = request.conversation_id
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        idle = conn.research_idle_timeout if request.settings.is_deep_research else conn.idle_timeout
+        idle = (conn.research_idle_timeout if request.settings.is_deep_research
+                else conn.idle_timeout)
         timeout = httpx.Timeout(connect=conn.connect_timeout, read=idle, write=idle,
                                 pool=conn.connect_timeout)
         attempts = max(1, int(conn.max_attempts))
@@ -192,6 +223,17 @@ class PerplexityClient:
         # body), proxies answer with HTML, gateways mislabel SSE.
         streamed = "event-stream" in content_type or (
             request.stream and "json" not in content_type and "html" not in content_type)
+        if "html" in content_type:
+            # A captive portal or a proxy's login page, with 200: name it, never show it.
+            try:
+                page = await _read_limited(response, WEB_PAGE_LIMIT)
+            except httpx.HTTPError as exc:
+                yield [Failed(self._transport_error(exc, idle))]
+                return
+            error = web_page_error(page)
+            error.message = self._scrub(error.message)
+            yield [Failed(error)]
+            return
         if not streamed:
             try:
                 raw = await response.aread()
@@ -242,16 +284,22 @@ class PerplexityClient:
 
     async def _status_error(self, response: httpx.Response) -> ApiError:
         try:
-            raw = b""
-            async for chunk in response.aiter_bytes():
-                raw += chunk
-                if len(raw) >= ERROR_BODY_LIMIT:
-                    break
+            raw = await _read_limited(response, ERROR_BODY_LIMIT)
         except httpx.HTTPError:
-            pass  # the status alone still classifies the error
+            raw = b""  # the status alone still classifies the error
         error = error_from_response(response.status_code, raw, response.headers)
         error.message = self._scrub(error.message)
+        if not is_perplexity_url(self.connection.base_url):
+            error.host = _display_host(self.connection.base_url)
         return error
+
+    def _agent_request(self, request: AskRequest, gateway: bool) -> AskRequest:
+        """Behind a gateway, auto mode sends the model name the user gave (the gateway's own
+        alias); the Sonar-name-to-preset translation is Perplexity's vocabulary only."""
+        s = request.settings
+        if not gateway or self.connection.api_mode != "auto" or s.agent_model:
+            return request
+        return replace(request, settings=replace(s, agent_model=s.model))
 
     def _retry_delay(self, error: ApiError, attempt: int) -> float | None:
         """Seconds to wait before the next try; None when the wait is too long to sit out."""
@@ -295,7 +343,28 @@ class PerplexityClient:
             self.connection.agent_endpoints.append(base)
 
 
+async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    """At most about ``limit`` bytes of the body: an error page can be endless."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(parts)
+
+
+def _after_switch(retired: ApiError, error: ApiError) -> ApiError:
+    """The Agent retry failed too: report both, the Agent API's error leading."""
+    first = retired.message or "chat completions are not available"
+    return replace(error, message=f"{error.message} (asked through the Agent API after chat "
+                                  f"completions answered HTTP {retired.status or 403}: {first})")
+
+
 def _parse_whole(raw: bytes, api: ApiName) -> list[Event]:
+    if raw.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+        return [Failed(web_page_error(raw))]  # a web page, whatever its Content-Type said
     events = parse_agent_response(raw) if api == "agent" else parse_sonar_response(raw)
     if isinstance(events[-1], Failed) and events[-1].error.kind is ErrorKind.PROTOCOL \
             and len(events) == 1 and b"data:" in raw:
@@ -332,6 +401,16 @@ def _reason(error: ApiError) -> str:
 def _sendable(value: str) -> bool:
     """Only visible ASCII can go into a header (a stray newline would break the request)."""
     return bool(value) and all(33 <= ord(c) <= 126 for c in value)
+
+
+def _display_host(base_url: str) -> str:
+    """host[:port] without any user:password part, naming a gateway in messages."""
+    try:
+        parts = urlsplit(base_url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.hostname}{port}" if parts.hostname else base_url
+    except ValueError:
+        return "the gateway"
 
 
 def _display_origin(base_url: str) -> str:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import email.utils
 import html
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
 from enum import Enum
+from urllib.parse import urlsplit
 
 
-class ErrorKind(str, Enum):
+class ErrorKind(str, Enum):  # noqa: UP042 (str() of members is relied on)
     INVALID_SETTINGS = "invalid_settings"  # refused locally, before any request
     INVALID_REQUEST = "invalid_request"  # 400/422 from the service
     AUTH = "auth"  # 401
@@ -35,6 +37,19 @@ class ErrorKind(str, Enum):
 RETIREMENT_TYPES = frozenset({"chat_completions_not_available", "agent_api_migration_required"})
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 524})
 MAX_MESSAGE_CHARS = 2048
+# A Retry-After beyond this (seconds) is not a hint anyone can act on: 1e21, inf, a date in
+# 2099. Such values are dropped, as a missing header would be.
+MAX_RETRY_HINT = 24 * 3600.0
+PERPLEXITY_DOMAIN = "perplexity.ai"
+
+
+def is_perplexity_url(url: str) -> bool:
+    """Whether ``url`` is Perplexity's own service (not a gateway in front of it)."""
+    try:
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    except ValueError:
+        return False
+    return host == PERPLEXITY_DOMAIN or host.endswith("." + PERPLEXITY_DOMAIN)
 
 
 @dataclass(eq=False)
@@ -46,6 +61,7 @@ class ApiError(Exception):
     retry_after: float | None = None  # seconds, from Retry-After / retry-after-ms
     field: str | None = None  # the offending setting (INVALID_SETTINGS) or API param
     partial: bool = False  # bytes of an answer had already arrived when it failed
+    host: str | None = None  # the gateway that answered (None: Perplexity itself, or unknown)
 
     def __post_init__(self) -> None:
         Exception.__init__(self, self.message)
@@ -64,7 +80,8 @@ class ApiError(Exception):
     def exit_code(self) -> int:
         if self.kind is ErrorKind.INVALID_SETTINGS:
             return 2
-        if self.kind in (ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.RETIRED, ErrorKind.PAYMENT):
+        if self.kind in (ErrorKind.AUTH, ErrorKind.PERMISSION, ErrorKind.RETIRED,
+                         ErrorKind.PAYMENT):
             return 3
         if self.kind in (ErrorKind.NETWORK, ErrorKind.TIMEOUT):
             return 4
@@ -94,6 +111,10 @@ class ApiError(Exception):
         """What the user can do about it, in one sentence (may be empty)."""
         match self.kind:
             case ErrorKind.AUTH:
+                if self.host:
+                    return (f"The gateway at {self.host} refused a key: check that the key "
+                            "sonar-tui sends (PERPLEXITY_API_KEY or api_key in config.toml) is "
+                            "one it accepts, and the provider key the gateway itself uses.")
                 return ("Set PERPLEXITY_API_KEY, or api_key in config.toml "
                         "(keys: https://www.perplexity.ai/settings/api).")
             case ErrorKind.RETIRED:
@@ -101,7 +122,7 @@ class ApiError(Exception):
                         "set api_mode to \"agent\" or \"auto\" to use the Agent API.")
             case ErrorKind.RATE_LIMIT:
                 if self.retry_after:
-                    return f"Retry in {self.retry_after:.0f} s."
+                    return f"Retry in {format_wait(self.retry_after)}."
                 return "Wait a moment and retry."
             case ErrorKind.NETWORK:
                 return "Check the connection and the base URL, then retry."
@@ -129,7 +150,20 @@ class ApiError(Exception):
             "type": self.error_type,
             "retry_after": self.retry_after,
             "field": self.field,
+            "host": self.host,
         }
+
+
+def format_wait(seconds: float) -> str:
+    """A wait as people say it: "3 s", "2 min", "1 h 5 min"."""
+    seconds = max(1, math.ceil(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -157,14 +191,14 @@ def parse_error_body(body: bytes | str) -> tuple[str, str | None, str | None]:
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict):
-            message = str(err.get("message") or "").strip()
-            etype = err.get("type")
+            message = _tidy_gateway_message(str(err.get("message") or "").strip())
+            message = _with_metadata(message, err.get("metadata"))
+            etype = _present(err.get("type"))
             code = err.get("code")
-            if etype is None and isinstance(code, str):
+            if etype is None and isinstance(code, str) and not code.isdigit():
                 etype = code  # a string code has been seen in place of the type
             return (message or str(etype or "error"))[:MAX_MESSAGE_CHARS], \
-                (str(etype) if etype else None), \
-                (str(err["param"]) if err.get("param") else None)
+                (str(etype) if etype else None), _present(err.get("param"))
         if isinstance(err, str):
             return err[:MAX_MESSAGE_CHARS], None, None
         detail = data.get("detail")
@@ -188,33 +222,99 @@ def parse_error_body(body: bytes | str) -> tuple[str, str | None, str | None]:
     return stripped[:MAX_MESSAGE_CHARS] or "empty response", None, None
 
 
+def _present(value) -> str | None:
+    """A field's value as text, or None when absent (LiteLLM writes null, or "None")."""
+    if value is None or value == "" or value == "None":
+        return None
+    return str(value)
+
+
+_GATEWAY_PREFIX_RE = re.compile(r"^(?:litellm\.\w+:\s*)?(?:\w+Error:\s*)?(?:\w+Exception - )?")
+_GATEWAY_TAIL_RE = re.compile(r"\s*LiteLLM: model group .*$", re.S)
+# LiteLLM with a master key but no database says only this to any other key.
+_NO_DB_MESSAGE = "No connected db."
+_NO_DB_EXPLAINED = ("No connected db. This LiteLLM proxy has no key database, so it accepts "
+                    "only its master key, and the key sent is not that key.")
+
+
+def _tidy_gateway_message(message: str) -> str:
+    """LiteLLM wraps the provider's words: ``litellm.RateLimitError: RateLimitError:
+    PerplexityException - <words>\n\nLiteLLM: model group 'x' failed ...``. Keep the words."""
+    if not message.startswith("litellm.") and "LiteLLM: model group" not in message:
+        return message
+    tidy = _GATEWAY_TAIL_RE.sub("", _GATEWAY_PREFIX_RE.sub("", message, count=1)).strip()
+    return tidy or message
+
+
+def _with_metadata(message: str, metadata) -> str:
+    """OpenRouter's ``metadata``: which provider failed and its own words (``raw``, often
+    the provider's JSON error as a string)."""
+    if not isinstance(metadata, dict):
+        return message
+    provider = metadata.get("provider_name")
+    if isinstance(provider, str) and provider.strip() and provider not in message:
+        message = f"{message} ({provider.strip()})" if message else provider.strip()
+    raw = metadata.get("raw")
+    detail = ""
+    if isinstance(raw, (dict, list)):
+        raw = json.dumps(raw)
+    if isinstance(raw, str) and raw.strip():
+        detail = raw.strip()
+        if detail[:1] in "{[":
+            detail, _, _ = parse_error_body(detail)
+    if detail and detail not in message:
+        message = f"{message}: {detail}" if message else detail
+    return message
+
+
+def _retry_seconds(text: str, scale: float = 1.0) -> float | None:
+    try:
+        value = float(text) * scale
+    except ValueError:
+        return None
+    if not math.isfinite(value) or value < 0 or value > MAX_RETRY_HINT:
+        return None
+    return value
+
+
 def parse_retry_after(headers) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    """Seconds to wait from ``retry-after-ms``, ``Retry-After`` (seconds or an HTTP date) or
+    LiteLLM's ``llm_provider-retry-after``. Absurd values (negative, not finite, beyond a
+    day, far-future dates) are no hint at all."""
     raw_ms = headers.get("retry-after-ms")
     if raw_ms:
+        value = _retry_seconds(raw_ms.strip(), 0.001)
+        if value is not None:
+            return value
+    for name in ("retry-after", "llm_provider-retry-after"):
+        raw = (headers.get(name) or "").strip()
+        if not raw:
+            continue
+        value = _retry_seconds(raw)
+        if value is not None:
+            return value
         try:
-            return max(0.0, float(raw_ms) / 1000)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            continue
+        try:
+            wait = max(0.0, when.timestamp() - time.time())
+        except (OverflowError, OSError, ValueError):
+            continue
+        if wait <= MAX_RETRY_HINT:
+            return wait
+    return None
 
 
 def error_from_response(status: int, body: bytes | str, headers) -> ApiError:
+    if 300 <= status < 400:
+        return redirect_error(status, headers)
     message, etype, param = parse_error_body(body)
     retry_after = parse_retry_after(headers) if status in RETRYABLE_STATUSES else None
     if status == 403 and (etype in RETIREMENT_TYPES or "Sonar is now the Agent API" in message):
         kind = ErrorKind.RETIRED
+    elif status in (400, 401) and message.strip() == _NO_DB_MESSAGE:
+        kind, message = ErrorKind.AUTH, _NO_DB_EXPLAINED
     elif status in (400, 413, 422):
         kind = ErrorKind.INVALID_REQUEST
     elif status == 401:
@@ -233,6 +333,32 @@ def error_from_response(status: int, body: bytes | str, headers) -> ApiError:
         kind = ErrorKind.PROTOCOL
     return ApiError(kind, message, status=status, error_type=etype, retry_after=retry_after,
                     field=param)
+
+
+def redirect_error(status: int, headers) -> ApiError:
+    """A 3xx is never followed: the API key would travel to wherever it points."""
+    location = " ".join((headers.get("location") or "").split())[:300]
+    where = f" to {location}" if location else " (without a Location)"
+    return ApiError(ErrorKind.PROTOCOL,
+                    f"The service redirected the request{where}. sonar-tui does not follow "
+                    "redirects, so the API key is never sent to another address; if that "
+                    "address is right, set base_url to it.", status=status, field="base_url")
+
+
+_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.S | re.I)
+
+
+def web_page_error(body: bytes | str) -> ApiError:
+    """A web page (HTML) answered with 200 where the API should have: a network login page
+    (hotel or office Wi-Fi) or a base URL that is not the API. Only its title is shown."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    match = _TITLE_RE.search(text[:256 * 1024])
+    title = _SPACE_RE.sub(" ", html.unescape(match.group(1))).strip()[:120] if match else ""
+    named = f" (titled \u201c{title}\u201d)" if title else ""
+    return ApiError(ErrorKind.PROTOCOL,
+                    f"A web page answered instead of the API{named}. This is likely a network "
+                    "login page (open any website in a browser to sign in) or a base_url that "
+                    "does not point at the API.", field="base_url")
 
 
 def error_from_payload(error, *, partial: bool = False, fallback: str = "") -> ApiError:
@@ -290,8 +416,12 @@ __all__ = [
     "RETIREMENT_TYPES",
     "error_from_payload",
     "error_from_response",
+    "format_wait",
     "html_to_text",
+    "is_perplexity_url",
     "parse_error_body",
     "parse_retry_after",
+    "redirect_error",
     "settings_refusal",
+    "web_page_error",
 ]

@@ -234,6 +234,10 @@ class ConnectionSettings:
     conversation_header: bool = field(default=True, metadata=_meta(
         "X-Conversation-Id", "Send the thread id so gateways can route a conversation.",
         section="api"))
+    stream_usage: bool = field(default=True, metadata=_meta(
+        "Ask gateways for usage", "When streaming through a gateway (a base URL that is not "
+        "Perplexity's), send stream_options.include_usage so tokens and cost arrive; turn off "
+        "for a gateway that refuses it.", section="api"))
     connect_timeout: float = field(default=10.0, metadata=_meta(
         "Connect timeout", "Seconds to wait for the connection.", section="api"))
     idle_timeout: float = field(default=60.0, metadata=_meta(
@@ -244,8 +248,10 @@ class ConnectionSettings:
     max_attempts: int = field(default=3, metadata=_meta(
         "Attempts", "Tries for retryable failures before the first byte (1-5).", section="api"))
     agent_endpoints: list[str] = field(default_factory=list, metadata=_meta(
-        "Agent API endpoints", "Base URLs that answered with the Sonar retirement; auto mode "
-        "goes straight to the Agent API there (filled in automatically).", section="api"))
+        "Agent API endpoints", "Base URLs that retired Sonar chat completions and whose Agent "
+        "API then answered; auto mode goes straight to the Agent API there (filled in "
+        "automatically; `sonar-tui config --forget-agent-endpoints` or the settings screen's "
+        "Forget clears them).", section="api"))
 
     def uses_agent(self) -> bool:
         """Which API a request starts with: forced by the mode, or remembered for auto."""
@@ -423,6 +429,9 @@ def validate_connection_settings(c: ConnectionSettings) -> list[SettingsProblem]
         if not value.startswith("/") or any(ch.isspace() for ch in value):
             p.append(SettingsProblem(name, "must start with / and contain no spaces"))
     _choice(p, "api_mode", c.api_mode, API_MODES)
+    for name in ("conversation_header", "stream_usage"):
+        if not isinstance(getattr(c, name), bool):
+            p.append(SettingsProblem(name, "must be true or false"))
     for name in ("connect_timeout", "idle_timeout", "research_idle_timeout"):
         value = getattr(c, name)
         if not isinstance(value, (int, float)) or value <= 0:

@@ -45,13 +45,19 @@ from sonar_tui.api.think import ThinkSplitter
 
 _FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "stop"}
 _SNIPPET_CHARS = 200
+# OpenRouter's annotation content is page extracts, often kilobytes: a snippet is the start.
+ANNOTATION_SNIPPET_CHARS = 1000
 
 
 # ----------------------------------------------------------------------------- request
 
 
-def build_sonar_body(request: AskRequest) -> dict[str, Any]:
-    """The chat-completions JSON body. Raises ApiError(INVALID_SETTINGS) before any request."""
+def build_sonar_body(request: AskRequest, *, include_usage: bool = False) -> dict[str, Any]:
+    """The chat-completions JSON body. Raises ApiError(INVALID_SETTINGS) before any request.
+
+    ``include_usage`` asks a gateway for the usage chunk of a stream (OpenAI's
+    ``stream_options``); Perplexity's own reference does not list it, so it is for gateways.
+    """
     s = request.settings
     problems = validate_request_settings(s)
     if problems:
@@ -77,6 +83,8 @@ def build_sonar_body(request: AskRequest) -> dict[str, Any]:
         messages.append({"role": "user", "content": last})
 
     body: dict[str, Any] = {"model": s.model, "messages": messages, "stream": request.stream}
+    if request.stream and include_usage:
+        body["stream_options"] = {"include_usage": True}
     if s.disable_search:
         body["disable_search"] = True
     else:
@@ -190,18 +198,76 @@ def source_from_result(number: int, url: str, result: dict | None) -> Source:
     )
 
 
-def build_sources(citations, search_results) -> tuple[Source, ...]:
+def _url_key(url: str) -> str:
+    return url.rstrip("/")
+
+
+def annotation_results(annotations) -> list[dict]:
+    """``url_citation`` annotations (OpenRouter's way of sending sources) as search results:
+    ``{url, title, snippet}``, in wire order, other annotation types and junk skipped."""
+    found = []
+    for entry in as_list(annotations):
+        if type(entry) is not dict or entry.get("type") != "url_citation":
+            continue
+        body = as_dict(entry.get("url_citation"))
+        url = body.get("url")
+        if not isinstance(url, str) or not url:
+            continue
+        title = body.get("title")
+        content = body.get("content")
+        found.append({"url": url, "title": title if isinstance(title, str) else "",
+                      "snippet": content[:ANNOTATION_SNIPPET_CHARS]
+                      if isinstance(content, str) and content else None})
+    return found
+
+
+def merge_annotations(known: dict[str, dict], annotations) -> bool:
+    """Fold annotations into ``known`` (URL key -> result, first-seen order). Duplicates by
+    URL merge: a later entry only fills what an earlier one left empty. True when it changed."""
+    changed = False
+    for result in annotation_results(annotations):
+        key = _url_key(result["url"])
+        entry = known.get(key)
+        if entry is None:
+            known[key] = result
+            changed = True
+            continue
+        for name in ("title", "snippet"):
+            if result[name] and not entry[name]:
+                entry[name] = result[name]
+                changed = True
+    return changed
+
+
+def build_sources(citations, search_results, annotations=()) -> tuple[Source, ...]:
     """Numbered sources: ``[n]`` markers index ``citations`` (1-based); ``search_results``
-    (matched by URL) add titles and dates. Without citations, the results are numbered."""
+    (matched by URL) add titles and dates. Without citations, the results are numbered.
+    ``annotations`` (already results, see :func:`annotation_results`) fill in what the others
+    lack for the same URL, and those at URLs no one else named follow, numbered on: the two
+    shapes together never list a source twice."""
     results = [r for r in search_results or () if isinstance(r, dict)
                and isinstance(r.get("url"), str) and r["url"]]
+    noted: dict[str, dict] = {}
+    for note in annotations:
+        noted.setdefault(_url_key(note["url"]), note)
+
+    def filled(result: dict | None, url: str) -> dict | None:
+        note = noted.get(_url_key(url))
+        if note is None:
+            return result
+        if result is None:
+            return note
+        gaps = {k: note[k] for k in ("title", "snippet") if note[k] and not result.get(k)}
+        return {**result, **gaps} if gaps else result
+
+    sources: list[Source] = []
+    number = 0
     if citations:
         by_url: dict[str, dict] = {}
         for r in results:
             url = str(r["url"])
             by_url.setdefault(url, r)
             by_url.setdefault(url.rstrip("/"), r)
-        sources = []
         for number, citation in enumerate(citations, 1):
             url = citation.get("url") if isinstance(citation, dict) else citation
             if not isinstance(url, str) or not url:
@@ -209,9 +275,17 @@ def build_sources(citations, search_results) -> tuple[Source, ...]:
             match = by_url.get(url) or by_url.get(url.rstrip("/"))
             if match is None and isinstance(citation, dict):
                 match = citation
-            sources.append(source_from_result(number, url, match))
-        return tuple(sources)
-    return tuple(source_from_result(n, str(r["url"]), r) for n, r in enumerate(results, 1))
+            sources.append(source_from_result(number, url, filled(match, url)))
+    else:
+        for number, r in enumerate(results, 1):
+            sources.append(source_from_result(number, str(r["url"]), filled(r, r["url"])))
+    if noted:
+        named = {_url_key(s.url) for s in sources}
+        for key, note in noted.items():
+            if key not in named:
+                number += 1
+                sources.append(source_from_result(number, note["url"], note))
+    return tuple(sources)
 
 
 def usage_from_sonar(raw: dict) -> Usage:
@@ -227,7 +301,10 @@ def usage_from_sonar(raw: dict) -> Usage:
             cost = total if total is not None else sum(numbers.values())
             details = {k: v for k, v in numbers.items() if k != "total_cost"}
     else:
-        cost = _number(cost_raw)  # gateways (OpenRouter) report a plain number
+        cost = _number(cost_raw)  # gateways (OpenRouter) report a plain number ...
+        # ... and break it down in cost_details (entries may be null).
+        details = {k: float(v) for k, v in as_dict(raw.get("cost_details")).items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return Usage(
         prompt_tokens=_int(raw.get("prompt_tokens")),
         completion_tokens=_int(raw.get("completion_tokens")),
@@ -345,7 +422,10 @@ class RepeatedMember:
 
 
 class SonarStreamParser(SseEventParser):
-    """Chat-completions SSE bytes in, typed events out. ``feed`` as bytes arrive, ``close`` at EOF."""
+    """Chat-completions SSE bytes in, typed events out.
+
+    ``feed`` as bytes arrive, ``close`` at EOF.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -364,6 +444,8 @@ class SonarStreamParser(SseEventParser):
         self._citations: Any = None
         self._results: Any = None
         self._sources: tuple[Source, ...] = ()
+        self._annotations: dict[str, dict] = {}  # url_citation annotations, by URL
+        self._reasoning_fed = 0  # characters of a gateway's separate reasoning field taken
         self._images: Any = None
         self._related: Any = None
         self._usage: Any = None  # the last usage emitted
@@ -416,7 +498,12 @@ class SonarStreamParser(SseEventParser):
             model = get("model")
             out.append(Started(api="sonar", model=model if type(model) is str else "",
                                response_id=str(rid) if rid else None))
-        if "error" in chunk and chunk["error"] and not get("choices"):
+        if "error" in chunk and chunk["error"]:
+            # OpenRouter reports a mid-stream failure next to an ordinary choice: what that
+            # choice carries is kept, then the answer ends with the error.
+            choices = get("choices")
+            if choices and type(choices) is list and type(choices[0]) is dict:
+                self._choice(choices[0], out)
             self._flush(out)
             out.append(Failed(error_from_payload(chunk["error"], partial=self.has_output)))
             self._done = True
@@ -471,15 +558,30 @@ class SonarStreamParser(SseEventParser):
                 steps = delta["reasoning_steps"]
                 if steps and type(steps) is list:
                     self._add_delta_steps(steps, out)
+            if "reasoning" in delta:  # gateways (OpenRouter) send reasoning in its own field
+                reasoning = delta["reasoning"]
+                if reasoning and type(reasoning) is str:
+                    self._reasoning_fed += len(reasoning)
+                    self._piece(True, reasoning, out)
+            if "annotations" in delta and merge_annotations(self._annotations,
+                                                             delta["annotations"]):
+                self._update_sources(None, None, out)
         message = choice.get("message")
         if message and type(message) is dict:
             if not self._have_deltas:
                 # No deltas (non-streaming, or a gateway quirk): message.content is the whole
                 # text so far; take only what is new. With deltas it is a cross-check and never
                 # appended.
+                reasoning = message.get("reasoning")
+                if type(reasoning) is str and len(reasoning) > self._reasoning_fed:
+                    self._piece(True, reasoning[self._reasoning_fed:], out)
+                    self._reasoning_fed = len(reasoning)
                 text = _content_text(message.get("content"))
                 if len(text) > self._fed:
                     self._text(text[self._fed:], out)
+            if "annotations" in message and merge_annotations(self._annotations,
+                                                               message["annotations"]):
+                self._update_sources(None, None, out)
             steps = message.get("reasoning_steps")
             if steps is not None and type(steps) is list:
                 self._set_final_steps(steps, out)
@@ -493,7 +595,8 @@ class SonarStreamParser(SseEventParser):
         if results is not None:
             self._results = results
         sources = build_sources(self._citations if type(self._citations) is list else None,
-                                self._results if type(self._results) is list else None)
+                                self._results if type(self._results) is list else None,
+                                self._annotations.values())
         if sources != self._sources:
             self._sources = sources
             out.append(SourcesUpdate(sources))
@@ -648,10 +751,13 @@ def parse_sonar_response(body: bytes | str | dict) -> list[Event]:
 __all__ = [
     "RepeatedMember",
     "SonarStreamParser",
+    "ANNOTATION_SNIPPET_CHARS",
+    "annotation_results",
     "as_dict",
     "as_list",
     "build_sonar_body",
     "build_sources",
+    "merge_annotations",
     "parse_sonar_response",
     "step_from_sonar",
     "usage_from_sonar",

@@ -23,9 +23,22 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from sonar_tui.api.errors import ApiError, ErrorKind
+
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _CR = 13
 _LF = 10
+# The most one line may hold before its line break arrives. Real lines are kilobytes (a 2024
+# chunk repeating a long answer, megabytes); a server sending a 20 MB line, or one that never
+# ends, must not make the client buffer without bound.
+MAX_LINE_BYTES = 8 * 1024 * 1024
+
+
+def line_too_long_error() -> ApiError:
+    return ApiError(ErrorKind.PROTOCOL,
+                    f"The service sent a single line of more than {MAX_LINE_BYTES // 2**20} MB "
+                    "without a line break, so the answer was cut there; the text that arrived "
+                    "before it is kept.", partial=True)
 
 
 class SseEvent(NamedTuple):
@@ -41,28 +54,50 @@ def _event(name: str, data: str) -> SseEvent:
 class SseDecoder:
     """Feed raw bytes, get complete :class:`SseEvent` values back."""
 
-    __slots__ = ("_pending", "_skip_lf", "_data", "_event", "_at_start")
+    __slots__ = ("_pending", "_pending_size", "_skip_lf", "_data", "_event", "_at_start",
+                 "overflowed")
 
     def __init__(self) -> None:
-        self._pending = b""  # bytes after the last line ending seen
+        # Bytes after the last line ending seen, as the reads that brought them: a long line
+        # grows by appending a piece, never by copying what it holds so far.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._skip_lf = False  # the last read ended with "\r": a leading "\n" belongs to it
         self._data: list[str] = []
         self._event = ""
         self._at_start = True
+        self.overflowed = False  # a line passed MAX_LINE_BYTES: nothing more is decoded
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_size
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
+        if self.overflowed:
+            return []
         if self._skip_lf and chunk:
             self._skip_lf = False
             if chunk[0] == _LF:
                 chunk = chunk[1:]
-        buf = self._pending + chunk if self._pending else chunk
+        if self._pending:
+            if b"\n" not in chunk and b"\r" not in chunk:
+                self._pending.append(chunk)
+                self._pending_size += len(chunk)
+                if self._pending_size > MAX_LINE_BYTES:
+                    self._overflow()
+                return []
+            self._pending.append(chunk)
+            buf = b"".join(self._pending)
+            self._pending, self._pending_size = [], 0
+        else:
+            buf = chunk
         if b"\r" in buf:
             return self._feed_with_cr(buf)
         cut = buf.rfind(b"\n")
         if cut < 0:
-            self._pending = buf
+            self._keep(buf)
             return []
-        self._pending = buf[cut + 1:]
+        self._keep(buf[cut + 1:])
         text = buf[:cut].decode("utf-8", "replace")
         if self._at_start:
             text = self._strip_bom(text)
@@ -78,16 +113,29 @@ class SseDecoder:
                 return [_event(name, body[6:-1])]
         return self._lines(text.split("\n"))
 
+    def _keep(self, tail: bytes) -> None:
+        """Hold the unfinished last line (a line already past the limit ends decoding)."""
+        if not tail:
+            return
+        self._pending, self._pending_size = [tail], len(tail)
+        if self._pending_size > MAX_LINE_BYTES:
+            self._overflow()
+
+    def _overflow(self) -> None:
+        self.overflowed = True
+        self._pending, self._pending_size = [], 0
+        self._data = []
+
     def _feed_with_cr(self, buf: bytes) -> list[SseEvent]:
         """The general path, for streams that use CRLF or bare CR line endings."""
         cut = max(buf.rfind(b"\n"), buf.rfind(b"\r"))
-        self._pending = buf[cut + 1:]
         end = cut
         if buf[cut] == _CR:
             # "\r" at the very end: its "\n" may be the first byte of the next read.
             self._skip_lf = cut == len(buf) - 1
         elif cut and buf[cut - 1] == _CR:
             end = cut - 1  # the final "\r\n" is one line ending, not two
+        self._keep(buf[cut + 1:])
         text = buf[:end].decode("utf-8", "replace")
         if self._at_start:
             text = self._strip_bom(text)
@@ -100,9 +148,11 @@ class SseDecoder:
     def close(self) -> list[SseEvent]:
         """End of stream: the last unterminated line and any open event are delivered."""
         events: list[SseEvent] = []
+        if self.overflowed:
+            return events
         if self._pending:
-            text = self._pending.decode("utf-8", "replace")
-            self._pending = b""
+            text = b"".join(self._pending).decode("utf-8", "replace")
+            self._pending, self._pending_size = [], 0
             if self._at_start:
                 text = self._strip_bom(text)
             events = self._lines([text])
@@ -118,7 +168,8 @@ class SseDecoder:
         for line in lines:
             if not line:
                 if data:
-                    events.append(_event(self._event, data[0] if len(data) == 1 else "\n".join(data)))
+                    joined = data[0] if len(data) == 1 else "\n".join(data)
+                    events.append(_event(self._event, joined))
                     data = self._data = []
                 self._event = ""
                 continue
@@ -157,10 +208,16 @@ class SseEventParser:
         for sse in self._sse.feed(data):
             self._on_sse(sse, out)
             if self._done:
-                break
+                return out
+        if self._sse.overflowed:
+            out.extend(self.fail(line_too_long_error()))
         return out
 
     def _on_sse(self, sse: SseEvent, out: list) -> None:
+        raise NotImplementedError
+
+    def fail(self, error: ApiError) -> list:
+        """End the answer with ``error`` (held text first); nothing more is read."""
         raise NotImplementedError
 
 
@@ -198,4 +255,5 @@ def load_json(text: str) -> Any:
     return value
 
 
-__all__ = ["SseDecoder", "SseEvent", "SseEventParser", "load_json", "scan_json"]
+__all__ = ["MAX_LINE_BYTES", "SseDecoder", "SseEvent", "SseEventParser", "line_too_long_error",
+           "load_json", "scan_json"]

@@ -29,16 +29,26 @@ PROFILES: dict[str, str] = {
                         "finish_reason length.",
     "agent-failed": "Agent API answers fail mid-way (response.failed event, or status "
                     "failed in a 200 body); Sonar paths answer normally.",
+    # ---- gateways in front of Perplexity (chat-completion paths)
+    "openrouter": "OpenRouter's shape: ': OPENROUTER PROCESSING' comments, sources as "
+                  "url_citation annotations (plus the citations), native_finish_reason, a "
+                  "usage chunk with a numeric cost and cost_details.",
+    "gateway": "A LiteLLM-like proxy: streams drop citations and search_results and carry "
+               "usage (numeric cost) only when asked with stream_options.include_usage; "
+               "non-streaming bodies keep everything.",
     # ---- failures before any answer
     "401-json": "Every request is refused with the recorded 401 invalid_api_key JSON body.",
     "401-html": "Every request is refused with a 401 openresty HTML page.",
     "403-retired": "Chat-completion paths answer the recorded Sonar retirement 403; the "
-                   "Agent API paths work (tests the automatic switch).",
+                   "Agent API paths work and, like a gateway, also take the Sonar model names "
+                   "(tests the automatic switch).",
     "400": "Every request is refused with a recorded 400 invalid-request envelope.",
     "429": "Rate limited: 429 with Retry-After: 1.",
     "429-no-retry-after": "Rate limited: 429 without Retry-After.",
     "500": "500 internal error (JSON envelope).",
     "502-html": "502 with the recorded Cloudflare HTML page, byte for byte.",
+    "captive-portal": "200 with a Wi-Fi login page (text/html) for every request, as a "
+                      "captive portal or a proxy login answers.",
     # ---- failures and oddities during an answer
     "disconnect": "Streams part of the answer, then drops the connection (no bytes at all "
                   "for non-streaming requests).",
@@ -48,6 +58,8 @@ PROFILES: dict[str, str] = {
                  "The only profile with malformed data.",
     "pings-no-done": "Keep-alive comment pings between chunks and no [DONE].",
     "1mb": "An answer over 1 MB (bigger chunks).",
+    "huge-line": "Chat-completion streams send a few chunks, then one 20 MB line without a "
+                 "line break, then close.",
     "hostile": "Answer, sources, URLs and related questions full of terminal escapes "
                "(CSI, OSC 52, OSC 8), C0/C1 controls, NUL, Rich/Textual markup, "
                "javascript:/file:/data: URLs, very long lines, CJK/emoji/RTL.",
@@ -57,13 +69,14 @@ DEFAULT_PROFILE = "default"
 
 # Answer before anything else happens (HTTP status faults, both protocols).
 STATUS_FAULTS = frozenset({"401-json", "401-html", "400", "429", "429-no-retry-after", "500",
-                           "502-html"})
+                           "502-html", "captive-portal"})
 # Change the shape of an answer that is otherwise normal.
 STREAM_FAULTS = frozenset({"disconnect", "stall", "malformed", "pings-no-done"})
 # Profiles that only change one API; requests to the other API are served normally and
 # do not spend a use of ``fault_times``.
 SONAR_ONLY = frozenset({"era-2024", "era-2025", "era-2026", "concise", "reasoning",
-                        "deep-research", "related", "403-retired"})
+                        "deep-research", "related", "403-retired", "openrouter", "gateway",
+                        "huge-line"})
 AGENT_ONLY = frozenset({"agent-failed"})
 SONAR_ERAS = {"default": "2026", "era-2024": "2024", "era-2025": "2025", "era-2026": "2026"}
 

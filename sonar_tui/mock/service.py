@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sonar_tui.mock import bodies
+from sonar_tui.mock import bodies, gateway_wire
 from sonar_tui.mock.agent_wire import (
     PRESET_MODELS,
     AgentWire,
@@ -96,6 +96,7 @@ class MockService:
         self._count = 0
         self._agent_count = 0
         self._responses: OrderedDict[str, tuple[dict[str, Any], bool]] = OrderedDict()
+        self._stands_for_gateway = False  # set by the first retirement 403 it answers
 
     # ------------------------------------------------------------------ knobs
 
@@ -162,6 +163,7 @@ class MockService:
             body = _NOT_JSON
         if kind == "chat":
             if profile == "403-retired":
+                self._stands_for_gateway = True
                 return self._reply(ErrorReply.json(403, bodies.RETIRED_MESSAGE,
                                                    "chat_completions_not_available"))
             problem = (ErrorReply.json(400, "Request body is not valid JSON", "invalid_request")
@@ -169,6 +171,14 @@ class MockService:
             if problem:
                 return self._reply(problem)
             return self._sonar(body, settings)
+        if self._stands_for_gateway and isinstance(body, dict) \
+                and body.get("model") in _SONAR_PRESETS:
+            # Once it has answered the retirement 403 (403-retired), the mock stands for a
+            # gateway whose chat completions were retired upstream: like a gateway it routes
+            # its model names (the Sonar ones), which is what a client behind a gateway sends
+            # after switching. Otherwise, as Perplexity, it refuses them.
+            body = {**{k: v for k, v in body.items() if k != "model"},
+                    "preset": _SONAR_PRESETS[body["model"]]}
         problem = validate_agent(None if body is _NOT_JSON else body, self._is_completed)
         if problem:
             return self._reply(problem, self._rate_headers(settings))
@@ -228,6 +238,9 @@ class MockService:
             return ErrorReply(401, bodies.OPENRESTY_401, content_type="text/html")
         if profile == "502-html":
             return ErrorReply(502, bodies.CLOUDFLARE_502, content_type="text/html")
+        if profile == "captive-portal":
+            return ErrorReply(200, gateway_wire.CAPTIVE_PORTAL,
+                              content_type="text/html; charset=utf-8")
         if profile == "500":
             return ErrorReply.json(500, "internal server error", "internal_error")
         if profile == "400":
@@ -340,6 +353,9 @@ class MockService:
             max_tokens=max_tokens,
             deep=deep,
         )
+        gateway = self._gateway_reply(profile, body, answer, wire, settings)
+        if gateway is not None:
+            return gateway
         if not body.get("stream"):
             fault = self._non_stream_fault(profile)
             return fault or Response(200, sonar_body(answer, wire))
@@ -348,6 +364,27 @@ class MockService:
         pieces, _ = pieces_of(answer, wire)
         shape = self._shape(settings, len(pieces), sonar_malformed_event(wire))
         return Response(200, shape_stream(events, shape), content_type="text/event-stream")
+
+    def _gateway_reply(self, profile: str, body: dict[str, Any], answer: MockAnswer,
+                       wire: SonarWire, settings: _Settings) -> Response | None:
+        """Chat completions reshaped by a gateway (gateway_wire); None for other profiles."""
+        stream = bool(body.get("stream"))
+        if profile == "openrouter":
+            if not stream:
+                return Response(200, gateway_wire.openrouter_body(answer, wire))
+            events = gateway_wire.openrouter_stream(answer, wire)
+        elif profile == "gateway":
+            if not stream:
+                return Response(200, sonar_body(answer, wire))
+            options = body.get("stream_options")
+            asked = isinstance(options, dict) and options.get("include_usage") is True
+            events = gateway_wire.gateway_stream(answer, wire, asked)
+        elif profile == "huge-line" and stream:
+            events = gateway_wire.huge_line_stream(answer, wire)
+        else:
+            return None
+        return Response(200, shape_stream(events, StreamShape(pace=settings.pace)),
+                        content_type="text/event-stream")
 
     # ------------------------------------------------------------------ Agent API
 
@@ -400,6 +437,9 @@ class MockService:
 
 
 _NOT_JSON = object()
+# The Agent API preset each Sonar model name stands for (the client's own mapping).
+_SONAR_PRESETS = {"sonar": "fast", "sonar-pro": "low", "sonar-reasoning-pro": "medium",
+                  "sonar-deep-research": "high"}
 
 
 def _parsed(body: bytes) -> Any:

@@ -52,6 +52,7 @@ from sonar_tui.references import (
 )
 from sonar_tui.sanitize import clean_line, clean_text, safe_url, url_domain
 from sonar_tui.service import (
+    AgentEndpointRemembered,
     AnswerSaved,
     AnswerStarted,
     ChatService,
@@ -488,6 +489,14 @@ class SonarApp(App[None]):
             case StorageProblem(error=error):
                 self.notify(error.describe(), title="Could not save", severity="error",
                             markup=False, timeout=15)
+            case AgentEndpointRemembered(base_url=base_url, saved=saved, problem=problem):
+                if self.config_writable:
+                    self.config = self.service.config
+                if not saved and self.config_writable:
+                    self.notify(f"Later questions to {clean_line(base_url)} use the Agent API "
+                                f"for this session only: {clean_line(problem or '')}",
+                                title="Agent API choice not saved", severity="warning",
+                                markup=False, timeout=20)
             case AnswerSaved(status=status):
                 live.status = status
                 await self._finish_view(live, status=status)
@@ -658,6 +667,7 @@ class SonarApp(App[None]):
             thread_title=main.thread.title if thread and main.thread else None,
             thread_settings=self.service.settings_for(main.thread) if thread else None,
             themes=sorted(self.available_themes),
+            forget_endpoints=self.forget_agent_endpoints,
         )
         self.push_screen(screen, lambda result: self.run_worker(
             self._settings_saved(result), exit_on_error=False))
@@ -695,6 +705,20 @@ class SonarApp(App[None]):
             if result.copy is not None:
                 self.config.copy = result.copy
         self.refresh_status()
+
+    def forget_agent_endpoints(self) -> str | None:
+        """Forget the remembered Agent API switches; returns why it failed, or None."""
+        if not self.config_writable:  # the demo: this session only
+            self.service.config.connection.agent_endpoints.clear()
+            self.config.connection.agent_endpoints.clear()
+            return None
+        try:
+            self.service.forget_agent_endpoints()
+        except ConfigWriteError as exc:
+            return str(exc)
+        self.config = self.service.config
+        self.refresh_status()
+        return None
 
     async def action_clear_overrides(self) -> None:
         main = self.main

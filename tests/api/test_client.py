@@ -111,7 +111,7 @@ async def test_long_retry_after_is_reported_not_waited(serve):
     events, answer, sleep = await run(server.url)
     assert sleep.delays == [] and len(server.requests) == 1 and len(events) == 1
     assert answer.error.kind is ErrorKind.RATE_LIMIT and answer.error.retry_after == 120
-    assert "120" in answer.error.hint
+    assert "2 min" in answer.error.hint  # 120 s, said as people say it
 
 
 @pytest.mark.parametrize("status", [408, 409, 500, 503, 504, 524])
@@ -418,9 +418,11 @@ async def test_the_key_appears_only_in_the_authorization_header(serve):
 async def test_non_json_200_body_is_a_protocol_error(serve):
     server = await serve(script(raw(200, b"<html>captive portal</html>", "text/html")))
     _, answer, _ = await run(server.url, AskRequest("q", stream=False))
-    assert answer.error.kind is ErrorKind.PROTOCOL and "captive portal" in answer.error.message
+    # The page is named, not shown raw (issue 14): see test_gateways.py for the title.
+    assert answer.error.kind is ErrorKind.PROTOCOL and "web page answered" in answer.error.message
+    assert "captive portal" not in answer.error.message
     _, answer, _ = await run(server.url)  # a streaming request gets the same page
-    assert answer.error.kind is ErrorKind.PROTOCOL and "captive portal" in answer.error.message
+    assert answer.error.kind is ErrorKind.PROTOCOL and "web page answered" in answer.error.message
 
 
 async def test_a_stream_to_a_non_streaming_request_is_still_read(serve):

@@ -63,6 +63,10 @@ FAULTS = [
           partial=True),
     Fault("stall", "error", ("Timed out", "sent nothing for 1 s"), partial=True,
           env=(("SONAR_TUI_IDLE_TIMEOUT", "1"),)),
+    Fault("captive-portal", "error", ("Unexpected response", "A web page answered instead of "
+                                      "the API", "Guest Wi-Fi - Sign in", "login page")),
+    Fault("huge-line", "error", ("Unexpected response", "more than 8 MB without a line break",
+                                 "the text that arrived before it is kept"), partial=True),
 ]
 
 

@@ -777,6 +777,8 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
     }
     SettingsScreen .setting-field SelectionList { height: auto; }
     SettingsScreen .key-status { height: auto; margin: 0 0 1 0; padding: 0 1; }
+    SettingsScreen #settings-endpoints { width: 1fr; height: auto; }
+    SettingsScreen #settings-endpoints-row Button { margin: 0 0 0 1; min-width: 10; }
     SettingsScreen #settings-footer {
         height: auto;
         padding: 0 1;
@@ -788,8 +790,10 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
 
     def __init__(self, config: LoadedConfig, *, thread_title: str | None = None,
                  thread_settings: RequestSettings | None = None,
-                 themes: list[str] | None = None) -> None:
+                 themes: list[str] | None = None,
+                 forget_endpoints: Callable[[], str | None] | None = None) -> None:
         super().__init__()
+        self._forget_endpoints = forget_endpoints
         # Textual sets the breakpoint class on the first resize, after mounting, which would
         # restyle every field once more; set it now (when there is an app) so that is a no-op.
         size = self._app_size()
@@ -894,6 +898,7 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
         add("api", TextField("api.path", c.path))
         add("api", TextField("api.agent_path", c.agent_path))
         add("api", SwitchField("api.conversation_header", c.conversation_header))
+        add("api", SwitchField("api.stream_usage", c.stream_usage))
         add("api", NumberField("api.connect_timeout", c.connect_timeout, kind=float,
                                optional=False))
         add("api", NumberField("api.idle_timeout", c.idle_timeout, kind=float, optional=False))
@@ -901,10 +906,12 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
                                kind=float, optional=False))
         add("api", NumberField("api.max_attempts", c.max_attempts, kind=int, optional=False))
         if c.agent_endpoints:
-            add("api", Static(Content.assemble(
-                ("Agent API endpoints (learned): ", "bold"), ", ".join(c.agent_endpoints),
-                ("\nAuto mode goes straight to the Agent API at these base URLs.", MUTED_STYLE)),
-                classes="key-status", markup=False))
+            add("api", Horizontal(
+                Static(self._endpoints_status(c.agent_endpoints), id="settings-endpoints",
+                       markup=False),
+                Button("Forget", id="settings-forget-endpoints", compact=True,
+                       tooltip="Forget these: auto mode asks through chat completions again"),
+                id="settings-endpoints-row", classes="key-status"))
 
         add("appearance", ChoiceField("appearance.theme", a.theme,
                                       [(name, name) for name in self._theme_names(a.theme)],
@@ -928,6 +935,30 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
         if model in AGENT_MODEL_MAP:
             return "blank = the effort level's model"
         return f"blank = {model or '?'} (from the model)"
+
+    @staticmethod
+    def _endpoints_status(endpoints: list[str]) -> Content:
+        if not endpoints:
+            return Content.assemble(("Agent API endpoints: ", "bold"),
+                                    ("none remembered; auto mode starts with chat completions.",
+                                     MUTED_STYLE))
+        return Content.assemble(
+            ("Agent API endpoints (remembered): ", "bold"), ", ".join(endpoints),
+            ("\nAuto mode goes straight to the Agent API at these base URLs, because chat "
+             "completions were retired there.", MUTED_STYLE))
+
+    async def action_forget_endpoints(self) -> None:
+        """Forget the remembered switches now (the file is written at once, not on Save)."""
+        problem = self._forget_endpoints() if self._forget_endpoints else "not available here"
+        if problem:
+            self._status.update(Content.assemble(("Not forgotten: ", f"bold {ERROR_STYLE}"),
+                                                 problem))
+            return
+        self.config = replace(self.config, connection=replace(self.config.connection,
+                                                              agent_endpoints=[]))
+        self.query_one("#settings-endpoints", Static).update(self._endpoints_status([]))
+        self.query_one("#settings-forget-endpoints", Button).disabled = True
+        self._say("Forgotten: auto mode asks through chat completions again.")
 
     def _key_status(self) -> Content:
         masked = self.config.masked_api_key
@@ -1187,7 +1218,8 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
     async def _button(self, event: Button.Pressed) -> None:
         event.stop()
         actions = {"settings-save": "save", "settings-cancel": "cancel",
-                   "settings-reset": "reset_defaults", "settings-clear": "clear_overrides"}
+                   "settings-reset": "reset_defaults", "settings-clear": "clear_overrides",
+                   "settings-forget-endpoints": "forget_endpoints"}
         action = actions.get(event.button.id or "")
         if action is not None:
             await self.run_action(action)

@@ -14,6 +14,7 @@ from textual.style import Style
 from textual.widgets import Collapsible, OptionList, Static
 from textual.widgets.option_list import Option
 
+from sonar_tui.references import missing_sources_note
 from sonar_tui.sanitize import clean_line, clean_text, safe_url, url_domain
 from sonar_tui.store.models import MessageRecord
 from sonar_tui.ui.format import format_cost, format_tokens, plural
@@ -218,6 +219,7 @@ class AnswerView(Vertical):
         & > #answer-header { height: auto; color: $text-muted; }
         & > #notice { height: 1; color: $text-warning; }
         & > #error { color: $text; background: $error 12%; padding: 0 1; margin: 1 0 0 0; }
+        & > #no-sources { color: $text-warning; height: auto; }
         & > #images { margin: 1 0 0 0; }
         & > #related-title { color: $text-muted; text-style: bold; margin: 1 0 0 0; }
     }
@@ -285,6 +287,9 @@ class AnswerView(Vertical):
         if self._reasoning or self.steps:
             yield self._make_reasoning(collapsed=not self.streaming or bool(self._initial_text))
         yield StreamingMarkdown(self._initial_text, streaming=self.streaming, id="body")
+        note = None if self.streaming else missing_sources_note(self._initial_text, self.sources)
+        if note:
+            yield Static(Content(note), id="no-sources")
         if self.error:
             yield Static(error_content(self.error, self.retry_note), id="error")
         yield from self._extras()
@@ -431,6 +436,9 @@ class AnswerView(Vertical):
         self.related, self.images = list(related), list(images)
         self.cost = cost
         self.set_meta(model=model, api=api, usage=usage, status=status)
+        note = missing_sources_note(self.body.source, self.sources)
+        if note and not self.query_children("#no-sources"):
+            await self.mount(Static(Content(note), id="no-sources"), after=self.body)
         if error is not None or status == "error":
             await self.show_error(error)
         if self.related or self.images:
