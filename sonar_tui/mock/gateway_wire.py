@@ -141,7 +141,8 @@ def huge_line_stream(answer: MockAnswer, wire: SonarWire) -> Iterator[bytes]:
     base = {"id": wire.response_id, "object": "chat.completion.chunk", "created": wire.created,
             "model": wire.model}
     for piece in pieces[: max(1, len(pieces) // 4)]:
-        yield _event({**base, "choices": [{"index": 0, "delta": {"content": piece}}]})
+        yield _event({**base, "choices": [{"index": 0,
+                                           "delta": {"role": "assistant", "content": piece}}]})
     yield b'data: {"id":"' + wire.response_id.encode() + b'","choices":[{"index":0,"delta":' \
         b'{"content":"'
     filler = b"flood " * (_PIECE // 6)

@@ -71,7 +71,7 @@ DEFAULT_PROFILE = "default"
 STATUS_FAULTS = frozenset({"401-json", "401-html", "400", "429", "429-no-retry-after", "500",
                            "502-html", "captive-portal"})
 # Change the shape of an answer that is otherwise normal.
-STREAM_FAULTS = frozenset({"disconnect", "stall", "malformed", "pings-no-done"})
+STREAM_FAULTS = frozenset({"disconnect", "stall", "malformed", "pings-no-done", "huge-line"})
 # Profiles that only change one API; requests to the other API are served normally and
 # do not spend a use of ``fault_times``.
 SONAR_ONLY = frozenset({"era-2024", "era-2025", "era-2026", "concise", "reasoning",
