@@ -14,7 +14,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # clean clone in CI replays exactly what passed here. New examples are found on purpose with
 # `python -m pytest --hypothesis-profile=explore` (random, many more), and each counter-example
 # found that way becomes a fixed test case.
-settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("repeatable", derandomize=True, deadline=None)
 settings.register_profile("explore", derandomize=False, max_examples=5_000, deadline=None)
 settings.load_profile("repeatable")
 

@@ -85,6 +85,12 @@ def idle(app: SonarApp) -> bool:
     return not app.live and not app.pending
 
 
+def workers_finished(app: SonarApp) -> bool:
+    """Every worker has ended, cancelled ones included (``workers.wait_for_complete`` raises
+    for a worker that ended by cancellation, which is how Esc ends an answer)."""
+    return all(worker.is_finished for worker in app.workers)
+
+
 async def ask_and_wait(pilot, question: str) -> None:
     app: SonarApp = pilot.app
     before = len(app.main.conversation.answers())

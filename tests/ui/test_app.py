@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 
 import pytest
@@ -12,7 +11,16 @@ from sonar_tui.store import Store
 from sonar_tui.ui.screens.welcome import WelcomeScreen
 from sonar_tui.ui.widgets.answer import ReasoningBlock
 from sonar_tui.ui.widgets.citations import SourceList
-from tests.ui.appkit import Harness, ask, ask_and_wait, idle, last_answer, ready, wait_until
+from tests.ui.appkit import (
+    Harness,
+    ask,
+    ask_and_wait,
+    idle,
+    last_answer,
+    ready,
+    wait_until,
+    workers_finished,
+)
 
 
 @pytest.fixture
@@ -138,7 +146,7 @@ async def test_escape_stops_the_answer_and_keeps_the_partial_text(harness):
                          and len(last_answer(app).body.source) > 200, "some text")
         await pilot.press("escape")
         await wait_until(pilot, lambda: idle(app), "the stop")
-        await app.workers.wait_for_complete()
+        await wait_until(pilot, lambda: workers_finished(app), "the answer's worker to end")
         await pilot.pause()
         shown = last_answer(app).body.source
         assert last_answer(app).status == "cancelled"
