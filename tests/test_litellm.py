@@ -6,7 +6,7 @@ separate process it is in real use. The tests look for its ``litellm`` command i
 ``$SONAR_TUI_LITELLM``, then ``.venv-litellm/bin/litellm`` in the repository, then on PATH,
 and skip (saying how to install it) when there is none:
 
-    python3 -m venv .venv-litellm && .venv-litellm/bin/pip install 'litellm[proxy]'
+    python3 -m venv .venv-litellm && .venv-litellm/bin/pip install 'litellm[proxy]==1.108.7'
     python -m pytest -n0 tests/test_litellm.py
 
 The proxy is configured as the README's gateway section shows, with two routes to the mock:
@@ -75,7 +75,7 @@ COMMAND = litellm_command()
 pytestmark = pytest.mark.skipif(
     COMMAND is None,
     reason="the LiteLLM proxy is not installed: python3 -m venv .venv-litellm && "
-           ".venv-litellm/bin/pip install 'litellm[proxy]' (its own venv: it pins rich<14, "
+           ".venv-litellm/bin/pip install 'litellm[proxy]==1.108.7' (its own venv: it pins rich<14, "
            "which Textual cannot use), or set SONAR_TUI_LITELLM to its litellm command")
 
 
