@@ -75,8 +75,8 @@ COMMAND = litellm_command()
 pytestmark = pytest.mark.skipif(
     COMMAND is None,
     reason="the LiteLLM proxy is not installed: python3 -m venv .venv-litellm && "
-           ".venv-litellm/bin/pip install 'litellm[proxy]==1.108.7' (its own venv: it pins rich<14, "
-           "which Textual cannot use), or set SONAR_TUI_LITELLM to its litellm command")
+           ".venv-litellm/bin/pip install 'litellm[proxy]==1.108.7' (its own venv: it pins "
+           "rich<14, which Textual cannot use), or set SONAR_TUI_LITELLM to its litellm command")
 
 
 def free_port() -> int:
