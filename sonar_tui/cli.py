@@ -22,6 +22,7 @@ from sonar_tui import __version__
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 RECENCY = ("hour", "day", "week", "month", "year")
+DEMO_CHUNKS, DEMO_PACE = 320, 120.0  # as the app's demo: a few seconds, visibly streaming
 
 
 class UsageError(Exception):
@@ -36,11 +37,24 @@ def _fail(message: str, code: int = EXIT_API) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, metavar="PATH",
+def _common(parser: argparse.ArgumentParser, *, base_url: bool = False,
+            command: bool = True) -> None:
+    """The options every command shares, accepted before or after the command's name.
+
+    On a command's own parser they default to SUPPRESS: argparse copies a sub-parser's
+    defaults over the values parsed before the command, so ``sonar-tui --db X import F``
+    would otherwise lose ``--db X`` (and ``--base-url`` would send the key elsewhere).
+    """
+    unset: dict[str, Any] = {"default": argparse.SUPPRESS} if command else {}
+    parser.add_argument("--db", type=Path, metavar="PATH", **unset,
                         help="thread database (default: $SONAR_TUI_DB or the data directory)")
-    parser.add_argument("--config", type=Path, metavar="PATH",
+    parser.add_argument("--config", type=Path, metavar="PATH", **unset,
                         help="config file (default: $SONAR_TUI_CONFIG or the config directory)")
+    parser.add_argument("--demo", action="store_true", **unset,
+                        help="offline demo: a local mock service, its own database, no key")
+    if base_url:
+        parser.add_argument("--base-url", metavar="URL", **unset,
+                            help="service or gateway base URL")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,21 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="A keyboard-driven terminal client for Perplexity's web-grounded answers. "
                     "Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"sonar-tui {__version__}")
-    _common(parser)
-    parser.add_argument("--base-url", metavar="URL", help="service or gateway base URL")
-    parser.add_argument("--demo", action="store_true",
-                        help="offline demo: a local mock service, its own database, no key")
+    _common(parser, base_url=True, command=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = commands.add_parser("ask", help="ask one question, print the answer and its sources",
                               description="Ask one question; the answer streams to stdout, then "
                                           "its numbered sources. QUESTION '-' reads stdin.")
-    _common(ask)
+    _common(ask, base_url=True)
     ask.add_argument("question", metavar="QUESTION")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead")
     ask.add_argument("--model", help="sonar, sonar-pro, sonar-reasoning-pro, "
                                      "sonar-deep-research, or a gateway's model name")
-    ask.add_argument("--base-url", metavar="URL")
     ask.add_argument("--path", metavar="PATH", help="chat-completions path, e.g. /v1/sonar")
     ask.add_argument("--api-mode", choices=("auto", "sonar", "agent"))
     ask.add_argument("--system", metavar="TEXT", help="system prompt")
@@ -131,10 +141,39 @@ def _load_config(args: argparse.Namespace, **flags: Any):
     return load_config(args.config, flags=flags)
 
 
+def _refuse_blocked(config, *, flag_only: bool = False) -> None:
+    """An invalid base URL is exit 2 before anything is saved or sent (only when it came
+    from a flag with ``flag_only``: the app starts and says so itself)."""
+    from sonar_tui.config import sending_blocked
+    from sonar_tui.sanitize import clean_line
+
+    problem = sending_blocked(config)
+    if problem is not None and (not flag_only or problem.file.startswith("--")):
+        raise UsageError(clean_line(str(problem)))
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Options given before a command that has no use for them are refused, never dropped."""
+    if args.command == "mock-server":
+        given = [name for name, value in (("--db", args.db), ("--config", args.config),
+                                          ("--base-url", args.base_url), ("--demo", args.demo))
+                 if value]
+        if given:
+            raise UsageError(f"{', '.join(given)} does not apply to mock-server")
+    elif args.command not in (None, "ask") and args.base_url is not None:
+        raise UsageError(f"--base-url does not apply to {args.command}: it only says where "
+                         "questions are sent")
+    if args.demo and args.base_url is not None:
+        raise UsageError("--demo answers from a local mock service; it cannot be combined "
+                         "with --base-url")
+
+
 def _db_path(args: argparse.Namespace) -> Path:
     from sonar_tui import paths
 
-    return Path(args.db).expanduser() if args.db else paths.default_db_path()
+    if args.db:
+        return Path(args.db).expanduser()
+    return paths.demo_db_path() if args.demo else paths.default_db_path()
 
 
 async def _open_store(args: argparse.Namespace):
@@ -202,13 +241,32 @@ def _read_question(args: argparse.Namespace) -> str:
 
 
 async def _ask(args: argparse.Namespace) -> int:
+    question = _read_question(args)
+    mock = None
+    if args.demo:
+        from sonar_tui.mock import start_mock
+
+        mock = start_mock("default", chunks=DEMO_CHUNKS, pace=DEMO_PACE)
+    try:
+        return await _ask_with(args, question, mock.url if mock else None)
+    finally:
+        if mock is not None:
+            mock.stop()
+
+
+async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | None) -> int:
     from sonar_tui.api.errors import ApiError
     from sonar_tui.api.events import AnswerBuilder, TextDelta, TextFinal
     from sonar_tui.sanitize import clean_line, clean_text, safe_url
     from sonar_tui.service import ChatService, StorageProblem
 
-    question = _read_question(args)
-    config = _load_config(args, base_url=args.base_url, path=args.path, api_mode=args.api_mode)
+    if demo_url:  # the demo key goes to the local mock, never the user's key anywhere
+        config = _load_config(args, base_url=demo_url, api_key="demo-key", path=args.path,
+                              api_mode=args.api_mode)
+    else:
+        config = _load_config(args, base_url=args.base_url, path=args.path,
+                              api_mode=args.api_mode)
+    _refuse_blocked(config)
     _report_config_problems(config)
     settings = config.request.with_overrides(_request_overrides(args))
     store = None
@@ -397,10 +455,9 @@ async def _import(args: argparse.Namespace) -> int:
 
 
 def _run_app(args: argparse.Namespace) -> int:
-    from sonar_tui import paths
-
     config = _load_config(args, base_url=args.base_url)
-    db_path = paths.demo_db_path() if args.demo and not args.db else _db_path(args)
+    _refuse_blocked(config, flag_only=True)
+    db_path = _db_path(args)
     from sonar_tui.ui.app import SonarApp
 
     app = SonarApp(config, db_path=db_path, demo=args.demo)
@@ -424,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     from sonar_tui.store import StoreError
 
     try:
+        _check_options(args)
         if args.command is None:
             return _run_app(args)
         if args.command == "mock-server":

@@ -86,6 +86,12 @@ _TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 # A problem reported on a field whose value is already the default is caused by another one.
 _CULPRITS: dict[str, tuple[str, ...]] = {"response_schema": ("response_format",)}
+# Settings that never fall back to a lower source: the base URL says where the question and
+# the key go, and an invalid one replaced by the file's or the default service would send
+# them somewhere the user did not name. It stays in effect, reported, and nothing is sent
+# (``ChatService`` refuses, the CLI exits 2) until it is fixed.
+NO_FALLBACK = frozenset({"base_url"})
+BLOCKED_SUFFIX = "nothing is sent until it is fixed"
 
 
 def _meta(label: str, help: str, *, choices: tuple = (), section: str) -> dict:
@@ -272,7 +278,10 @@ def default_path(env: Mapping[str, str] = os.environ) -> Path:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # a list nested hundreds deep, which TOML allows
+        return "a deeply nested value"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -393,6 +402,8 @@ def _read_file_layer(document: dict, label: str, layers: _Layers,
                             label, f"{name}.{key}", _unknown_key_reason(name, key, list(known))))
                         continue
                     converted, why = _check_type(f, item)
+                    if why and key in NO_FALLBACK:
+                        converted, why = _show(item), None  # stays, and fails validation
                     if why:
                         layers.refuse(key, file_source, item, why)
                     else:
@@ -452,8 +463,10 @@ def _resolve(layers: _Layers, problems: list[ConfigProblem]) -> dict[str, Any]:
     (in the end the default) applies; validation then runs again, because a combination
     rule may involve another field. Each round removes at least one value, so it ends.
     Every refusal (these and the type errors met while reading) becomes one problem that
-    says which value now applies.
+    says which value now applies. A ``NO_FALLBACK`` value is not removed: it is reported
+    as blocking instead.
     """
+    blocked: dict[str, str] = {}
     while True:
         built = {s.table: layers.build(s) for s in SECTIONS}
         dropped = False
@@ -465,17 +478,41 @@ def _resolve(layers: _Layers, problems: list[ConfigProblem]) -> dict[str, Any]:
                 culprits = [name] if layers.top(name) else [
                     c for c in _CULPRITS.get(name, ()) if layers.top(c)]
                 for culprit in culprits:
+                    if culprit in NO_FALLBACK:
+                        blocked[culprit] = "; ".join(texts)
+                        continue
                     source, value = layers.stacks[culprit].pop()
                     layers.refuse(culprit, source, value, "; ".join(texts))
                     dropped = True
         if not dropped:
             break
+    for name, why in blocked.items():
+        top = layers.top(name)
+        assert top is not None
+        problems.append(ConfigProblem(top[0].label, FIELDS[name].key,
+                                      f"{why} (got {_show(top[1])}); {BLOCKED_SUFFIX}"))
     for name, source, value, why in layers.refused:
         now = layers.top(name)
         using = f"the value from {now[0]}" if now else "the default"
         problems.append(ConfigProblem(source.label, FIELDS[name].key,
                                       f"{why} (got {_show(value)}); using {using}"))
     return built
+
+
+def sending_blocked(loaded: LoadedConfig) -> ConfigProblem | None:
+    """Why nothing may be sent with these settings (an invalid base URL), or None.
+
+    Checked by everything that sends (the service, the CLI) against the settings in effect
+    now, so a value fixed on the settings screen unblocks at once.
+    """
+    for problem in validate_connection_settings(loaded.connection):
+        if problem.field in NO_FALLBACK:
+            f = FIELDS[problem.field]
+            source = loaded.sources.get(f.key)
+            value = getattr(loaded.connection, problem.field)
+            return ConfigProblem(source.label if source else "the settings", f.key,
+                                 f"{problem.message} (got {_show(value)}); {BLOCKED_SUFFIX}")
+    return None
 
 
 def load_config(path: Path | None = None, *, env: Mapping[str, str] = os.environ,
@@ -749,6 +786,7 @@ __all__ = [
     "remember_agent_endpoint",
     "save_api_key",
     "save_config",
+    "sending_blocked",
     "validate_appearance_settings",
     "validate_copy_settings",
 ]

@@ -31,7 +31,12 @@ from sonar_tui.api.events import (
     TextDelta,
 )
 from sonar_tui.api.settings import RequestSettings, validate_request_settings
-from sonar_tui.config import ConfigWriteError, LoadedConfig, remember_agent_endpoint
+from sonar_tui.config import (
+    ConfigWriteError,
+    LoadedConfig,
+    remember_agent_endpoint,
+    sending_blocked,
+)
 from sonar_tui.store import (
     AnswerWriter,
     MessageRecord,
@@ -140,6 +145,16 @@ class ChatService:
             raise RuntimeError("this service was opened without a database")
         return self.store
 
+    def blocked(self) -> ApiError | None:
+        """Why no request may leave with the settings in effect (an invalid base URL: the
+        key would go somewhere the user did not name), or None."""
+        problem = sending_blocked(self.config)
+        if problem is None:
+            return None
+        return ApiError(ErrorKind.INVALID_SETTINGS, f"Nothing was sent: {problem}. Fix it in "
+                        "the settings (ctrl+s), config.toml or the environment.",
+                        field="base_url")
+
     # ------------------------------------------------------------------ settings
 
     @property
@@ -209,6 +224,9 @@ class ChatService:
             yield Failed(ApiError(ErrorKind.INVALID_SETTINGS,
                                   "; ".join(str(p) for p in problems), field=first.field))
             return
+        if (blocked := self.blocked()) is not None:
+            yield Failed(blocked)
+            return
         if not question.strip() and not attachments:
             yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "The question is empty.",
                                   field="question"))
@@ -257,6 +275,9 @@ class ChatService:
         if problems:
             yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "; ".join(map(str, problems)),
                                   field=problems[0].field))
+            return
+        if (blocked := self.blocked()) is not None:
+            yield Failed(blocked)
             return
         if old_answer is not None:
             try:
