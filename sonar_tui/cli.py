@@ -229,10 +229,9 @@ def _domain_filter(args: argparse.Namespace) -> list[str] | None:
 
 
 def _read_question(args: argparse.Namespace) -> str:
-    if args.question == "-":
-        text = sys.stdin.read()
-    else:
-        text = args.question
+    # Bytes that are not UTF-8 (a Latin-1 file, a cut pipe) become U+FFFD, not a traceback.
+    text = sys.stdin.buffer.read().decode("utf-8", "replace") if args.question == "-" \
+        else args.question
     if not text.strip():
         raise UsageError("the question is empty")
     # `echo "question" | sonar-tui ask -` ends with a newline that is not part of the

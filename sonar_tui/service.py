@@ -31,6 +31,7 @@ from sonar_tui.api.events import (
     TextDelta,
 )
 from sonar_tui.api.settings import RequestSettings, validate_request_settings
+from sonar_tui.api.sse import without_surrogates
 from sonar_tui.config import (
     ConfigWriteError,
     LoadedConfig,
@@ -210,6 +211,8 @@ class ChatService:
                   settings: RequestSettings | None = None, keep_attachment_bytes: bool = False,
                   save: bool = True, stream: bool = True) -> AsyncIterator[ServiceEvent]:
         """Ask a new question (in a new thread when ``thread_id`` is None)."""
+        # Lone surrogates (argv bytes that are not UTF-8 arrive so) cannot be sent or stored.
+        question = without_surrogates(question)
         thread = None
         if save and thread_id is not None:
             thread = await self._require_store().get_thread(thread_id)
