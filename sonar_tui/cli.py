@@ -255,7 +255,7 @@ async def _ask(args: argparse.Namespace) -> int:
 
 async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | None) -> int:
     from sonar_tui.api.errors import ApiError
-    from sonar_tui.api.events import AnswerBuilder, TextDelta, TextFinal
+    from sonar_tui.api.events import AnswerBuilder, ApiSwitched, TextDelta, TextFinal
     from sonar_tui.sanitize import clean_line, clean_text, safe_url
     from sonar_tui.service import ChatService, StorageProblem
 
@@ -286,6 +286,9 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
             if isinstance(event, StorageProblem):
                 print(f"sonar-tui: warning: {event.error.describe()}", file=sys.stderr)
                 continue
+            if isinstance(event, ApiSwitched) and service.config_write_error is not None:
+                print("sonar-tui: warning: now using the Agent API, but the choice was not "
+                      f"saved: {clean_line(str(service.config_write_error))}", file=sys.stderr)
             builder.feed(event)  # type: ignore[arg-type]
             if args.json or args.no_stream:
                 continue

@@ -254,7 +254,14 @@ class LoadedConfig:
 
 
 class ConfigWriteError(Exception):
-    """The config file was not written (the message says why and what to do)."""
+    """The config file was not written (the message says why and what to do).
+
+    ``session`` is the config the change would have produced when only the write failed
+    (an unwritable directory, a full disk): callers keep it in effect for this session.
+    It is None when the new values themselves were refused.
+    """
+
+    session: LoadedConfig | None = None
 
 
 def mask_key(key: str | None) -> str:
@@ -348,7 +355,7 @@ def _read_document(path: Path, problems: list[ConfigProblem]) -> tuple[dict | No
     """(parsed document, file_ok, file_exists)."""
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no such file (nor could there be one)
         return None, True, False
     except OSError as exc:
         problems.append(ConfigProblem(str(path), "", f"cannot be read ({exc.strerror}); "
@@ -360,6 +367,8 @@ def _read_document(path: Path, problems: list[ConfigProblem]) -> tuple[dict | No
         reason = f"is not UTF-8 text (byte {exc.start})"
     except tomllib.TOMLDecodeError as exc:
         reason = f"is not valid TOML: {exc}"  # tomllib says "(at line L, column C)"
+    except RecursionError:  # x = [[[[…]]]]: valid TOML, but tomllib recurses per level
+        reason = "is nested too deeply to read (arrays or tables inside each other)"
     problems.append(ConfigProblem(str(path), "", f"{reason}; starting with the defaults and "
                                   "leaving the file untouched until it is fixed"))
     return None, False, True
@@ -585,7 +594,6 @@ def save_config(loaded: LoadedConfig, *, request: RequestSettings | None = None,
     A value changed back to its default removes its key. Raises ``ConfigWriteError`` when
     the file cannot be written or a new value is invalid (nothing is written then).
     """
-    _require_writable(loaded)
     new = {"request": request, "api": connection, "appearance": appearance, "copy": copy}
     changes: list[tuple[str | None, str, Any]] = []
     sources = dict(loaded.sources)
@@ -615,12 +623,18 @@ def save_config(loaded: LoadedConfig, *, request: RequestSettings | None = None,
             if loaded.keymap.get(binding_id) != keys:
                 changes.append(("keymap", binding_id, keys))
         changes.extend(("keymap", b, _REMOVE) for b in loaded.keymap if b not in keymap)
-    if changes:
-        _edit_file(loaded.path, changes)
     updated = {section.attr: new[section.table] for section in SECTIONS
                if new[section.table] is not None}
-    return replace(loaded, **updated, keymap=dict(loaded.keymap if keymap is None else keymap),
-                   sources=sources, file_exists=loaded.file_exists or bool(changes))
+    keys = dict(loaded.keymap if keymap is None else keymap)
+    try:
+        _require_writable(loaded)
+        if changes:
+            _edit_file(loaded.path, changes)
+    except ConfigWriteError as exc:
+        exc.session = replace(loaded, **updated, keymap=keys)
+        raise
+    return replace(loaded, **updated, keymap=keys, sources=sources,
+                   file_exists=loaded.file_exists or bool(changes))
 
 
 def save_api_key(loaded: LoadedConfig, key: str | None) -> LoadedConfig:
@@ -669,15 +683,15 @@ def _edit_file(path: Path, changes: list[tuple[str | None, str, Any]], *,
     try:
         text = target.read_text(encoding="utf-8")
         existing_mode: int | None = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         text, existing_mode = None, None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigWriteError(f"{path} cannot be read, so it was not changed: {exc}") from exc
     try:
         document = tomlkit.parse(text) if text is not None else tomlkit.document()
-    except tomlkit.exceptions.TOMLKitError as exc:
+    except (tomlkit.exceptions.TOMLKitError, RecursionError) as exc:
         raise ConfigWriteError(f"{path} was changed on disk and is no longer valid TOML "
-                               f"({exc}); not overwriting it") from exc
+                               f"({exc or 'nested too deeply'}); not overwriting it") from exc
     if text is None:
         for line in _NEW_FILE_HEADER.splitlines():
             document.add(tomlkit.comment(line))
@@ -701,7 +715,12 @@ def _edit_file(path: Path, changes: list[tuple[str | None, str, Any]], *,
             container[key] = value
 
     mode = 0o600 if existing_mode is None or (private and existing_mode & 0o077) else existing_mode
-    _write_atomically(target, tomlkit.dumps(document), mode)
+    try:
+        _write_atomically(target, tomlkit.dumps(document), mode)
+    except OSError as exc:  # a read-only directory, a full disk, a file where a dir should be
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigWriteError(f"{path} could not be written ({reason}); the change applies "
+                               "to this session only") from exc
 
 
 def _write_atomically(target: Path, text: str, mode: int) -> None:

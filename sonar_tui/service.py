@@ -112,6 +112,9 @@ class ChatService:
         self._transport = transport
         self._client_factory = client_factory
         self._client = None
+        # The last config write that failed (the Agent API choice), for the UI or CLI to
+        # report; the setting still holds for this session.
+        self.config_write_error: ConfigWriteError | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -319,6 +322,7 @@ class ChatService:
             self.config = remember_agent_endpoint(self.config, base_url)
         except ConfigWriteError as exc:  # the switch still holds for this session
             log.warning("could not save the Agent API choice: %s", exc)
+            self.config_write_error = exc  # the caller tells the user
 
     async def _answer(self, thread: ThreadRecord,
                       request: AskRequest) -> AsyncIterator[ServiceEvent]:

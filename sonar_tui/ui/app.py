@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -471,6 +472,11 @@ class SonarApp(App[None]):
                 if not self.notified_switch:
                     self.notified_switch = True
                     self.notify(message, title="Now using the Agent API", markup=False, timeout=12)
+                if self.config_writable and self.service.config_write_error is not None:
+                    error, self.service.config_write_error = self.service.config_write_error, None
+                    self.notify(f"The Agent API choice was not saved: {error}",
+                                title="Config not saved", severity="warning", markup=False,
+                                timeout=15)
                 if self.config_writable:
                     self.config = self.service.config
                 self.refresh_status()
@@ -684,11 +690,17 @@ class SonarApp(App[None]):
                                               connection=result.connection,
                                               appearance=result.appearance, copy=result.copy)
                 except ConfigWriteError as exc:
-                    self.notify(str(exc), title="Settings not saved", severity="error",
-                                markup=False)
-                    return
+                    if exc.session is None:  # the values were refused: nothing changes
+                        self.notify(str(exc), title="Settings not saved", severity="error",
+                                    markup=False)
+                        return
+                    # Only the file could not be written: the settings still hold until quit.
+                    self.config = exc.session
+                    self.notify(clean_text(str(exc)), title="Settings not saved to the file",
+                                severity="warning", markup=False, timeout=15)
+                else:
+                    self.notify("Settings saved.")
                 await self.service.reconfigure(self.config)
-                self.notify("Settings saved.")
             if result.appearance is not None:
                 self.config.appearance = result.appearance
                 self._apply_layout_settings()
@@ -708,14 +720,21 @@ class SonarApp(App[None]):
         self.refresh_status()
 
     def _theme_changed(self, theme) -> None:
-        if self.config.appearance.theme == theme.name:
+        from sonar_tui.ui.screens.settings import SettingsScreen
+
+        if self.config.appearance.theme == theme.name or isinstance(self.screen, SettingsScreen):
+            return  # nothing new, or the settings screen's preview (its Save or Cancel decides)
+        # A new value, not the old one changed in place: save_config writes what differs.
+        appearance = replace(self.config.appearance, theme=theme.name)
+        if not self.config_writable:
+            self.config.appearance = appearance
             return
-        self.config.appearance.theme = theme.name
-        if self.config_writable:
-            try:
-                self.config = save_config(self.config, appearance=self.config.appearance)
-            except ConfigWriteError as exc:
-                self.notify(str(exc), title="Theme not saved", severity="warning", markup=False)
+        try:
+            self.config = save_config(self.config, appearance=appearance)
+        except ConfigWriteError as exc:
+            self.config.appearance = appearance  # the theme holds for this session
+            self.notify(clean_text(str(exc)), title="Theme not saved", severity="warning",
+                        markup=False)
 
     # ------------------------------------------------------------------ attachments
 

@@ -141,6 +141,8 @@ def load_theme_file(path: Path | Traversable) -> Theme:
         raise ThemeFileError(file, "", f"cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ThemeFileError(file, "", f"is not valid TOML: {exc}") from None
+    except RecursionError:  # valid TOML nested hundreds deep: tomllib recurses per level
+        raise ThemeFileError(file, "", "is nested too deeply to read") from None
 
     stem = path.name.removesuffix(".toml")
     options: dict[str, Any] = {"name": data.pop("name", stem)}
@@ -225,6 +227,10 @@ def load_all_themes(user_dir: Path) -> tuple[list[Theme], list[ThemeProblem]]:
             theme = load_theme_file(path)
         except ThemeFileError as exc:
             problems.append(ThemeProblem.from_error(exc))
+            continue
+        except Exception as exc:  # whatever else a user's file can provoke: skip it, say why
+            problems.append(ThemeProblem(str(path), f"cannot be used ({type(exc).__name__}: "
+                                         f"{exc}); skipped"))
             continue
         if theme.name in user_names:
             problems.append(ThemeProblem(str(path), f"name: '{theme.name}' is already used by "

@@ -74,3 +74,81 @@ async def app_messages(harness: Harness, thread_id: int):
         return await store.load_messages(thread_id)
     finally:
         await store.close()
+
+
+# ----------------------------------------------------------------------------- broken config files
+
+
+def unwritable(harness: Harness):
+    """A config path nobody can create (its directory is a file: root ignores modes)."""
+    blocker = harness.tmp_path / "not-a-directory"
+    blocker.write_text("a file where the config directory should be")
+    return blocker / "config.toml"
+
+
+async def test_settings_that_cannot_be_saved_apply_for_the_session(harness):
+    from textual.widgets import TextArea  # noqa: F401  (the field's editor)
+
+    path = unwritable(harness)
+    app = harness.app(config=load_config(path, env={"PERPLEXITY_API_KEY": FAKE_KEY,
+                                                    "PERPLEXITY_BASE_URL": harness.mock.url}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "SettingsScreen",
+                         "the settings screen")
+        app.screen.fields["request.system_prompt"].text_area.load_text("Answer in French.")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "could not be written" in notices(app),
+                         "the failed write to be reported")
+        assert "this session" in notices(app) and "Traceback" not in notices(app)
+        assert app.config.request.system_prompt == "Answer in French."
+        await ask(pilot, "Bonjour?")
+        await wait_until(pilot, lambda: harness.mock.requests and idle(app), "the answer")
+        body = harness.service.last_body()
+        assert body["messages"][0] == {"role": "system", "content": "Answer in French."}
+        app.theme = "sonar-light"  # the theme picker saves at once: same failure, same rule
+        await wait_until(pilot, lambda: "Theme not saved" in notices(app), "the theme report")
+        assert app.theme == "sonar-light" and app.is_running
+    assert not path.exists()
+
+
+async def test_the_api_switch_with_an_unwritable_config_says_so_and_answers(harness):
+    from tests.ui.appkit import ask_and_wait, last_answer
+
+    harness.configure(profile="403-retired")
+    app = harness.app(config=load_config(unwritable(harness), env={
+        "PERPLEXITY_API_KEY": FAKE_KEY, "PERPLEXITY_BASE_URL": harness.mock.url}))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "Switch, please")
+        assert last_answer(app).status == "complete" and last_answer(app).api == "agent"
+        assert "not saved" in notices(app) and "could not be written" in notices(app)
+
+
+async def test_deeply_nested_config_and_theme_files_are_reported_and_skipped(harness):
+    deep = "[" * 1000 + "]" * 1000
+    harness.config_path.parent.mkdir(parents=True)
+    harness.config_path.write_text(f"x = {deep}\n")
+    themes = harness.config_path.parent / "themes"
+    themes.mkdir()
+    (themes / "deep.toml").write_text(f'primary = "#102030"\nx = {deep}\n')
+    app = harness.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        shown = notices(app)
+        assert f"{harness.config_path}: is nested too deeply" in shown
+        assert f"{themes / 'deep.toml'}: is nested too deeply" in shown
+        await ask(pilot, "Still working?")
+        await wait_until(pilot, lambda: app.main.conversation.answers() and idle(app),
+                         "the answer")
+
+
+async def test_a_theme_chosen_outside_the_settings_screen_is_saved(harness):
+    app = harness.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        app.theme = "sonar-light"  # what the command palette's theme picker does
+        await wait_until(pilot, lambda: harness.config_path.exists(), "the config write")
+    assert load_config(harness.config_path, env={}).appearance.theme == "sonar-light"
