@@ -400,16 +400,26 @@ async def _export(args: argparse.Namespace) -> int:
 
     if not args.threads and not args.all:
         raise UsageError("name threads to export (IDs) or use --all")
+    from sonar_tui.store import StoreCorruptError
+
     store = await _open_store(args)
+    unreadable: list[tuple[int, StoreCorruptError]] = []
     try:
         ids = args.threads or [t.id for t in await store.list_threads(limit=10**9)]
         data = []
         for thread_id in ids:
             if await store.get_thread(thread_id) is None:
                 raise UsageError(f"there is no thread {thread_id}")
-            data.append((await store.export_thread(thread_id)).to_dict())
+            try:
+                data.append((await store.export_thread(thread_id)).to_dict())
+            except StoreCorruptError as exc:  # save what can be read: that is the point now
+                unreadable.append((thread_id, exc))
+                print(f"sonar-tui: warning: thread {thread_id} could not be read ({exc}); "
+                      "skipped", file=sys.stderr)
     finally:
         await store.close()
+    if unreadable and not data:
+        raise unreadable[0][1]
     if len(data) == 1 and not args.all:
         text = export_markdown(data[0]) if args.format == "md" else export_json(data[0])
     else:
@@ -419,6 +429,9 @@ async def _export(args: argparse.Namespace) -> int:
         print(f"Exported {len(data)} thread(s) to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    if unreadable:
+        return _fail(f"{len(unreadable)} of {len(ids)} thread(s) could not be read: the "
+                     f"database is damaged.\n{unreadable[0][1].hint}", EXIT_API)
     return EXIT_OK
 
 
@@ -494,7 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except StoreError as exc:
-        return _fail(str(exc), EXIT_API)
+        hint = getattr(exc, "hint", "")  # a damaged file says how to recover the rest
+        return _fail(f"{exc}\n{hint}" if hint else str(exc), EXIT_API)
     except KeyboardInterrupt:
         print("\nsonar-tui: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -43,9 +43,12 @@ from sonar_tui.store import (
     MessageRecord,
     SearchHit,
     Store,
+    StoreCorruptError,
     StoreError,
+    StoreWriteError,
     ThreadRecord,
 )
+from sonar_tui.store.errors import MessageNotFoundError, ThreadNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,36 @@ def error_record(error: ApiError) -> dict[str, Any]:
     return {**error.to_dict(), "title": error.title, "hint": error.hint}
 
 
+@dataclass(eq=False)
+class StorageError(ApiError):
+    """A database failure, titled and advised for its cause: a full disk is only one."""
+
+    heading: str | None = None
+    advice: str | None = None
+
+    @property
+    def title(self) -> str:
+        return self.heading or super().title
+
+    @property
+    def hint(self) -> str:
+        return super().hint if self.advice is None else self.advice
+
+
+THREAD_GONE = ("The thread was deleted, perhaps by another sonar-tui window; this answer is "
+               "shown but not saved.")
+
+
 def storage_error(exc: Exception) -> ApiError:
+    """What to tell the user about a store failure (see ``StorageError``)."""
+    if isinstance(exc, (ThreadNotFoundError, MessageNotFoundError)):
+        return StorageError(ErrorKind.STORAGE, THREAD_GONE, heading="Thread deleted elsewhere",
+                            advice="It stays on screen until you leave the thread.")
+    if isinstance(exc, StoreCorruptError):
+        return StorageError(ErrorKind.STORAGE, str(exc), heading="Database damaged",
+                            advice=exc.hint)
+    if isinstance(exc, StoreError) and not isinstance(exc, StoreWriteError):
+        return StorageError(ErrorKind.STORAGE, str(exc), heading="Database error", advice="")
     return ApiError(ErrorKind.STORAGE, str(exc) or exc.__class__.__name__)
 
 
@@ -218,10 +250,15 @@ class ChatService:
         question = without_surrogates(question)
         thread = None
         if save and thread_id is not None:
-            thread = await self._require_store().get_thread(thread_id)
+            try:
+                thread = await self._require_store().get_thread(thread_id)
+            except StoreError as exc:  # a damaged page: said like any storage failure
+                yield Failed(storage_error(exc))
+                return
             if thread is None:
-                yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, f"There is no thread {thread_id}.",
-                                      field="thread"))
+                yield Failed(ApiError(ErrorKind.INVALID_SETTINGS,
+                                      f"There is no thread {thread_id} (it may have been "
+                                      "deleted, perhaps by another sonar-tui).", field="thread"))
                 return
         settings = settings or self.settings_for(thread)
         problems = validate_request_settings(settings)
@@ -245,14 +282,14 @@ class ChatService:
             return
 
         store = self._require_store()
-        history = await self._history(thread.id) if thread else []
         try:
+            history = await self._history(thread.id) if thread else []
             saved = await store.add_user_message(thread_id, question, attachments=attachments,
                                                  keep_bytes=keep_attachment_bytes)
+            thread = await store.get_thread(saved.thread_id) or thread
         except StoreError as exc:  # nothing was sent, nothing half-written
             yield Failed(storage_error(exc))
             return
-        thread = await store.get_thread(saved.thread_id) or thread
         assert thread is not None
         yield QuestionSaved(thread, saved)
         request = AskRequest(question, settings, history, list(attachments), thread.uid, stream)
@@ -264,8 +301,13 @@ class ChatService:
         """Regenerate (or retry) the thread's last answer, with the settings that produced it
         unless others are given. The question stays; the old answer is replaced."""
         store = self._require_store()
-        thread = await store.get_thread(thread_id)
-        messages = await store.load_messages(thread_id, limit=HISTORY_MESSAGES + 2) if thread else []
+        try:
+            thread = await store.get_thread(thread_id)
+            messages = await store.load_messages(thread_id, limit=HISTORY_MESSAGES + 2) \
+                if thread else []
+        except StoreError as exc:
+            yield Failed(storage_error(exc))
+            return
         last_question = next((m for m in reversed(messages) if m.role == "user"), None)
         if thread is None or last_question is None:
             yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "There is no question to answer again.",
@@ -330,13 +372,14 @@ class ChatService:
         builder = AnswerBuilder()
         writer: AnswerWriter | None = None
         warned = False
+        gone = False  # the row (with its thread) was deleted elsewhere: nothing left to save
         status = "cancelled"
         message_id: int | None = None
         try:
             async for event in self.client.stream(request):
                 builder.feed(event)
                 await self._note_switch(event)
-                if writer is None and isinstance(event, (Started, Failed)):
+                if writer is None and not gone and isinstance(event, (Started, Failed)):
                     model = event.model if isinstance(event, Started) else None
                     api = event.api if isinstance(event, Started) else builder.answer().api
                     try:
@@ -344,12 +387,13 @@ class ChatService:
                             thread.id, request.settings.to_dict(), model or request.settings.model,
                             api)
                     except StoreError as exc:
+                        gone = isinstance(exc, ThreadNotFoundError)
                         yield StorageProblem(storage_error(exc))
                         yield event
                         continue
                     writer = store.answer_writer(message_id)
                     yield AnswerStarted(thread.id, message_id)
-                if writer is not None:
+                if writer is not None and not gone:
                     if isinstance(event, TextDelta):
                         writer.append_text(event.text)
                     elif isinstance(event, ReasoningDelta):
@@ -357,6 +401,7 @@ class ChatService:
                     try:
                         await writer.maybe_checkpoint()
                     except StoreError as exc:  # keep answering; say it once
+                        gone = isinstance(exc, MessageNotFoundError)
                         if not warned:
                             warned = True
                             yield StorageProblem(storage_error(exc))
@@ -369,12 +414,14 @@ class ChatService:
             # Runs on normal end, on error and on cancel (no yield here: the generator may be
             # closing). The shield lets the final write complete even if cancelled again.
             final_problem = None
-            if writer is not None:
+            if writer is not None and not gone:
                 final_problem = await asyncio.shield(self._finish(writer, builder, status))
         if writer is not None:
-            if final_problem is not None:
+            if final_problem is not None and not (warned and _is_gone(final_problem)):
                 yield StorageProblem(final_problem)
-            yield AnswerSaved(thread.id, message_id, status)
+            # message_id None: shown to its end, but not in the database.
+            gone = gone or _is_gone(final_problem)
+            yield AnswerSaved(thread.id, None if gone else message_id, status)
 
     @staticmethod
     async def _finish(writer: AnswerWriter, builder: AnswerBuilder,
@@ -401,6 +448,10 @@ class ChatService:
         return None
 
 
+def _is_gone(problem: ApiError | None) -> bool:
+    return problem is not None and problem.message == THREAD_GONE
+
+
 def _turns(messages: list[MessageRecord]) -> list[Turn]:
     """Earlier exchanges worth sending back: questions and the answers that completed."""
     turns: list[Turn] = []
@@ -418,6 +469,8 @@ __all__ = [
     "ChatService",
     "QuestionSaved",
     "ServiceEvent",
+    "StorageError",
     "StorageProblem",
     "error_record",
+    "storage_error",
 ]

@@ -129,3 +129,52 @@ def test_the_api_switch_with_an_unwritable_config_is_reported_and_still_answers(
     with sqlite3.connect(tmp_path / "t.db") as conn:
         assert conn.execute("SELECT api, status FROM messages WHERE role = 'assistant'"
                             ).fetchall() == [("agent", "complete")]
+
+
+# ----------------------------------------------------------------------------- damaged database
+
+
+def test_ask_into_a_damaged_search_index_gives_the_recovery_hint_not_disk_space(tmp_path):
+    from tests.damage import damaged_database
+
+    db = tmp_path / "t.db"
+    damaged_database(db, "message_fts_data")
+    mock = start_mock("default", chunks=8)
+    try:
+        done = run("ask", "--db", str(db), "--base-url", mock.url, "Saved?")
+    finally:
+        mock.stop()
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "damaged" in done.stderr and ".recover" in done.stderr
+    assert "disk space" not in done.stderr
+    assert mock.requests == []  # the question could not be saved, so it was not sent
+
+
+def test_search_and_thread_on_a_damaged_database_give_the_recovery_hint(tmp_path):
+    from tests.damage import damaged_database
+
+    db = tmp_path / "t.db"
+    damaged_database(db, "message_fts_data")
+    done = run("search", "--db", str(db), "lorem")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "damaged" in done.stderr and ".recover" in done.stderr
+    assert "disk space" not in done.stderr
+
+
+def test_export_all_saves_what_can_be_read_from_a_damaged_database(tmp_path):
+    import json
+
+    from tests.damage import damaged_database
+
+    db = tmp_path / "t.db"
+    ids = damaged_database(db, "messages")
+    out = tmp_path / "backup.json"
+    done = run("export", "--all", "--format", "json", "--db", str(db), "-o", str(out))
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 1  # not everything could be saved: said, and not a success
+    skipped = [line for line in done.stderr.splitlines() if "skipped" in line]
+    exported = json.loads(out.read_text())["threads"]
+    assert len(skipped) + len(exported) == len(ids) and exported and skipped
+    assert all(t["messages"][1]["content"].startswith("Answer") for t in exported)
+    assert f"{len(skipped)} of {len(ids)} thread(s) could not be read" in done.stderr
+    assert ".recover" in done.stderr

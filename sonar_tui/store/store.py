@@ -228,7 +228,8 @@ class Store:
 
     async def checkpoint_answer(self, message_id: int, content: str, reasoning: str = "") -> bool:
         """Save the partial answer now (prefer ``AnswerWriter``, which throttles). False
-        when the row is no longer streaming (finished or deleted)."""
+        when the row is no longer streaming (finished); ``MessageNotFoundError`` when it is
+        gone (its thread deleted, perhaps by another instance)."""
         now = time.time()
 
         async def body(conn: aiosqlite.Connection) -> bool:

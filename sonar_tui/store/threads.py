@@ -196,6 +196,9 @@ async def checkpoint_answer(
         "   OR (status = 'interrupted' AND writer_session = ?))",
         (codec.text(content), codec.text(reasoning), now, message_id, writer_session),
     )
+    if cursor.rowcount == 0 and not await conn.execute_fetchall(
+            "SELECT 1 FROM messages WHERE id = ?", (message_id,)):
+        raise MessageNotFoundError(message_id)  # deleted (by another instance, with its thread)
     return cursor.rowcount > 0
 
 

@@ -9,11 +9,12 @@ action is also a command-palette entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,9 @@ from sonar_tui.service import (
     QuestionSaved,
     StorageProblem,
     error_record,
+    storage_error,
 )
+from sonar_tui.store.errors import StoreError
 from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.run_to_end import run_to_end
 from sonar_tui.ui.screens.help import HelpScreen, binding_rows
@@ -272,18 +275,40 @@ class SonarApp(App[None]):
         if main.is_mounted:  # at start-up the screen applies it itself, once composed
             main.conversation.follow_streaming = self.config.appearance.follow_streaming
 
+    # ------------------------------------------------------------------ store failures
+
+    @contextlib.contextmanager
+    def store_errors(self, doing: str) -> Iterator[None]:
+        """Around every call the UI makes into the store: a failure (a damaged page, a
+        thread another instance deleted, a full disk) is said, and the app carries on."""
+        try:
+            yield
+        except StoreError as exc:
+            self.report_store_error(exc, doing)
+
+    def report_store_error(self, exc: StoreError, doing: str) -> None:
+        error = storage_error(exc)
+        text = f"Could not {doing}: {error.message}" + (f"\n{error.hint}" if error.hint else "")
+        self.notify(clean_text(text), title=error.title, severity="error", markup=False,
+                    timeout=30)
+
     # ------------------------------------------------------------------ threads
 
     async def refresh_threads(self) -> None:
         if self.service.store is None:
             return
-        threads = await self.service.list_threads(PAGE_SIZE)
-        self.main.sidebar.show_threads(threads, exhausted=len(threads) < PAGE_SIZE)
+        with self.store_errors("list the threads"):
+            threads = await self.service.list_threads(PAGE_SIZE)
+            self.main.sidebar.show_threads(threads, exhausted=len(threads) < PAGE_SIZE)
 
     def live_for(self, thread_id: int) -> LiveAnswer | None:
         return self.live.get(thread_id)
 
     async def thread_action(self, action: str, thread_id: int) -> None:
+        with self.store_errors(f"{action} the thread"):
+            await self._thread_action(action, thread_id)
+
+    async def _thread_action(self, action: str, thread_id: int) -> None:
         thread = await self.service.get_thread(thread_id)
         if thread is None:
             return
@@ -309,18 +334,20 @@ class SonarApp(App[None]):
                              confirmed)
 
     async def _rename(self, thread_id: int, title: str) -> None:
-        new_title = await self.service.rename(thread_id, title)
-        if self.main.thread_id == thread_id:
-            self.main.sub_title = new_title
-            self.main.thread = await self.service.get_thread(thread_id)
+        with self.store_errors("rename the thread"):
+            new_title = await self.service.rename(thread_id, title)
+            if self.main.thread_id == thread_id:
+                self.main.sub_title = new_title
+                self.main.thread = await self.service.get_thread(thread_id)
         await self.refresh_threads()
 
     async def _delete(self, thread_id: int) -> None:
-        await self.service.delete(thread_id)
-        if self.main.thread_id == thread_id:
-            await self.main.show_empty_thread()
+        with self.store_errors("delete the thread"):
+            await self.service.delete(thread_id)
+            if self.main.thread_id == thread_id:
+                await self.main.show_empty_thread()
+            self.notify("Thread deleted.")
         await self.refresh_threads()
-        self.notify("Thread deleted.")
 
     # ------------------------------------------------------------------ asking
 
@@ -602,7 +629,9 @@ class SonarApp(App[None]):
         if main.thread_id is None or main.thread_id in self.live:
             self.notify("Nothing to edit (or an answer is still streaming).", severity="warning")
             return
-        text = await self.service.take_back_last(main.thread_id)
+        text = None
+        with self.store_errors("take back the last question"):
+            text = await self.service.take_back_last(main.thread_id)
         if text is None:
             return
         await main.open_thread(main.thread_id)
@@ -673,7 +702,12 @@ class SonarApp(App[None]):
             return
         main = self.main
         if result.scope == "thread" and main.thread is not None:
-            main.thread = await self.service.set_overrides(main.thread.id, result.request)
+            saved = False
+            with self.store_errors("save the thread settings"):
+                main.thread = await self.service.set_overrides(main.thread.id, result.request)
+                saved = True
+            if not saved:
+                return
             main.show_thread_title()
             await self.refresh_threads()
             self.notify("Thread settings saved." if main.thread and main.thread.overrides
@@ -713,7 +747,8 @@ class SonarApp(App[None]):
         if main.thread is None or not main.thread.overrides:
             self.notify("This thread has no overrides: it uses the defaults.")
             return
-        main.thread = await self.service.clear_overrides(main.thread.id)
+        with self.store_errors("clear the thread settings"):
+            main.thread = await self.service.clear_overrides(main.thread.id)
         main.show_thread_title()
         await self.refresh_threads()
         self.notify("Thread overrides cleared: this thread uses the defaults again.")
@@ -873,8 +908,9 @@ class SonarApp(App[None]):
         if main.thread is None or self.store is None:
             self.notify("No thread to copy.", severity="warning")
             return
-        data = (await self.store.export_thread(main.thread.id)).to_dict()
-        self.copy(thread_markdown(data["thread"], data["messages"]), "thread as Markdown")
+        with self.store_errors("read the thread"):
+            data = (await self.store.export_thread(main.thread.id)).to_dict()
+            self.copy(thread_markdown(data["thread"], data["messages"]), "thread as Markdown")
 
     async def action_export_thread(self, fmt: str = "md") -> None:
         from sonar_tui.export import export_json, export_markdown
@@ -883,7 +919,11 @@ class SonarApp(App[None]):
         if main.thread is None or self.store is None:
             self.notify("No thread to export.", severity="warning")
             return
-        data = (await self.store.export_thread(main.thread.id)).to_dict()
+        data = None
+        with self.store_errors("read the thread"):
+            data = (await self.store.export_thread(main.thread.id)).to_dict()
+        if data is None:
+            return
         text = export_markdown(data) if fmt == "md" else export_json(data)
         path = save_to_file(text, paths.data_dir() / "exports", stem=f"thread-{main.thread.id}",
                             suffix=".md" if fmt == "md" else ".json")

@@ -152,3 +152,110 @@ async def test_a_theme_chosen_outside_the_settings_screen_is_saved(harness):
         app.theme = "sonar-light"  # what the command palette's theme picker does
         await wait_until(pilot, lambda: harness.config_path.exists(), "the config write")
     assert load_config(harness.config_path, env={}).appearance.theme == "sonar-light"
+
+
+# ----------------------------------------------------------------------------- a damaged database
+
+
+async def open_from_sidebar(pilot, app, thread_id: int) -> None:
+    """Highlight the thread in the sidebar and press Enter, as a user does."""
+    listing = app.main.sidebar.option_list
+    listing.focus()
+    index = [t.id for t in app.main.sidebar.threads].index(thread_id)
+    listing.highlighted = index
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def test_opening_a_thread_on_a_damaged_page_says_so_and_the_rest_still_works(tmp_path):
+    import asyncio
+
+    from tests.damage import damage, fill
+
+    harness = Harness(tmp_path, chunks=20)
+    try:
+        ids = await fill(harness.db_path)
+        await asyncio.to_thread(damage, harness.db_path, "messages")
+        app = harness.app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await ready(pilot)
+            assert len(app.main.sidebar.threads) == 6  # the list itself is intact
+            await open_from_sidebar(pilot, app, ids[0])  # on the damaged page
+            await wait_until(pilot, lambda: "Database damaged" in notices(app), "the report")
+            shown = notices(app)
+            assert ".recover" in shown and "export" in shown and "disk space" not in shown
+            assert "Traceback" not in shown and app.is_running
+            await open_from_sidebar(pilot, app, ids[-1])  # an intact thread still opens
+            await wait_until(pilot, lambda: app.main.thread_id == ids[-1], "the intact thread")
+            assert app.main.conversation.last_question().text.startswith("Question 5")
+            await pilot.press("ctrl+n")
+            await ask(pilot, "Can I still ask?")  # new rows go to intact pages
+            await wait_until(pilot, lambda: app.main.conversation.answers() and idle(app),
+                             "the new answer")
+            assert app.main.conversation.answers()[-1].status == "complete"
+    finally:
+        harness.close()
+
+
+async def test_searching_a_damaged_index_says_so_and_the_app_keeps_running(tmp_path):
+    import asyncio
+
+    from tests.damage import damage, fill
+
+    harness = Harness(tmp_path, chunks=20)
+    try:
+        ids = await fill(harness.db_path)
+        await asyncio.to_thread(damage, harness.db_path, "message_fts_data")
+        app = harness.app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await ready(pilot)
+            await pilot.press("ctrl+f")
+            await pilot.press(*"lorem")
+            await wait_until(pilot, lambda: "Database damaged" in notices(app), "the report")
+            shown = notices(app)
+            assert "search" in shown.lower() and ".recover" in shown
+            assert "Traceback" not in shown and app.is_running
+            await open_from_sidebar(pilot, app, ids[2])  # threads still open
+            await wait_until(pilot, lambda: app.main.thread_id == ids[2], "the thread")
+    finally:
+        harness.close()
+
+
+async def test_a_thread_deleted_by_another_instance_mid_answer_is_said_and_kept_on_screen(
+        tmp_path):
+    from sonar_tui.mock import last_line
+    from sonar_tui.store import Store
+    from tests.ui.appkit import last_answer
+
+    harness = Harness(tmp_path, chunks=400, pace=150)  # ~3 s: deleted in the middle
+    try:
+        app = harness.app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await ready(pilot)
+            await ask(pilot, "An answer someone else deletes")
+            await wait_until(pilot, lambda: app.live and next(iter(app.live.values()))
+                             .message_id and len(last_answer(app).body.source) > 200,
+                             "the answer to be streaming")
+            thread_id = app.main.thread_id
+            other = await Store.open(harness.db_path)  # another sonar-tui on the same file
+            try:
+                assert await other.delete_thread(thread_id)
+            finally:
+                await other.close()
+            await wait_until(pilot, lambda: idle(app), "the answer to end", timeout=30)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            shown = notices(app)
+            assert "Thread deleted elsewhere" in shown and "deleted" in shown
+            assert "disk space" not in shown and "Traceback" not in shown
+            assert shown.count("Thread deleted elsewhere") == 1  # said once, not per checkpoint
+            view = last_answer(app)  # still on screen, whole
+            assert view.body.source.rstrip().endswith(last_line(400))
+            assert app.main.thread_id == thread_id
+            assert thread_id not in [t.id for t in app.main.sidebar.threads]
+            await pilot.press("ctrl+n")  # leaving it: it is gone
+            await pilot.pause()
+            assert app.main.thread is None and app.is_running
+    finally:
+        harness.close()
