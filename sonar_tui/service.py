@@ -27,6 +27,7 @@ from sonar_tui.api.events import (
     Failed,
     Finished,
     ReasoningDelta,
+    SourcesUpdate,
     Started,
     TextDelta,
 )
@@ -398,6 +399,8 @@ class ChatService:
                         writer.append_text(event.text)
                     elif isinstance(event, ReasoningDelta):
                         writer.append_reasoning(event.text)
+                    elif isinstance(event, SourcesUpdate):
+                        writer.set_sources([source.to_dict() for source in event.sources])
                     try:
                         await writer.maybe_checkpoint()
                     except StoreError as exc:  # keep answering; say it once

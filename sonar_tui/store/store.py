@@ -226,15 +226,20 @@ class Store:
         self._live[message_id] = writer
         return writer
 
-    async def checkpoint_answer(self, message_id: int, content: str, reasoning: str = "") -> bool:
+    async def checkpoint_answer(self, message_id: int, content: str, reasoning: str = "", *,
+                                sources: Sequence[Mapping[str, Any]] | None = None) -> bool:
         """Save the partial answer now (prefer ``AnswerWriter``, which throttles). False
         when the row is no longer streaming (finished); ``MessageNotFoundError`` when it is
-        gone (its thread deleted, perhaps by another instance)."""
+        gone (its thread deleted, perhaps by another instance). ``sources``, when given,
+        replace the row's sources (the whole list so far)."""
         now = time.time()
+        new_sources = None if sources is None else list(sources)
 
         async def body(conn: aiosqlite.Connection) -> bool:
             saved = await threads.checkpoint_answer(conn, message_id, content, reasoning,
                                                     self.session_id, now)
+            if saved and new_sources is not None:
+                await threads.replace_sources(conn, message_id, new_sources)
             await writers.heartbeat(conn, self._me, now)
             return saved
 

@@ -257,13 +257,9 @@ async def replace_children(
     images: Sequence[Mapping[str, Any]],
 ) -> None:
     # Deleting first makes a repeated finish (or an import) idempotent.
-    for table in ("sources", "related_questions", "images"):
+    for table in ("related_questions", "images"):
         await conn.execute(f"DELETE FROM {table} WHERE message_id = ?", (message_id,))
-    if sources:
-        await conn.executemany(
-            "INSERT INTO sources (message_id, position, number, url, title, date, last_updated,"
-            " snippet, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            codec.source_params(message_id, sources))
+    await replace_sources(conn, message_id, sources)
     if related:
         await conn.executemany(
             "INSERT INTO related_questions (message_id, position, question) VALUES (?, ?, ?)",
@@ -272,6 +268,17 @@ async def replace_children(
         await conn.executemany(
             "INSERT INTO images (message_id, position, url, origin_url, width, height, title)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)", codec.image_params(message_id, images))
+
+
+async def replace_sources(conn: aiosqlite.Connection, message_id: int,
+                          sources: Sequence[Mapping[str, Any]]) -> None:
+    """The message's sources become ``sources`` (a checkpoint's list so far, or the final)."""
+    await conn.execute("DELETE FROM sources WHERE message_id = ?", (message_id,))
+    if sources:
+        await conn.executemany(
+            "INSERT INTO sources (message_id, position, number, url, title, date, last_updated,"
+            " snippet, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            codec.source_params(message_id, sources))
 
 
 async def insert_full_message(conn: aiosqlite.Connection, thread_id: int, m: MessageRecord,
