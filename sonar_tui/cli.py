@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import json
 import os
 import re
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,9 +181,65 @@ def _db_path(args: argparse.Namespace) -> Path:
 
 
 async def _open_store(args: argparse.Namespace):
-    from sonar_tui.store import Store
+    """The database, with what a killed run left 'streaming' recovered as 'interrupted' (as
+    the app does at start), so that no command shows an answer as still being written."""
+    from sonar_tui.store import Store, StoreError
 
-    return await Store.open(_db_path(args))
+    store = await Store.open(_db_path(args))
+    try:
+        await store.recover_interrupted()
+    except StoreError:  # a read-only or damaged file can still be read
+        pass
+    return store
+
+
+# Signals that end the process unless handled: an answer in progress is saved first.
+_TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _saving_on_signals(service: Any, received: list[int]) -> Iterator[None]:
+    """SIGTERM or SIGHUP cancel the running command the way Ctrl-C does, with the service
+    told the process is going away (the answer is saved as interrupted, with its sources).
+    A signal the user set to be ignored (nohup) stays ignored."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    installed = []
+
+    def stop(signum: int) -> None:
+        if not received and task is not None:
+            received.append(signum)
+            service.shutting_down = True
+            task.cancel()
+
+    for signum in _TERMINATING:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        try:
+            loop.add_signal_handler(signum, stop, signum)
+        except (ValueError, RuntimeError, NotImplementedError):
+            continue  # not the main thread, or a platform without it
+        installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _terminated(signum: int) -> int:
+    """Say why the answer stopped; with the terminal gone (SIGHUP), say nothing, quietly."""
+    try:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        print(f"sonar-tui: {signal.Signals(signum).name}: stopped; the partial answer is "
+              "kept (interrupted).", file=sys.stderr)
+    except OSError:  # a hung-up terminal: nobody is reading, and exit must not fail on it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, sys.stderr.fileno())
+    return 128 + signum
 
 
 def _report_config_problems(config) -> None:
@@ -280,28 +340,44 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
     builder = AnswerBuilder()
     streamed = False
     out = sys.stdout
+    received: list[int] = []
+    events = service.ask(question, thread_id=args.thread, settings=settings,
+                         save=store is not None, stream=not args.no_stream)
     try:
-        async for event in service.ask(question, thread_id=args.thread, settings=settings,
-                                       save=store is not None, stream=not args.no_stream):
-            if isinstance(event, StorageProblem):
-                print(f"sonar-tui: warning: {event.error.describe()}", file=sys.stderr)
-                continue
-            if isinstance(event, ApiSwitched) and service.config_write_error is not None:
-                print("sonar-tui: warning: now using the Agent API, but the choice was not "
-                      f"saved: {clean_line(str(service.config_write_error))}", file=sys.stderr)
-            builder.feed(event)  # type: ignore[arg-type]
-            if args.json or args.no_stream:
-                continue
-            if isinstance(event, TextDelta):
-                out.write(clean_text(event.text))
-                out.flush()
-                streamed = True
-            elif isinstance(event, TextFinal) and not streamed:
-                out.write(clean_text(event.text))
+        with _saving_on_signals(service, received):
+            async for event in events:
+                if isinstance(event, StorageProblem):
+                    print(f"sonar-tui: warning: {event.error.describe()}", file=sys.stderr)
+                    continue
+                if isinstance(event, ApiSwitched) and service.config_write_error is not None:
+                    print("sonar-tui: warning: now using the Agent API, but the choice was "
+                          f"not saved: {clean_line(str(service.config_write_error))}",
+                          file=sys.stderr)
+                builder.feed(event)  # type: ignore[arg-type]
+                if args.json or args.no_stream:
+                    continue
+                if isinstance(event, TextDelta):
+                    out.write(clean_text(event.text))
+                    out.flush()
+                    streamed = True
+                elif isinstance(event, TextFinal) and not streamed:
+                    out.write(clean_text(event.text))
+    except asyncio.CancelledError:
+        if not received:
+            raise
+    except OSError as exc:
+        if exc.errno != errno.EIO:
+            raise
+        # The terminal hung up and a write to it failed before SIGHUP arrived: the same end.
+        received.append(getattr(signal, "SIGHUP", signal.SIGTERM))
+        service.shutting_down = True
     finally:
+        await events.aclose()  # the answer's final save runs now, whatever ended the loop
         await service.aclose()
         if store is not None:
             await store.close()
+    if received:
+        return _terminated(received[0])
     answer = builder.answer()
     if args.json:
         data = answer.to_json()

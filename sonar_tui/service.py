@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 HISTORY_MESSAGES = 20  # earlier messages sent with a question (10 exchanges)
 STATUS_FOR_FINISH = {"stop": "complete", "length": "complete", "incomplete": "interrupted",
                      "cancelled": "cancelled", "failed": "error"}
+# An answer stopped before its end: by the user, or because the process is going away.
+_STOPPED_REASONS = {"cancelled": "cancelled", "interrupted": "incomplete"}
 
 
 # ----------------------------------------------------------------------------- events
@@ -148,6 +150,9 @@ class ChatService:
         # The last config write that failed (the Agent API choice), for the UI or CLI to
         # report; the setting still holds for this session.
         self.config_write_error: ConfigWriteError | None = None
+        # Set when the process is going away (SIGTERM, SIGHUP, a lost terminal): answers
+        # cancelled from then on are saved as "interrupted", like a crash, not "cancelled".
+        self.shutting_down = False
 
     # ------------------------------------------------------------------ plumbing
 
@@ -374,7 +379,7 @@ class ChatService:
         writer: AnswerWriter | None = None
         warned = False
         gone = False  # the row (with its thread) was deleted elsewhere: nothing left to save
-        status = "cancelled"
+        status: str | None = None  # set by the terminal event; None: stopped before it
         message_id: int | None = None
         try:
             async for event in self.client.stream(request):
@@ -417,6 +422,8 @@ class ChatService:
             # Runs on normal end, on error and on cancel (no yield here: the generator may be
             # closing). The shield lets the final write complete even if cancelled again.
             final_problem = None
+            if status is None:  # cancelled: by the user (Esc, Ctrl-C), or by a shutdown
+                status = "interrupted" if self.shutting_down else "cancelled"
             if writer is not None and not gone:
                 final_problem = await asyncio.shield(self._finish(writer, builder, status))
         if writer is not None:
@@ -441,7 +448,7 @@ class ChatService:
                 cost=answer.cost,
                 model=answer.model or None,
                 api=answer.api,
-                finish_reason=answer.finish_reason or ("cancelled" if status == "cancelled" else None),
+                finish_reason=answer.finish_reason or _STOPPED_REASONS.get(status),
                 error=error_record(answer.error) if answer.error else None,
                 content=answer.text,
                 reasoning=answer.reasoning,

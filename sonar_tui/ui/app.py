@@ -183,6 +183,7 @@ class SonarApp(App[None]):
             self.notify(clean_text(self.theme_message), severity="warning", markup=False)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.set_interval(1.0, self._tick)
+        self._catch_terminating_signals()
         if not self.demo and not self.config.api_key:
             self.push_screen(WelcomeScreen(str(self.config.path)), self._welcome_done)
         # Data loads after the first frame: start-up shows the UI at once.
@@ -245,6 +246,57 @@ class SonarApp(App[None]):
         await self._start_demo()
         await self._open_store(paths.demo_db_path())
         self.refresh_status()
+
+    # ------------------------------------------------------------------ going away
+
+    def get_driver_class(self):
+        from textual.drivers.linux_driver import LinuxDriver
+
+        driver = super().get_driver_class()
+        if driver is LinuxDriver:  # not an explicitly chosen one (TEXTUAL_DRIVER, web)
+            from sonar_tui.ui.terminal import SonarDriver
+
+            return SonarDriver
+        return driver
+
+    def _catch_terminating_signals(self) -> None:
+        """SIGTERM and SIGHUP (the SSH link dropped, the tmux session killed) end the app
+        like Esc and ctrl+q would, but the answers in progress are saved as interrupted.
+        Not under a test's headless driver, and a signal set to be ignored (nohup) stays so;
+        a terminal that goes away without SIGHUP is noticed by ``_tick``."""
+        import signal
+
+        from sonar_tui.ui.terminal import SonarDriver, terminal_gone
+
+        self._watch_terminal = isinstance(self._driver, SonarDriver) and not terminal_gone()
+        if self.is_headless:
+            return
+        loop = asyncio.get_running_loop()
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is None or signal.getsignal(signum) is signal.SIG_IGN:
+                continue
+            try:
+                loop.add_signal_handler(signum, self.shut_down, 128 + signum)
+            except (ValueError, RuntimeError, NotImplementedError):
+                continue
+
+    def terminal_lost(self) -> None:
+        """The terminal hung up (a write failed, or it no longer answers): nobody can see or
+        use the app any more, so save what is streaming and exit."""
+        self._watch_terminal = False
+        self.shut_down(129)  # as for SIGHUP, which it usually comes with
+
+    def shut_down(self, return_code: int) -> None:
+        """End the app now, saving every answer in progress as ``interrupted``."""
+        if getattr(self, "_shutting_down", False):
+            return
+        self._shutting_down = True
+        self.service.shutting_down = True
+        for worker in self.workers:
+            if worker.group == "answers":
+                worker.cancel()
+        self.exit(return_code=return_code)
 
     async def on_unmount(self) -> None:
         # Textual has cancelled the workers but not waited for them; an answer's final save
@@ -403,7 +455,7 @@ class SonarApp(App[None]):
                                     severity="warning")
         except asyncio.CancelledError:
             live.status = "cancelled"
-            if self.is_running:
+            if self.is_running and not getattr(self, "_shutting_down", False):
                 await run_to_end(self._finish_view(live, status="cancelled"))
             raise
         except Exception as exc:  # a bug in the service must not take the app down either
@@ -549,7 +601,13 @@ class SonarApp(App[None]):
         return f"{live.retry_note} — retrying in {left} s…"
 
     def _tick(self) -> None:
-        """Once a second: retry countdowns."""
+        """Once a second: retry countdowns, and whether the terminal is still there."""
+        if getattr(self, "_watch_terminal", False):
+            from sonar_tui.ui.terminal import terminal_gone
+
+            if terminal_gone():
+                self.terminal_lost()
+                return
         for live in list(self.live.values()):
             view = live.view
             if live.retry_at and view is not None and view.is_attached:
