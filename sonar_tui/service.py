@@ -30,6 +30,7 @@ from sonar_tui.api.events import (
     SourcesUpdate,
     Started,
     TextDelta,
+    TextFinal,
 )
 from sonar_tui.api.settings import RequestSettings, validate_request_settings
 from sonar_tui.api.sse import without_surrogates
@@ -77,6 +78,18 @@ class AnswerStarted:
 
     thread_id: int
     message_id: int
+    replaced: int | None = None  # the old answer this one replaced (regenerate), now gone
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerKept:
+    """A regenerate ended before its first text: nothing new was saved, and the old answer
+    (``message_id``) is kept as it was. ``status`` says how it ended, ``error`` why."""
+
+    thread_id: int
+    message_id: int
+    status: str
+    error: ApiError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +108,8 @@ class StorageProblem:
     error: ApiError
 
 
-ServiceEvent = Event | QuestionSaved | AnswerStarted | AnswerSaved | StorageProblem
+ServiceEvent = (Event | QuestionSaved | AnswerStarted | AnswerKept | AnswerSaved
+                | StorageProblem)
 
 
 def error_record(error: ApiError) -> dict[str, Any]:
@@ -305,7 +319,10 @@ class ChatService:
     async def answer_again(self, thread_id: int, *,
                            settings: RequestSettings | None = None) -> AsyncIterator[ServiceEvent]:
         """Regenerate (or retry) the thread's last answer, with the settings that produced it
-        unless others are given. The question stays; the old answer is replaced."""
+        unless others are given. The question stays; the old answer is replaced, but only
+        once the new one has produced text (an old answer without text: once it starts or
+        fails). A new attempt that ends before that is dropped and the old answer kept
+        (``AnswerKept``): a failed or stopped retry never costs the user the answer."""
         store = self._require_store()
         try:
             thread = await store.get_thread(thread_id)
@@ -333,15 +350,9 @@ class ChatService:
         if (blocked := self.blocked()) is not None:
             yield Failed(blocked)
             return
-        if old_answer is not None:
-            try:
-                await store.delete_message(old_answer.id)
-            except StoreError as exc:
-                yield Failed(storage_error(exc))
-                return
         history = _turns([m for m in messages if m.id < last_question.id])
         request = AskRequest(last_question.content, settings, history, [], thread.uid, True)
-        async for event in self._answer(thread, request):
+        async for event in self._answer(thread, request, replacing=old_answer):
             yield event
 
     async def take_back_last(self, thread_id: int) -> str | None:
@@ -372,8 +383,8 @@ class ChatService:
             log.warning("could not save the Agent API choice: %s", exc)
             self.config_write_error = exc  # the caller tells the user
 
-    async def _answer(self, thread: ThreadRecord,
-                      request: AskRequest) -> AsyncIterator[ServiceEvent]:
+    async def _answer(self, thread: ThreadRecord, request: AskRequest, *,
+                      replacing: MessageRecord | None = None) -> AsyncIterator[ServiceEvent]:
         store = self._require_store()
         builder = AnswerBuilder()
         writer: AnswerWriter | None = None
@@ -381,24 +392,31 @@ class ChatService:
         gone = False  # the row (with its thread) was deleted elsewhere: nothing left to save
         status: str | None = None  # set by the terminal event; None: stopped before it
         message_id: int | None = None
+        # Regenerating an answer that has text: the new row (which replaces the old one in
+        # the same transaction) waits for the new answer's first text.
+        wait_for_text = replacing is not None and bool(replacing.content.strip())
         try:
             async for event in self.client.stream(request):
                 builder.feed(event)
                 await self._note_switch(event)
-                if writer is None and not gone and isinstance(event, (Started, Failed)):
-                    model = event.model if isinstance(event, Started) else None
-                    api = event.api if isinstance(event, Started) else builder.answer().api
+                if writer is None and not gone and _row_due(event, wait_for_text):
+                    so_far = builder.answer()
                     try:
                         message_id = await store.start_answer(
-                            thread.id, request.settings.to_dict(), model or request.settings.model,
-                            api)
+                            thread.id, request.settings.to_dict(),
+                            so_far.model or request.settings.model, so_far.api,
+                            replacing=replacing.id if replacing is not None else None)
                     except StoreError as exc:
                         gone = isinstance(exc, ThreadNotFoundError)
                         yield StorageProblem(storage_error(exc))
                         yield event
                         continue
                     writer = store.answer_writer(message_id)
-                    yield AnswerStarted(thread.id, message_id)
+                    if wait_for_text:  # what came before the first text is saved too
+                        writer.append_reasoning(so_far.reasoning)
+                        writer.set_sources([source.to_dict() for source in so_far.sources])
+                    yield AnswerStarted(thread.id, message_id,
+                                        replacing.id if replacing is not None else None)
                 if writer is not None and not gone:
                     if isinstance(event, TextDelta):
                         writer.append_text(event.text)
@@ -432,6 +450,8 @@ class ChatService:
             # message_id None: shown to its end, but not in the database.
             gone = gone or _is_gone(final_problem)
             yield AnswerSaved(thread.id, None if gone else message_id, status)
+        elif replacing is not None and not gone:
+            yield AnswerKept(thread.id, replacing.id, status, builder.answer().error)
 
     @staticmethod
     async def _finish(writer: AnswerWriter, builder: AnswerBuilder,
@@ -458,6 +478,13 @@ class ChatService:
         return None
 
 
+def _row_due(event: Event, wait_for_text: bool) -> bool:
+    """Whether ``event`` is the moment the answer's row is created."""
+    if wait_for_text:
+        return isinstance(event, (TextDelta, TextFinal)) and bool(event.text)
+    return isinstance(event, (Started, Failed))
+
+
 def _is_gone(problem: ApiError | None) -> bool:
     return problem is not None and problem.message == THREAD_GONE
 
@@ -474,6 +501,7 @@ def _turns(messages: list[MessageRecord]) -> list[Turn]:
 
 
 __all__ = [
+    "AnswerKept",
     "AnswerSaved",
     "AnswerStarted",
     "ChatService",

@@ -198,13 +198,18 @@ class Store:
         return await self._db.write(body)
 
     async def start_answer(self, thread_id: int, settings: Mapping[str, Any] | None,
-                           model: str | None, api: str | None) -> int:
+                           model: str | None, api: str | None, *,
+                           replacing: int | None = None) -> int:
         """Create the answer row (status ``streaming``) owned by this process; returns its id.
-        ``settings`` is the exact request settings used (secret-named keys are dropped)."""
+        ``settings`` is the exact request settings used (secret-named keys are dropped).
+        ``replacing``: an old answer deleted in the same transaction (regenerate), so the
+        thread never holds both, nor neither."""
         now = time.time()
 
         async def body(conn: aiosqlite.Connection) -> int:
             await threads.require_thread(conn, thread_id)
+            if replacing is not None:
+                await threads.delete_message(conn, replacing)
             await writers.register(conn, self._me, now)
             message_id = await threads.insert_answer(
                 conn, thread_id, settings or {}, model, api, self.session_id, now)
@@ -214,6 +219,8 @@ class Store:
 
         message_id = await self._db.write(body)
         self._registered = True
+        if replacing is not None:
+            self._live.pop(replacing, None)
         self._live.setdefault(message_id, None)
         self._ensure_heartbeat()
         return message_id

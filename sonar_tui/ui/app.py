@@ -54,6 +54,7 @@ from sonar_tui.references import (
 )
 from sonar_tui.sanitize import clean_line, clean_text, safe_url, url_domain
 from sonar_tui.service import (
+    AnswerKept,
     AnswerSaved,
     AnswerStarted,
     ChatService,
@@ -456,7 +457,10 @@ class SonarApp(App[None]):
         except asyncio.CancelledError:
             live.status = "cancelled"
             if self.is_running and not getattr(self, "_shutting_down", False):
-                await run_to_end(self._finish_view(live, status="cancelled"))
+                if live.replaces is not None:  # a regenerate stopped before its first text
+                    await run_to_end(self._drop_attempt(live))
+                else:
+                    await run_to_end(self._finish_view(live, status="cancelled"))
             raise
         except Exception as exc:  # a bug in the service must not take the app down either
             log.exception("answer worker failed")
@@ -503,10 +507,15 @@ class SonarApp(App[None]):
                     await main.conversation.add_live_answer(live)
                     main.composer.questions.append(message.content)
                 await self.refresh_threads()
-            case AnswerStarted(message_id=message_id):
+            case AnswerStarted(message_id=message_id, replaced=replaced):
                 live.message_id = message_id
                 if view:
                     view.message_id = message_id
+                if replaced is not None:  # the new answer has text: the old one goes
+                    live.replaces = None
+                    await self._remove_answer_view(live, replaced)
+            case AnswerKept(status=status, error=error):
+                await self._drop_attempt(live, status, error)
             case Started(api=api, model=model):
                 live.status, live.api, live.model = "streaming", api, model or live.model
                 live.retry_at = None
@@ -576,6 +585,38 @@ class SonarApp(App[None]):
             case AnswerSaved(status=status):
                 live.status = status
                 await self._finish_view(live, status=status)
+
+    async def _remove_answer_view(self, live: LiveAnswer, message_id: int) -> None:
+        if self.main.thread_id != live.thread_id:
+            return  # not on screen: the thread shows what is stored when opened
+        for view in self.main.conversation.answers():
+            # SQLite may give the new row the old one's id: the live view is never the old.
+            if view.message_id == message_id and view is not live.view:
+                await view.remove()
+
+    async def _drop_attempt(self, live: LiveAnswer, status: str = "cancelled",
+                            error: ApiError | None = None) -> None:
+        """A regenerate that ended before its first text: its view goes, the old answer
+        (still on screen and stored) is selected again, and the user is told why."""
+        kept_id, live.replaces = live.replaces, None
+        view = live.view if live.view is not None and live.view.is_attached else None
+        live.view = None
+        if view is not None:
+            await view.remove()
+        conversation = self.main.conversation
+        if self.main.thread_id == live.thread_id:
+            kept = next((v for v in conversation.answers() if v.message_id == kept_id), None)
+            if kept is not None:
+                conversation.select(kept)
+        if error is not None:
+            why = f"The new answer failed: {error.describe()}"
+        elif status == "cancelled":
+            why = "Stopped before the new answer began."
+        else:
+            why = "The new answer came back empty."
+        self.notify(f"{why}\nThe previous answer is kept.", title="Regenerate",
+                    severity="warning" if error is not None else "information", markup=False,
+                    timeout=12)
 
     def _refused(self, error: ApiError) -> None:
         where = f" ({error.field})" if error.field else ""
@@ -674,11 +715,11 @@ class SonarApp(App[None]):
             return
         thread_id = main.thread_id
         answers = main.conversation.answers()
-        if answers and answers[-1].message_id is not None:
-            await answers[-1].remove()
         question = main.conversation.last_question()
         live = LiveAnswer(thread_id=thread_id, question=question.text if question else "")
         live.question_id = question.message_id if question else None
+        # The old answer stays on screen (and stored) until the new one has text.
+        live.replaces = answers[-1].message_id if answers else None
         await main.conversation.add_live_answer(live)
         self._run_answer(live, self.service.answer_again(thread_id))
 
