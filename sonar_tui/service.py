@@ -13,6 +13,7 @@ The order of writes is the product's promise that nothing is lost:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +41,7 @@ from sonar_tui.config import (
     remember_agent_endpoint,
     sending_blocked,
 )
+from sonar_tui.key_redaction import KeyRedactor, StreamRedactor
 from sonar_tui.store import (
     AnswerWriter,
     MessageRecord,
@@ -115,6 +117,67 @@ ServiceEvent = (Event | QuestionSaved | AnswerStarted | AnswerKept | AnswerSaved
 def error_record(error: ApiError) -> dict[str, Any]:
     """What is stored (and shown) for a failed answer: the server's words, a title, a hint."""
     return {**error.to_dict(), "title": error.title, "hint": error.hint}
+
+
+class RemoteText:
+    """Remote text on its way in: every piece of the API key becomes ``[redacted]``.
+
+    The service is the one door through which answers reach the screen, the database, the
+    exports, stdout, stderr and ``--json``, so it is where a server that echoes the key
+    (without its ``pplx-`` prefix, or any 8+ characters of it) is neutralised. Deltas go
+    through a ``StreamRedactor`` each (text, reasoning), so a key split across deltas is
+    caught; what they hold back is released before the next non-delta answer event. Every
+    other event has each of its strings redacted, and lone surrogates (an error body
+    decoded outside the SSE path) replaced.
+    """
+
+    def __init__(self, api_key: str | None) -> None:
+        self._redactor = KeyRedactor(api_key)
+        self._text = StreamRedactor(self._redactor)
+        self._reasoning = StreamRedactor(self._redactor)
+
+    def clean(self, event: Event) -> list[Event]:
+        """``event`` made safe, as the events to pass on (none while a delta is held back).
+
+        A list rather than a generator: this runs once per token."""
+        if isinstance(event, TextDelta):
+            text = self._text.feed(event.text)
+            return [event if text == event.text else TextDelta(text)] if text else []
+        if isinstance(event, ReasoningDelta):
+            text = self._reasoning.feed(event.text)
+            return [event if text == event.text else ReasoningDelta(text)] if text else []
+        held = self.drain() if isinstance(event, (TextFinal, Finished, Failed)) else []
+        return [*held, self._scrub(event)]
+
+    def drain(self) -> list[Event]:
+        """What the stream redactors hold back, as deltas (the end of a stream)."""
+        held: list[Event] = []
+        if text := self._reasoning.flush():
+            held.append(ReasoningDelta(text))
+        if text := self._text.flush():
+            held.append(TextDelta(text))
+        return held
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._redactor.redact(without_surrogates(value))
+        if isinstance(value, tuple):
+            return tuple(self._scrub(item) for item in value)
+        if isinstance(value, list):
+            return [self._scrub(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self._scrub(item) for key, item in value.items()}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes = {}
+            for f in dataclasses.fields(value):
+                if not f.init:
+                    continue
+                old = getattr(value, f.name)
+                new = self._scrub(old)
+                if new is not old and new != old:
+                    changes[f.name] = new
+            return dataclasses.replace(value, **changes) if changes else value
+        return value
 
 
 @dataclass(eq=False)
@@ -296,9 +359,11 @@ class ChatService:
             return
         if not save:
             request = AskRequest(question, settings, [], list(attachments), None, stream)
-            async for event in self.client.stream(request):
-                await self._note_switch(event)
-                yield event
+            remote = RemoteText(self.config.api_key)
+            async for raw in self.client.stream(request):
+                for event in remote.clean(raw):
+                    await self._note_switch(event)
+                    yield event
             return
 
         store = self._require_store()
@@ -395,53 +460,57 @@ class ChatService:
         # Regenerating an answer that has text: the new row (which replaces the old one in
         # the same transaction) waits for the new answer's first text.
         wait_for_text = replacing is not None and bool(replacing.content.strip())
+        remote = RemoteText(self.config.api_key)
         try:
-            async for event in self.client.stream(request):
-                builder.feed(event)
-                await self._note_switch(event)
-                if writer is None and not gone and _row_due(event, wait_for_text):
-                    so_far = builder.answer()
-                    try:
-                        message_id = await store.start_answer(
-                            thread.id, request.settings.to_dict(),
-                            so_far.model or request.settings.model, so_far.api,
-                            replacing=replacing.id if replacing is not None else None)
-                    except StoreError as exc:
-                        gone = isinstance(exc, ThreadNotFoundError)
-                        yield StorageProblem(storage_error(exc))
-                        yield event
-                        continue
-                    writer = store.answer_writer(message_id)
-                    if wait_for_text:  # what came before the first text is saved too
-                        writer.append_reasoning(so_far.reasoning)
-                        writer.set_sources([source.to_dict() for source in so_far.sources])
-                    yield AnswerStarted(thread.id, message_id,
-                                        replacing.id if replacing is not None else None)
-                if writer is not None and not gone:
-                    if isinstance(event, TextDelta):
-                        writer.append_text(event.text)
-                    elif isinstance(event, ReasoningDelta):
-                        writer.append_reasoning(event.text)
-                    elif isinstance(event, SourcesUpdate):
-                        writer.set_sources([source.to_dict() for source in event.sources])
-                    try:
-                        await writer.maybe_checkpoint()
-                    except StoreError as exc:  # keep answering; say it once
-                        gone = isinstance(exc, MessageNotFoundError)
-                        if not warned:
-                            warned = True
+            async for raw in self.client.stream(request):
+                for event in remote.clean(raw):  # pieces of the key redacted
+                    builder.feed(event)
+                    await self._note_switch(event)
+                    if writer is None and not gone and _row_due(event, wait_for_text):
+                        so_far = builder.answer()
+                        try:
+                            message_id = await store.start_answer(
+                                thread.id, request.settings.to_dict(),
+                                so_far.model or request.settings.model, so_far.api,
+                                replacing=replacing.id if replacing is not None else None)
+                        except StoreError as exc:
+                            gone = isinstance(exc, ThreadNotFoundError)
                             yield StorageProblem(storage_error(exc))
-                if isinstance(event, Finished):
-                    status = STATUS_FOR_FINISH.get(event.reason, "complete")
-                elif isinstance(event, Failed):
-                    status = "error"
-                yield event
+                            yield event
+                            continue
+                        writer = store.answer_writer(message_id)
+                        if wait_for_text:  # what came before the first text is saved too
+                            writer.append_reasoning(so_far.reasoning)
+                            writer.set_sources([source.to_dict() for source in so_far.sources])
+                        yield AnswerStarted(thread.id, message_id,
+                                            replacing.id if replacing is not None else None)
+                    if writer is not None and not gone:
+                        if isinstance(event, TextDelta):
+                            writer.append_text(event.text)
+                        elif isinstance(event, ReasoningDelta):
+                            writer.append_reasoning(event.text)
+                        elif isinstance(event, SourcesUpdate):
+                            writer.set_sources([source.to_dict() for source in event.sources])
+                        try:
+                            await writer.maybe_checkpoint()
+                        except StoreError as exc:  # keep answering; say it once
+                            gone = isinstance(exc, MessageNotFoundError)
+                            if not warned:
+                                warned = True
+                                yield StorageProblem(storage_error(exc))
+                    if isinstance(event, Finished):
+                        status = STATUS_FOR_FINISH.get(event.reason, "complete")
+                    elif isinstance(event, Failed):
+                        status = "error"
+                    yield event
         finally:
             # Runs on normal end, on error and on cancel (no yield here: the generator may be
             # closing). The shield lets the final write complete even if cancelled again.
             final_problem = None
             if status is None:  # cancelled: by the user (Esc, Ctrl-C), or by a shutdown
                 status = "interrupted" if self.shutting_down else "cancelled"
+                for held in remote.drain():  # the few characters held back, redacted
+                    builder.feed(held)
             if writer is not None and not gone:
                 final_problem = await asyncio.shield(self._finish(writer, builder, status))
         if writer is not None:
