@@ -186,10 +186,8 @@ async def _open_store(args: argparse.Namespace):
     from sonar_tui.store import Store, StoreError
 
     store = await Store.open(_db_path(args))
-    try:
+    with contextlib.suppress(StoreError):  # a read-only or damaged file can still be read
         await store.recover_interrupted()
-    except StoreError:  # a read-only or damaged file can still be read
-        pass
     return store
 
 
@@ -372,7 +370,8 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
         received.append(getattr(signal, "SIGHUP", signal.SIGTERM))
         service.shutting_down = True
     finally:
-        await events.aclose()  # the answer's final save runs now, whatever ended the loop
+        # The answer's final save runs now, whatever ended the loop.
+        await events.aclose()  # type: ignore[attr-defined]
         await service.aclose()
         if store is not None:
             await store.close()
@@ -458,7 +457,8 @@ async def _search(args: argparse.Namespace) -> int:
         return EXIT_OK
     bold = sys.stdout.isatty()
     for hit in hits:
-        where = f"thread {hit.thread_id}" + (f", message {hit.message_id}" if hit.message_id else "")
+        where = f"thread {hit.thread_id}" + (f", message {hit.message_id}"
+                                             if hit.message_id else "")
         print(f"{clean_line(hit.thread_title)}  ({where})")
         pieces = hit.snippet.replace(HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN).split(HIGHLIGHT_OPEN)
         pieces = [clean_text(p, keep_newlines=False) for p in pieces]

@@ -194,7 +194,8 @@ for _section in SECTIONS:
     for _f in _describe_fields(_section):
         assert _f.name not in FIELDS, f"setting name {_f.name!r} is used by two sections"
         FIELDS[_f.name] = _f
-_SECTION_FIELDS = {s.table: {f.name: f for f in FIELDS.values() if f.section is s} for s in SECTIONS}
+_SECTION_FIELDS = {s.table: {f.name: f for f in FIELDS.values() if f.section is s}
+                   for s in SECTIONS}
 
 
 def environment_variables() -> list[tuple[str, str]]:
@@ -219,7 +220,8 @@ class ConfigProblem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.key}: {self.reason}" if self.key else f"{self.file}: {self.reason}"
+        where = f"{self.file}: {self.key}" if self.key else self.file
+        return f"{where}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,9 +302,9 @@ def _check_type(f: _Field, value: Any) -> tuple[Any, str | None]:
         ok = isinstance(value, int) and not isinstance(value, bool)
         return (value, None) if ok else (None, "must be a whole number")
     if f.kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if math.isfinite(value):
-                return float(value), None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and math.isfinite(value):
+            return float(value), None
         return None, "must be a finite number"
     if f.kind is str:
         return (value, None) if isinstance(value, str) else (None, "must be a string in quotes")
@@ -428,8 +430,9 @@ def _read_keymap(table: dict, label: str, problems: list[ConfigProblem]) -> dict
         if isinstance(keys, str) and keys.strip():
             keymap[binding_id] = keys.strip()
         else:
-            problems.append(ConfigProblem(label, f"keymap.{binding_id}",
-                                          'must be a key such as "ctrl+s" (comma-separate several)'))
+            problems.append(ConfigProblem(
+                label, f"keymap.{binding_id}",
+                'must be a key such as "ctrl+s" (comma-separate several)'))
     return keymap
 
 
@@ -625,16 +628,17 @@ def save_config(loaded: LoadedConfig, *, request: RequestSettings | None = None,
         changes.extend(("keymap", b, _REMOVE) for b in loaded.keymap if b not in keymap)
     updated = {section.attr: new[section.table] for section in SECTIONS
                if new[section.table] is not None}
-    keys = dict(loaded.keymap if keymap is None else keymap)
+    # What holds from now on, saved or not (a failed write keeps it for the session).
+    session = replace(loaded, **updated, keymap=dict(loaded.keymap if keymap is None else keymap),
+                      sources=dict(loaded.sources))
     try:
         _require_writable(loaded)
         if changes:
             _edit_file(loaded.path, changes)
     except ConfigWriteError as exc:
-        exc.session = replace(loaded, **updated, keymap=keys)
+        exc.session = session
         raise
-    return replace(loaded, **updated, keymap=keys, sources=sources,
-                   file_exists=loaded.file_exists or bool(changes))
+    return replace(session, sources=sources, file_exists=loaded.file_exists or bool(changes))
 
 
 def save_api_key(loaded: LoadedConfig, key: str | None) -> LoadedConfig:

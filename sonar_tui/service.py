@@ -361,9 +361,9 @@ class ChatService:
             request = AskRequest(question, settings, [], list(attachments), None, stream)
             remote = RemoteText(self.config.api_key)
             async for raw in self.client.stream(request):
-                for event in remote.clean(raw):
-                    await self._note_switch(event)
-                    yield event
+                for clean in remote.clean(raw):
+                    await self._note_switch(clean)
+                    yield clean
             return
 
         store = self._require_store()
@@ -398,8 +398,8 @@ class ChatService:
             return
         last_question = next((m for m in reversed(messages) if m.role == "user"), None)
         if thread is None or last_question is None:
-            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "There is no question to answer again.",
-                                  field="thread"))
+            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS,
+                                  "There is no question to answer again.", field="thread"))
             return
         old_answer = next((m for m in messages if m.role == "assistant"
                            and m.id > last_question.id), None)

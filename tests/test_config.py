@@ -81,7 +81,7 @@ def test_default_path_follows_the_environment(tmp_path):
 
 def test_every_section_and_type_is_read(tmp_path):
     path = write(tmp_path / "c.toml", """
-api_key = "%s"
+api_key = "{key}"
 [request]
 model = "sonar-pro"
 domain_filter = ["-reddit.com"]
@@ -101,7 +101,7 @@ citation_style = "inline"
 [keymap]
 send = "ctrl+s"
 new_thread = "ctrl+n,f2"
-""" % KEY)
+""".replace("{key}", KEY))
     loaded = load_config(path, env={})
     assert loaded.problems == []
     assert loaded.request.model == "sonar-pro"
@@ -505,7 +505,8 @@ def test_remember_agent_endpoint_appends_once(tmp_path):
 _text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(system_prompt=_text, region=_text,
        max_tokens=st.one_of(st.none(), st.integers(1, 10**9)),
        temperature=st.one_of(st.none(), st.floats(0, 1.99)),

@@ -165,7 +165,7 @@ def pane_modes(tmux: Tmux) -> dict[str, str]:
              "mouse_sgr_flag"]
     values = tmux.run("display-message", "-p", "-t", "app",
                       " ".join(f"#{{{n}}}" for n in names)).split()
-    return dict(zip(names, values))
+    return dict(zip(names, values, strict=True))
 
 
 def start_app(tmux: Tmux, db: Path, *, shell_prefix: str = "") -> int:

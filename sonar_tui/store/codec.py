@@ -150,7 +150,8 @@ def image_from_row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def attachment_from_row(row: sqlite3.Row, with_data: bool) -> AttachmentRecord:
-    data = row["data"] if with_data and "data" in row.keys() else None
+    # sqlite3.Row's "in" looks at the values, not the column names: keys() is needed.
+    data = row["data"] if with_data and "data" in row.keys() else None  # noqa: SIM118
     return AttachmentRecord(name=row["name"], mime=row["mime"], size=row["size"],
                             sha256=row["sha256"], data=bytes(data) if data is not None else None)
 

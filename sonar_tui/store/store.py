@@ -159,7 +159,8 @@ class Store:
         """Delete the thread and everything in it; False when there was no such thread."""
         async def body(conn: aiosqlite.Connection) -> tuple[bool, list[int]]:
             streaming = await conn.execute_fetchall(
-                "SELECT id FROM messages WHERE thread_id = ? AND status = 'streaming'", (thread_id,))
+                "SELECT id FROM messages WHERE thread_id = ? AND status = 'streaming'",
+                (thread_id,))
             return await threads.delete_thread(conn, thread_id), [row[0] for row in streaming]
 
         deleted, gone = await self._db.write(body)
@@ -180,7 +181,8 @@ class Store:
         thread in the same transaction. The first question titles an untitled thread.
         Attachments keep name, type, size and SHA-256; their bytes only with ``keep_bytes``."""
         files = list(attachments)
-        title = codec.title_from_text(content) or (codec.title_from_text(files[0].name) if files else "")
+        title = codec.title_from_text(content) or (
+            codec.title_from_text(files[0].name) if files else "")
         now = time.time()
 
         async def body(conn: aiosqlite.Connection) -> MessageRecord:
@@ -191,7 +193,8 @@ class Store:
             else:
                 current = await threads.require_thread(conn, tid)
                 retitle = {} if current or not title else {"title": title}
-            message_id = await threads.insert_user_message(conn, tid, content, files, keep_bytes, now)
+            message_id = await threads.insert_user_message(conn, tid, content, files, keep_bytes,
+                                                           now)
             await threads.touch_thread(conn, tid, now, **retitle)
             return await threads.get_message(conn, message_id, attachment_data=False)
 
@@ -291,8 +294,10 @@ class Store:
         return await self._db.read(lambda conn: threads.load_messages(
             conn, thread_id, limit, before_id, attachment_data))
 
-    async def get_message(self, message_id: int, *, attachment_data: bool = True) -> MessageRecord | None:
-        return await self._db.read(lambda conn: threads.get_message(conn, message_id, attachment_data))
+    async def get_message(self, message_id: int, *,
+                          attachment_data: bool = True) -> MessageRecord | None:
+        return await self._db.read(
+            lambda conn: threads.get_message(conn, message_id, attachment_data))
 
     async def count_messages(self, thread_id: int) -> int:
         return await self._db.read(lambda conn: threads.count_messages(conn, thread_id))

@@ -151,7 +151,8 @@ async def insert_attachments(
             data = bytes(data)
             size, sha256 = len(data), hashlib.sha256(data).hexdigest()
         else:
-            size, sha256 = int(getattr(attachment, "size", 0)), str(getattr(attachment, "sha256", ""))
+            size = int(getattr(attachment, "size", 0))
+            sha256 = str(getattr(attachment, "sha256", ""))
         params.append((message_id, position, codec.text(str(attachment.name)),
                        codec.text(str(attachment.mime)), size, codec.text(sha256),
                        data if keep_bytes else None))
@@ -300,7 +301,8 @@ async def insert_full_message(conn: aiosqlite.Connection, thread_id: int, m: Mes
     return message_id
 
 
-async def touch_thread(conn: aiosqlite.Connection, thread_id: int, now: float, **columns: Any) -> None:
+async def touch_thread(conn: aiosqlite.Connection, thread_id: int, now: float,
+                       **columns: Any) -> None:
     await update_thread(conn, thread_id, updated_at=now, **columns)
 
 

@@ -175,7 +175,8 @@ class _Reader:
     def number(value: Any, where: str, default: float | None = None) -> float:
         if value is None and default is not None:
             return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
             raise StoreImportError(f"{where}: expected a number")
         return float(value)
 

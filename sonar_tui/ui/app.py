@@ -23,7 +23,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.worker import Worker
 
 from sonar_tui import paths
 from sonar_tui.api.conversation import Attachment, AttachmentError
@@ -379,7 +378,8 @@ class SonarApp(App[None]):
                             severity="warning")
                 return
             body = Content("“") + Content(clean_line(thread.title)) + Content(
-                f"” and its {thread.message_count} messages will be deleted. This cannot be undone.")
+                f"” and its {thread.message_count} messages will be deleted. "
+                "This cannot be undone.")
             def confirmed(yes: bool | None) -> None:
                 if yes:
                     self.run_worker(self._delete(thread_id), exit_on_error=False)
@@ -561,8 +561,9 @@ class SonarApp(App[None]):
                     self.notified_switch = True
                     self.notify(message, title="Now using the Agent API", markup=False, timeout=12)
                 if self.config_writable and self.service.config_write_error is not None:
-                    error, self.service.config_write_error = self.service.config_write_error, None
-                    self.notify(f"The Agent API choice was not saved: {error}",
+                    unsaved = self.service.config_write_error
+                    self.service.config_write_error = None
+                    self.notify(f"The Agent API choice was not saved: {unsaved}",
                                 title="Config not saved", severity="warning", markup=False,
                                 timeout=15)
                 if self.config_writable:
@@ -670,7 +671,8 @@ class SonarApp(App[None]):
         known = [c for c in costs if c is not None]
         main.status.show(
             model=settings.model, api=(last.api if last else ""),
-            api_mode="agent" if self.config.connection.uses_agent() else self.config.connection.api_mode,
+            api_mode=("agent" if self.config.connection.uses_agent()
+                      else self.config.connection.api_mode),
             search=settings.summary(), overrides=bool(main.thread and main.thread.overrides),
             last_tokens=(last.usage or {}).get("total_tokens") if last and last.usage else None,
             last_cost=(last.cost if last and last.cost is not None else
@@ -1076,7 +1078,8 @@ class SonarApp(App[None]):
              lambda: self.action_export_thread("json")),
             ("Toggle reasoning", "Fold or unfold the selected answer's reasoning",
              self.action_toggle_reasoning),
-            ("Toggle sources panel", "Show or hide the citation panel", self.action_toggle_citations),
+            ("Toggle sources panel", "Show or hide the citation panel",
+             self.action_toggle_citations),
             ("Toggle sidebar", "Show or hide the thread list", self.action_toggle_sidebar),
             ("Settings", "Model, search filters, API, appearance", self.action_settings),
             ("Thread settings", "Overrides for this thread only", self.action_thread_settings),

@@ -70,7 +70,7 @@ class SonarDriver(LinuxDriver):
         def on_lost() -> None:  # from the writer thread: never block it
             if lost is not None:
                 loop.call_soon_threadsafe(lost)
-        self._file = _TerminalOutput(self._file, on_lost)  # type: ignore[assignment]
+        self._file = _TerminalOutput(self._file, on_lost)  # type: ignore[assignment,arg-type]
 
 
 def terminal_gone(fd: int | None = None) -> bool:
