@@ -552,3 +552,11 @@ def test_setting_names_are_unique_across_sections():
                                 CopySettings) for f in fields(cls)]
     assert len(names) == len(set(names))
     assert os.environ.get("PERPLEXITY_API_KEY") is None  # conftest keeps the real key out
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://files.example.com", "api.perplexity.ai",
+                                 "http//x", "https://", "file:///etc/passwd", " "])
+def test_every_kind_of_invalid_base_url_blocks_sending(tmp_path, url):
+    loaded = load_config(tmp_path / "none.toml", env={"PERPLEXITY_BASE_URL": url})
+    blocked = sending_blocked(loaded)
+    assert blocked is not None and blocked.file == "$PERPLEXITY_BASE_URL"

@@ -228,7 +228,7 @@ async def test_a_thread_deleted_by_another_instance_mid_answer_is_said_and_kept_
     from sonar_tui.store import Store
     from tests.ui.appkit import last_answer
 
-    harness = Harness(tmp_path, chunks=400, pace=150)  # ~3 s: deleted in the middle
+    harness = Harness(tmp_path, chunks=300, pace=150)  # ~2 s: deleted in the middle
     try:
         app = harness.app()
         async with app.run_test(size=(120, 36)) as pilot:
@@ -251,7 +251,7 @@ async def test_a_thread_deleted_by_another_instance_mid_answer_is_said_and_kept_
             assert "disk space" not in shown and "Traceback" not in shown
             assert shown.count("Thread deleted elsewhere") == 1  # said once, not per checkpoint
             view = last_answer(app)  # still on screen, whole
-            assert view.body.source.rstrip().endswith(last_line(400))
+            assert view.body.source.rstrip().endswith(last_line(300))
             assert app.main.thread_id == thread_id
             assert thread_id not in [t.id for t in app.main.sidebar.threads]
             await pilot.press("ctrl+n")  # leaving it: it is gone
