@@ -259,3 +259,24 @@ async def test_a_thread_deleted_by_another_instance_mid_answer_is_said_and_kept_
             assert app.main.thread is None and app.is_running
     finally:
         harness.close()
+
+
+async def test_fixing_an_invalid_base_url_in_the_settings_unblocks_sending(harness):
+    env = {"PERPLEXITY_API_KEY": FAKE_KEY, "PERPLEXITY_BASE_URL": "notaurl"}
+    app = harness.app(config=load_config(harness.config_path, env=env))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "SettingsScreen",
+                         "the settings screen")
+        field = app.screen.fields["api.base_url"]
+        assert field.input.value == "notaurl"  # the bad value is shown, to be fixed
+        field.input.value = harness.mock.url
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: "Settings saved" in notices(app), "the save")
+        await ask(pilot, "Now?")
+        await wait_until(pilot, lambda: app.main.conversation.answers() and idle(app),
+                         "the answer")
+        assert app.main.conversation.answers()[-1].status == "complete"
+    assert len(harness.mock.requests) == 1
