@@ -455,6 +455,7 @@ class ChatService:
         writer: AnswerWriter | None = None
         warned = False
         gone = False  # the row (with its thread) was deleted elsewhere: nothing left to save
+        unsaved = False  # the row could not be created: the answer is shown, not stored
         status: str | None = None  # set by the terminal event; None: stopped before it
         message_id: int | None = None
         # Regenerating an answer that has text: the new row (which replaces the old one in
@@ -465,15 +466,20 @@ class ChatService:
             async for raw in self.client.stream(request):
                 for event in remote.clean(raw):  # pieces of the key redacted
                     builder.feed(event)
+                    if isinstance(event, Finished):
+                        status = STATUS_FOR_FINISH.get(event.reason, "complete")
+                    elif isinstance(event, Failed):
+                        status = "error"
                     await self._note_switch(event)
-                    if writer is None and not gone and _row_due(event, wait_for_text):
+                    if writer is None and not unsaved and _row_due(event, wait_for_text):
                         so_far = builder.answer()
                         try:
                             message_id = await store.start_answer(
                                 thread.id, request.settings.to_dict(),
                                 so_far.model or request.settings.model, so_far.api,
                                 replacing=replacing.id if replacing is not None else None)
-                        except StoreError as exc:
+                        except StoreError as exc:  # shown to its end, not saved: said once
+                            unsaved = True
                             gone = isinstance(exc, ThreadNotFoundError)
                             yield StorageProblem(storage_error(exc))
                             yield event
@@ -498,10 +504,6 @@ class ChatService:
                             if not warned:
                                 warned = True
                                 yield StorageProblem(storage_error(exc))
-                    if isinstance(event, Finished):
-                        status = STATUS_FOR_FINISH.get(event.reason, "complete")
-                    elif isinstance(event, Failed):
-                        status = "error"
                     yield event
         finally:
             # Runs on normal end, on error and on cancel (no yield here: the generator may be
@@ -513,13 +515,13 @@ class ChatService:
                     builder.feed(held)
             if writer is not None and not gone:
                 final_problem = await asyncio.shield(self._finish(writer, builder, status))
-        if writer is not None:
+        if writer is not None or unsaved:
             if final_problem is not None and not (warned and _is_gone(final_problem)):
                 yield StorageProblem(final_problem)
             # message_id None: shown to its end, but not in the database.
-            gone = gone or _is_gone(final_problem)
-            yield AnswerSaved(thread.id, None if gone else message_id, status)
-        elif replacing is not None and not gone:
+            saved = writer is not None and not gone and not _is_gone(final_problem)
+            yield AnswerSaved(thread.id, message_id if saved else None, status)
+        elif replacing is not None:
             yield AnswerKept(thread.id, replacing.id, status, builder.answer().error)
 
     @staticmethod
