@@ -144,6 +144,8 @@ class SonarApp(App[None]):
         self.last_copy = None
         self._mock = None
         self._data_ready = asyncio.Event()
+        self._watch_terminal = False  # poll whether the terminal hung up (see _tick)
+        self._shutting_down = False  # a signal or a lost terminal: answers end interrupted
         super().__init__()
         self._load_themes()
         if config.keymap:
@@ -266,11 +268,11 @@ class SonarApp(App[None]):
         a terminal that goes away without SIGHUP is noticed by ``_tick``."""
         import signal
 
+        if self.is_headless or os.name != "posix":
+            return
         from sonar_tui.ui.terminal import SonarDriver, terminal_gone
 
         self._watch_terminal = isinstance(self._driver, SonarDriver) and not terminal_gone()
-        if self.is_headless:
-            return
         loop = asyncio.get_running_loop()
         for name in ("SIGTERM", "SIGHUP"):
             signum = getattr(signal, name, None)
@@ -289,7 +291,7 @@ class SonarApp(App[None]):
 
     def shut_down(self, return_code: int) -> None:
         """End the app now, saving every answer in progress as ``interrupted``."""
-        if getattr(self, "_shutting_down", False):
+        if self._shutting_down:
             return
         self._shutting_down = True
         self.service.shutting_down = True
@@ -456,7 +458,7 @@ class SonarApp(App[None]):
                                     severity="warning")
         except asyncio.CancelledError:
             live.status = "cancelled"
-            if self.is_running and not getattr(self, "_shutting_down", False):
+            if self.is_running and not self._shutting_down:
                 if live.replaces is not None:  # a regenerate stopped before its first text
                     await run_to_end(self._drop_attempt(live))
                 else:
@@ -644,7 +646,7 @@ class SonarApp(App[None]):
 
     def _tick(self) -> None:
         """Once a second: retry countdowns, and whether the terminal is still there."""
-        if getattr(self, "_watch_terminal", False):
+        if self._watch_terminal:
             from sonar_tui.ui.terminal import terminal_gone
 
             if terminal_gone():
