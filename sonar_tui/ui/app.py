@@ -290,7 +290,10 @@ class SonarApp(App[None]):
         self.shut_down(129)  # as for SIGHUP, which it usually comes with
 
     def shut_down(self, return_code: int) -> None:
-        """End the app now, saving every answer in progress as ``interrupted``."""
+        """End the app now, saving every answer in progress as ``interrupted``.
+
+        Idempotent, and never harsher the second time: a hung-up session gets SIGHUP more
+        than once (tmux and the kernel each send one)."""
         if self._shutting_down:
             return
         self._shutting_down = True
