@@ -520,6 +520,10 @@ async def _import(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
     except json.JSONDecodeError as exc:
         raise UsageError(f"{args.file} is not JSON: {exc.msg} (line {exc.lineno})") from exc
+    except UnicodeDecodeError as exc:  # exports are UTF-8; this was written by something else
+        raise UsageError(f"{args.file} is not UTF-8 text (byte {exc.start})") from exc
+    except RecursionError as exc:  # [[[[…]]]] thousands deep: not an export either
+        raise UsageError(f"{args.file} is nested too deeply to be an export") from exc
     documents = data.get("threads") if isinstance(data, dict) and "threads" in data else [data]
     store = await _open_store(args)
     created = skipped = 0

@@ -197,3 +197,20 @@ async def test_lone_surrogates_in_an_import_reach_the_store_as_replacements(tmp_
         await store.close()
     assert question.content == f"{REPLACEMENT} lone"
     assert answer.sources[0]["title"] == REPLACEMENT
+
+
+def test_an_import_file_that_is_not_utf8_is_refused_plainly(tmp_path):
+    source = tmp_path / "latin1.json"
+    source.write_bytes('{"format": "sonar-tui.thread", "title": "caf\xe9"}'.encode("latin-1"))
+    done = run("import", "--db", str(tmp_path / "t.db"), str(source))
+    err = done.stderr.decode()
+    assert done.returncode == 2 and "Traceback" not in err
+    assert "UTF-8" in err and str(source) in err
+
+
+def test_an_import_file_nested_too_deeply_is_refused_plainly(tmp_path):
+    source = tmp_path / "deep.json"
+    source.write_text("[" * 100_000 + "]" * 100_000)
+    done = run("import", "--db", str(tmp_path / "t.db"), str(source))
+    err = done.stderr.decode()
+    assert done.returncode == 2 and "Traceback" not in err and "nested too deeply" in err
