@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import json
 import os
 import re
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from sonar_tui import __version__
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 RECENCY = ("hour", "day", "week", "month", "year")
+DEMO_CHUNKS, DEMO_PACE = 320, 120.0  # as the app's demo: a few seconds, visibly streaming
 
 
 class UsageError(Exception):
@@ -37,11 +42,24 @@ def _fail(message: str, code: int = EXIT_API) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, metavar="PATH",
+def _common(parser: argparse.ArgumentParser, *, base_url: bool = False,
+            command: bool = True) -> None:
+    """The options every command shares, accepted before or after the command's name.
+
+    On a command's own parser they default to SUPPRESS: argparse copies a sub-parser's
+    defaults over the values parsed before the command, so ``sonar-tui --db X import F``
+    would otherwise lose ``--db X`` (and ``--base-url`` would send the key elsewhere).
+    """
+    unset: dict[str, Any] = {"default": argparse.SUPPRESS} if command else {}
+    parser.add_argument("--db", type=Path, metavar="PATH", **unset,
                         help="thread database (default: $SONAR_TUI_DB or the data directory)")
-    parser.add_argument("--config", type=Path, metavar="PATH",
+    parser.add_argument("--config", type=Path, metavar="PATH", **unset,
                         help="config file (default: $SONAR_TUI_CONFIG or the config directory)")
+    parser.add_argument("--demo", action="store_true", **unset,
+                        help="offline demo: a local mock service, its own database, no key")
+    if base_url:
+        parser.add_argument("--base-url", metavar="URL", **unset,
+                            help="service or gateway base URL")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,21 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="A keyboard-driven terminal client for Perplexity's web-grounded answers. "
                     "Without a command, opens the app.")
     parser.add_argument("--version", action="version", version=f"sonar-tui {__version__}")
-    _common(parser)
-    parser.add_argument("--base-url", metavar="URL", help="service or gateway base URL")
-    parser.add_argument("--demo", action="store_true",
-                        help="offline demo: a local mock service, its own database, no key")
+    _common(parser, base_url=True, command=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     ask = commands.add_parser("ask", help="ask one question, print the answer and its sources",
                               description="Ask one question; the answer streams to stdout, then "
                                           "its numbered sources. QUESTION '-' reads stdin.")
-    _common(ask)
+    _common(ask, base_url=True)
     ask.add_argument("question", metavar="QUESTION")
     ask.add_argument("--json", action="store_true", help="print one JSON object instead")
     ask.add_argument("--model", help="sonar, sonar-pro, sonar-reasoning-pro, "
                                      "sonar-deep-research, or a gateway's model name")
-    ask.add_argument("--base-url", metavar="URL")
     ask.add_argument("--path", metavar="PATH", help="chat-completions path, e.g. /v1/sonar")
     ask.add_argument("--api-mode", choices=("auto", "sonar", "agent"))
     ask.add_argument("--system", metavar="TEXT", help="system prompt")
@@ -144,16 +158,99 @@ def _load_config(args: argparse.Namespace, **flags: Any):
     return load_config(args.config, flags=flags)
 
 
+def _refuse_blocked(config, *, flag_only: bool = False) -> None:
+    """An invalid base URL is exit 2 before anything is saved or sent (only when it came
+    from a flag with ``flag_only``: the app starts and says so itself)."""
+    from sonar_tui.config import sending_blocked
+    from sonar_tui.sanitize import clean_line
+
+    problem = sending_blocked(config)
+    if problem is not None and (not flag_only or problem.file.startswith("--")):
+        raise UsageError(clean_line(str(problem)))
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    """Options given before a command that has no use for them are refused, never dropped."""
+    if args.command == "mock-server":
+        given = [name for name, value in (("--db", args.db), ("--config", args.config),
+                                          ("--base-url", args.base_url), ("--demo", args.demo))
+                 if value]
+        if given:
+            raise UsageError(f"{', '.join(given)} does not apply to mock-server")
+    elif args.command not in (None, "ask") and args.base_url is not None:
+        raise UsageError(f"--base-url does not apply to {args.command}: it only says where "
+                         "questions are sent")
+    if args.demo and args.base_url is not None:
+        raise UsageError("--demo answers from a local mock service; it cannot be combined "
+                         "with --base-url")
+
+
 def _db_path(args: argparse.Namespace) -> Path:
     from sonar_tui import paths
 
-    return Path(args.db).expanduser() if args.db else paths.default_db_path()
+    if args.db:
+        return Path(args.db).expanduser()
+    return paths.demo_db_path() if args.demo else paths.default_db_path()
 
 
 async def _open_store(args: argparse.Namespace):
-    from sonar_tui.store import Store
+    """The database, with what a killed run left 'streaming' recovered as 'interrupted' (as
+    the app does at start), so that no command shows an answer as still being written."""
+    from sonar_tui.store import Store, StoreError
 
-    return await Store.open(_db_path(args))
+    store = await Store.open(_db_path(args))
+    with contextlib.suppress(StoreError):  # a read-only or damaged file can still be read
+        await store.recover_interrupted()
+    return store
+
+
+# Signals that end the process unless handled: an answer in progress is saved first.
+_TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _saving_on_signals(service: Any, received: list[int]) -> Iterator[None]:
+    """SIGTERM or SIGHUP cancel the running command the way Ctrl-C does, with the service
+    told the process is going away (the answer is saved as interrupted, with its sources).
+    A signal the user set to be ignored (nohup) stays ignored."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    installed = []
+
+    def stop(signum: int) -> None:
+        if not received and task is not None:
+            received.append(signum)
+            service.shutting_down = True
+            task.cancel()
+
+    for signum in _TERMINATING:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        try:
+            loop.add_signal_handler(signum, stop, signum)
+        except (ValueError, RuntimeError, NotImplementedError):
+            continue  # not the main thread, or a platform without it
+        installed.append(signum)
+    try:
+        yield
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _terminated(signum: int) -> int:
+    """Say why the answer stopped; with the terminal gone (SIGHUP), say nothing, quietly."""
+    try:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        print(f"sonar-tui: {signal.Signals(signum).name}: stopped; the partial answer is "
+              "kept (interrupted).", file=sys.stderr)
+    except OSError:  # a hung-up terminal: nobody is reading, and exit must not fail on it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, sys.stderr.fileno())
+    return 128 + signum
 
 
 def _report_config_problems(config) -> None:
@@ -203,10 +300,9 @@ def _domain_filter(args: argparse.Namespace) -> list[str] | None:
 
 
 def _read_question(args: argparse.Namespace) -> str:
-    if args.question == "-":
-        text = sys.stdin.read()
-    else:
-        text = args.question
+    # Bytes that are not UTF-8 (a Latin-1 file, a cut pipe) become U+FFFD, not a traceback.
+    text = sys.stdin.buffer.read().decode("utf-8", "replace") if args.question == "-" \
+        else args.question
     if not text.strip():
         raise UsageError("the question is empty")
     # `echo "question" | sonar-tui ask -` ends with a newline that is not part of the
@@ -215,14 +311,33 @@ def _read_question(args: argparse.Namespace) -> str:
 
 
 async def _ask(args: argparse.Namespace) -> int:
+    question = _read_question(args)
+    mock = None
+    if args.demo:
+        from sonar_tui.mock import start_mock
+
+        mock = start_mock("default", chunks=DEMO_CHUNKS, pace=DEMO_PACE)
+    try:
+        return await _ask_with(args, question, mock.url if mock else None)
+    finally:
+        if mock is not None:
+            mock.stop()
+
+
+async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | None) -> int:
     from sonar_tui.api.errors import ApiError
     from sonar_tui.api.events import AnswerBuilder, ApiSwitched, TextDelta, TextFinal
     from sonar_tui.references import missing_sources_note
     from sonar_tui.sanitize import clean_line, clean_text, safe_url
     from sonar_tui.service import AgentEndpointRemembered, ChatService, StorageProblem
 
-    question = _read_question(args)
-    config = _load_config(args, base_url=args.base_url, path=args.path, api_mode=args.api_mode)
+    if demo_url:  # the demo key goes to the local mock, never the user's key anywhere
+        config = _load_config(args, base_url=demo_url, api_key="demo-key", path=args.path,
+                              api_mode=args.api_mode)
+    else:
+        config = _load_config(args, base_url=args.base_url, path=args.path,
+                              api_mode=args.api_mode)
+    _refuse_blocked(config)
     _report_config_problems(config)
     settings = config.request.with_overrides(_request_overrides(args))
     store = None
@@ -237,30 +352,46 @@ async def _ask(args: argparse.Namespace) -> int:
     builder = AnswerBuilder()
     streamed = False
     out = sys.stdout
+    received: list[int] = []
+    events = service.ask(question, thread_id=args.thread, settings=settings,
+                         save=store is not None, stream=not args.no_stream)
     try:
-        async for event in service.ask(question, thread_id=args.thread, settings=settings,
-                                       save=store is not None, stream=not args.no_stream):
-            if isinstance(event, StorageProblem):
-                print(f"sonar-tui: warning: {event.error.describe()}", file=sys.stderr)
-                continue
-            if isinstance(event, AgentEndpointRemembered):
-                _say_remembered(event)
-                continue
-            if isinstance(event, ApiSwitched):
-                print(f"sonar-tui: {event.message}", file=sys.stderr)
-            builder.feed(event)  # type: ignore[arg-type]
-            if args.json or args.no_stream:
-                continue
-            if isinstance(event, TextDelta):
-                out.write(clean_text(event.text))
-                out.flush()
-                streamed = True
-            elif isinstance(event, TextFinal) and not streamed:
-                out.write(clean_text(event.text))
+        with _saving_on_signals(service, received):
+            async for event in events:
+                if isinstance(event, StorageProblem):
+                    print(f"sonar-tui: warning: {event.error.describe()}", file=sys.stderr)
+                    continue
+                if isinstance(event, AgentEndpointRemembered):
+                    _say_remembered(event)
+                    continue
+                if isinstance(event, ApiSwitched):
+                    print(f"sonar-tui: {clean_line(event.message)}", file=sys.stderr)
+                builder.feed(event)  # type: ignore[arg-type]
+                if args.json or args.no_stream:
+                    continue
+                if isinstance(event, TextDelta):
+                    out.write(clean_text(event.text))
+                    out.flush()
+                    streamed = True
+                elif isinstance(event, TextFinal) and not streamed:
+                    out.write(clean_text(event.text))
+    except asyncio.CancelledError:
+        if not received:
+            raise
+    except OSError as exc:
+        if exc.errno != errno.EIO:
+            raise
+        # The terminal hung up and a write to it failed before SIGHUP arrived: the same end.
+        received.append(getattr(signal, "SIGHUP", signal.SIGTERM))
+        service.shutting_down = True
     finally:
+        # The answer's final save runs now, whatever ended the loop.
+        await events.aclose()  # type: ignore[attr-defined]
         await service.aclose()
         if store is not None:
             await store.close()
+    if received:
+        return _terminated(received[0])
     answer = builder.answer()
     if args.json:
         data = answer.to_json()
@@ -422,7 +553,8 @@ async def _search(args: argparse.Namespace) -> int:
         return EXIT_OK
     bold = sys.stdout.isatty()
     for hit in hits:
-        where = f"thread {hit.thread_id}" + (f", message {hit.message_id}" if hit.message_id else "")
+        where = f"thread {hit.thread_id}" + (f", message {hit.message_id}"
+                                             if hit.message_id else "")
         print(f"{clean_line(hit.thread_title)}  ({where})")
         pieces = hit.snippet.replace(HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN).split(HIGHLIGHT_OPEN)
         pieces = [clean_text(p, keep_newlines=False) for p in pieces]
@@ -440,16 +572,26 @@ async def _export(args: argparse.Namespace) -> int:
 
     if not args.threads and not args.all:
         raise UsageError("name threads to export (IDs) or use --all")
+    from sonar_tui.store import StoreCorruptError
+
     store = await _open_store(args)
+    unreadable: list[tuple[int, StoreCorruptError]] = []
     try:
         ids = args.threads or [t.id for t in await store.list_threads(limit=10**9)]
         data = []
         for thread_id in ids:
             if await store.get_thread(thread_id) is None:
                 raise UsageError(f"there is no thread {thread_id}")
-            data.append((await store.export_thread(thread_id)).to_dict())
+            try:
+                data.append((await store.export_thread(thread_id)).to_dict())
+            except StoreCorruptError as exc:  # save what can be read: that is the point now
+                unreadable.append((thread_id, exc))
+                print(f"sonar-tui: warning: thread {thread_id} could not be read ({exc}); "
+                      "skipped", file=sys.stderr)
     finally:
         await store.close()
+    if unreadable and not data:
+        raise unreadable[0][1]
     if len(data) == 1 and not args.all:
         text = export_markdown(data[0]) if args.format == "md" else export_json(data[0])
     else:
@@ -459,6 +601,9 @@ async def _export(args: argparse.Namespace) -> int:
         print(f"Exported {len(data)} thread(s) to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    if unreadable:
+        return _fail(f"{len(unreadable)} of {len(ids)} thread(s) could not be read: the "
+                     f"database is damaged.\n{unreadable[0][1].hint}", EXIT_API)
     return EXIT_OK
 
 
@@ -471,6 +616,10 @@ async def _import(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
     except json.JSONDecodeError as exc:
         raise UsageError(f"{args.file} is not JSON: {exc.msg} (line {exc.lineno})") from exc
+    except UnicodeDecodeError as exc:  # exports are UTF-8; this was written by something else
+        raise UsageError(f"{args.file} is not UTF-8 text (byte {exc.start})") from exc
+    except RecursionError as exc:  # [[[[…]]]] thousands deep: not an export either
+        raise UsageError(f"{args.file} is nested too deeply to be an export") from exc
     documents = data.get("threads") if isinstance(data, dict) and "threads" in data else [data]
     store = await _open_store(args)
     created = skipped = 0
@@ -497,10 +646,9 @@ async def _import(args: argparse.Namespace) -> int:
 
 
 def _run_app(args: argparse.Namespace) -> int:
-    from sonar_tui import paths
-
     config = _load_config(args, base_url=args.base_url)
-    db_path = paths.demo_db_path() if args.demo and not args.db else _db_path(args)
+    _refuse_blocked(config, flag_only=True)
+    db_path = _db_path(args)
     from sonar_tui.ui.app import SonarApp
 
     app = SonarApp(config, db_path=db_path, demo=args.demo)
@@ -525,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     from sonar_tui.store import StoreError
 
     try:
+        _check_options(args)
         if args.command is None:
             return _run_app(args)
         if args.command == "mock-server":
@@ -537,7 +686,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except StoreError as exc:
-        return _fail(str(exc), EXIT_API)
+        hint = getattr(exc, "hint", "")  # a damaged file says how to recover the rest
+        return _fail(f"{exc}\n{hint}" if hint else str(exc), EXIT_API)
     except KeyboardInterrupt:
         print("\nsonar-tui: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED

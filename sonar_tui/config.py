@@ -86,6 +86,12 @@ _TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 _FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 # A problem reported on a field whose value is already the default is caused by another one.
 _CULPRITS: dict[str, tuple[str, ...]] = {"response_schema": ("response_format",)}
+# Settings that never fall back to a lower source: the base URL says where the question and
+# the key go, and an invalid one replaced by the file's or the default service would send
+# them somewhere the user did not name. It stays in effect, reported, and nothing is sent
+# (``ChatService`` refuses, the CLI exits 2) until it is fixed.
+NO_FALLBACK = frozenset({"base_url"})
+BLOCKED_SUFFIX = "nothing is sent until it is fixed"
 
 
 def _meta(label: str, help: str, *, choices: tuple = (), section: str) -> dict:
@@ -188,7 +194,8 @@ for _section in SECTIONS:
     for _f in _describe_fields(_section):
         assert _f.name not in FIELDS, f"setting name {_f.name!r} is used by two sections"
         FIELDS[_f.name] = _f
-_SECTION_FIELDS = {s.table: {f.name: f for f in FIELDS.values() if f.section is s} for s in SECTIONS}
+_SECTION_FIELDS = {s.table: {f.name: f for f in FIELDS.values() if f.section is s}
+                   for s in SECTIONS}
 
 
 def environment_variables() -> list[tuple[str, str]]:
@@ -213,7 +220,8 @@ class ConfigProblem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.key}: {self.reason}" if self.key else f"{self.file}: {self.reason}"
+        where = f"{self.file}: {self.key}" if self.key else self.file
+        return f"{where}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +256,14 @@ class LoadedConfig:
 
 
 class ConfigWriteError(Exception):
-    """The config file was not written (the message says why and what to do)."""
+    """The config file was not written (the message says why and what to do).
+
+    ``session`` is the config the change would have produced when only the write failed
+    (an unwritable directory, a full disk): callers keep it in effect for this session.
+    It is None when the new values themselves were refused.
+    """
+
+    session: LoadedConfig | None = None
 
 
 def mask_key(key: str | None) -> str:
@@ -272,7 +287,10 @@ def default_path(env: Mapping[str, str] = os.environ) -> Path:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:  # a list nested hundreds deep, which TOML allows
+        return "a deeply nested value"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -284,9 +302,9 @@ def _check_type(f: _Field, value: Any) -> tuple[Any, str | None]:
         ok = isinstance(value, int) and not isinstance(value, bool)
         return (value, None) if ok else (None, "must be a whole number")
     if f.kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if math.isfinite(value):
-                return float(value), None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and math.isfinite(value):
+            return float(value), None
         return None, "must be a finite number"
     if f.kind is str:
         return (value, None) if isinstance(value, str) else (None, "must be a string in quotes")
@@ -339,7 +357,7 @@ def _read_document(path: Path, problems: list[ConfigProblem]) -> tuple[dict | No
     """(parsed document, file_ok, file_exists)."""
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no such file (nor could there be one)
         return None, True, False
     except OSError as exc:
         problems.append(ConfigProblem(str(path), "", f"cannot be read ({exc.strerror}); "
@@ -351,6 +369,8 @@ def _read_document(path: Path, problems: list[ConfigProblem]) -> tuple[dict | No
         reason = f"is not UTF-8 text (byte {exc.start})"
     except tomllib.TOMLDecodeError as exc:
         reason = f"is not valid TOML: {exc}"  # tomllib says "(at line L, column C)"
+    except RecursionError:  # x = [[[[…]]]]: valid TOML, but tomllib recurses per level
+        reason = "is nested too deeply to read (arrays or tables inside each other)"
     problems.append(ConfigProblem(str(path), "", f"{reason}; starting with the defaults and "
                                   "leaving the file untouched until it is fixed"))
     return None, False, True
@@ -393,6 +413,8 @@ def _read_file_layer(document: dict, label: str, layers: _Layers,
                             label, f"{name}.{key}", _unknown_key_reason(name, key, list(known))))
                         continue
                     converted, why = _check_type(f, item)
+                    if why and key in NO_FALLBACK:
+                        converted, why = _show(item), None  # stays, and fails validation
                     if why:
                         layers.refuse(key, file_source, item, why)
                     else:
@@ -408,8 +430,9 @@ def _read_keymap(table: dict, label: str, problems: list[ConfigProblem]) -> dict
         if isinstance(keys, str) and keys.strip():
             keymap[binding_id] = keys.strip()
         else:
-            problems.append(ConfigProblem(label, f"keymap.{binding_id}",
-                                          'must be a key such as "ctrl+s" (comma-separate several)'))
+            problems.append(ConfigProblem(
+                label, f"keymap.{binding_id}",
+                'must be a key such as "ctrl+s" (comma-separate several)'))
     return keymap
 
 
@@ -452,8 +475,10 @@ def _resolve(layers: _Layers, problems: list[ConfigProblem]) -> dict[str, Any]:
     (in the end the default) applies; validation then runs again, because a combination
     rule may involve another field. Each round removes at least one value, so it ends.
     Every refusal (these and the type errors met while reading) becomes one problem that
-    says which value now applies.
+    says which value now applies. A ``NO_FALLBACK`` value is not removed: it is reported
+    as blocking instead.
     """
+    blocked: dict[str, str] = {}
     while True:
         built = {s.table: layers.build(s) for s in SECTIONS}
         dropped = False
@@ -465,17 +490,41 @@ def _resolve(layers: _Layers, problems: list[ConfigProblem]) -> dict[str, Any]:
                 culprits = [name] if layers.top(name) else [
                     c for c in _CULPRITS.get(name, ()) if layers.top(c)]
                 for culprit in culprits:
+                    if culprit in NO_FALLBACK:
+                        blocked[culprit] = "; ".join(texts)
+                        continue
                     source, value = layers.stacks[culprit].pop()
                     layers.refuse(culprit, source, value, "; ".join(texts))
                     dropped = True
         if not dropped:
             break
+    for name, why in blocked.items():
+        top = layers.top(name)
+        assert top is not None
+        problems.append(ConfigProblem(top[0].label, FIELDS[name].key,
+                                      f"{why} (got {_show(top[1])}); {BLOCKED_SUFFIX}"))
     for name, source, value, why in layers.refused:
         now = layers.top(name)
         using = f"the value from {now[0]}" if now else "the default"
         problems.append(ConfigProblem(source.label, FIELDS[name].key,
                                       f"{why} (got {_show(value)}); using {using}"))
     return built
+
+
+def sending_blocked(loaded: LoadedConfig) -> ConfigProblem | None:
+    """Why nothing may be sent with these settings (an invalid base URL), or None.
+
+    Checked by everything that sends (the service, the CLI) against the settings in effect
+    now, so a value fixed on the settings screen unblocks at once.
+    """
+    for problem in validate_connection_settings(loaded.connection):
+        if problem.field in NO_FALLBACK:
+            f = FIELDS[problem.field]
+            source = loaded.sources.get(f.key)
+            value = getattr(loaded.connection, problem.field)
+            return ConfigProblem(source.label if source else "the settings", f.key,
+                                 f"{problem.message} (got {_show(value)}); {BLOCKED_SUFFIX}")
+    return None
 
 
 def load_config(path: Path | None = None, *, env: Mapping[str, str] = os.environ,
@@ -548,7 +597,6 @@ def save_config(loaded: LoadedConfig, *, request: RequestSettings | None = None,
     A value changed back to its default removes its key. Raises ``ConfigWriteError`` when
     the file cannot be written or a new value is invalid (nothing is written then).
     """
-    _require_writable(loaded)
     new = {"request": request, "api": connection, "appearance": appearance, "copy": copy}
     changes: list[tuple[str | None, str, Any]] = []
     sources = dict(loaded.sources)
@@ -578,12 +626,19 @@ def save_config(loaded: LoadedConfig, *, request: RequestSettings | None = None,
             if loaded.keymap.get(binding_id) != keys:
                 changes.append(("keymap", binding_id, keys))
         changes.extend(("keymap", b, _REMOVE) for b in loaded.keymap if b not in keymap)
-    if changes:
-        _edit_file(loaded.path, changes)
     updated = {section.attr: new[section.table] for section in SECTIONS
                if new[section.table] is not None}
-    return replace(loaded, **updated, keymap=dict(loaded.keymap if keymap is None else keymap),
-                   sources=sources, file_exists=loaded.file_exists or bool(changes))
+    # What holds from now on, saved or not (a failed write keeps it for the session).
+    session = replace(loaded, **updated, keymap=dict(loaded.keymap if keymap is None else keymap),
+                      sources=dict(loaded.sources))
+    try:
+        _require_writable(loaded)
+        if changes:
+            _edit_file(loaded.path, changes)
+    except ConfigWriteError as exc:
+        exc.session = session
+        raise
+    return replace(session, sources=sources, file_exists=loaded.file_exists or bool(changes))
 
 
 def save_api_key(loaded: LoadedConfig, key: str | None) -> LoadedConfig:
@@ -641,15 +696,15 @@ def _edit_file(path: Path, changes: list[tuple[str | None, str, Any]], *,
     try:
         text = target.read_text(encoding="utf-8")
         existing_mode: int | None = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         text, existing_mode = None, None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigWriteError(f"{path} cannot be read, so it was not changed: {exc}") from exc
     try:
         document = tomlkit.parse(text) if text is not None else tomlkit.document()
-    except tomlkit.exceptions.TOMLKitError as exc:
+    except (tomlkit.exceptions.TOMLKitError, RecursionError) as exc:
         raise ConfigWriteError(f"{path} was changed on disk and is no longer valid TOML "
-                               f"({exc}); not overwriting it") from exc
+                               f"({exc or 'nested too deeply'}); not overwriting it") from exc
     _refuse_read_only(path, target, existing_mode)
     if text is None:
         for line in _NEW_FILE_HEADER.splitlines():
@@ -676,10 +731,11 @@ def _edit_file(path: Path, changes: list[tuple[str | None, str, Any]], *,
     mode = 0o600 if existing_mode is None or (private and existing_mode & 0o077) else existing_mode
     try:
         _write_atomically(target, tomlkit.dumps(document), mode)
-    except OSError as exc:  # a read-only directory or file system, a full disk
+    except OSError as exc:  # a read-only directory, a full disk, a file where a dir should be
+        reason = exc.strerror or type(exc).__name__
         where = exc.filename or target
-        raise ConfigWriteError(f"{path} could not be written ({exc.strerror or exc}: {where}); "
-                               "it is unchanged") from exc
+        raise ConfigWriteError(f"{path} could not be written ({reason}: {where}); the change "
+                               "applies to this session only") from exc
 
 
 def _refuse_read_only(path: Path, target: Path, mode: int | None) -> None:
@@ -779,6 +835,7 @@ __all__ = [
     "remember_agent_endpoint",
     "save_api_key",
     "save_config",
+    "sending_blocked",
     "validate_appearance_settings",
     "validate_copy_settings",
 ]

@@ -13,6 +13,7 @@ The order of writes is the product's promise that nothing is lost:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -27,30 +28,40 @@ from sonar_tui.api.events import (
     Failed,
     Finished,
     ReasoningDelta,
+    SourcesUpdate,
     Started,
     TextDelta,
+    TextFinal,
 )
 from sonar_tui.api.settings import RequestSettings, validate_request_settings
+from sonar_tui.api.sse import without_surrogates
 from sonar_tui.config import (
     ConfigWriteError,
     LoadedConfig,
     forget_agent_endpoints,
     remember_agent_endpoint,
+    sending_blocked,
 )
+from sonar_tui.key_redaction import KeyRedactor, StreamRedactor
 from sonar_tui.store import (
     AnswerWriter,
     MessageRecord,
     SearchHit,
     Store,
+    StoreCorruptError,
     StoreError,
+    StoreWriteError,
     ThreadRecord,
 )
+from sonar_tui.store.errors import MessageNotFoundError, ThreadNotFoundError
 
 log = logging.getLogger(__name__)
 
 HISTORY_MESSAGES = 20  # earlier messages sent with a question (10 exchanges)
 STATUS_FOR_FINISH = {"stop": "complete", "length": "complete", "incomplete": "interrupted",
                      "cancelled": "cancelled", "failed": "error"}
+# An answer stopped before its end: by the user, or because the process is going away.
+_STOPPED_REASONS = {"cancelled": "cancelled", "interrupted": "incomplete"}
 
 
 # ----------------------------------------------------------------------------- events
@@ -70,6 +81,18 @@ class AnswerStarted:
 
     thread_id: int
     message_id: int
+    replaced: int | None = None  # the old answer this one replaced (regenerate), now gone
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerKept:
+    """A regenerate ended before its first text: nothing new was saved, and the old answer
+    (``message_id``) is kept as it was. ``status`` says how it ended, ``error`` why."""
+
+    thread_id: int
+    message_id: int
+    status: str
+    error: ApiError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +123,8 @@ class StorageProblem:
     error: ApiError
 
 
-ServiceEvent = (Event | QuestionSaved | AnswerStarted | AnswerSaved | StorageProblem
-                | AgentEndpointRemembered)
+ServiceEvent = (Event | QuestionSaved | AnswerStarted | AnswerKept | AnswerSaved
+                | StorageProblem | AgentEndpointRemembered)
 
 
 def error_record(error: ApiError) -> dict[str, Any]:
@@ -109,7 +132,97 @@ def error_record(error: ApiError) -> dict[str, Any]:
     return {**error.to_dict(), "title": error.title, "hint": error.hint}
 
 
+class RemoteText:
+    """Remote text on its way in: every piece of the API key becomes ``[redacted]``.
+
+    The service is the one door through which answers reach the screen, the database, the
+    exports, stdout, stderr and ``--json``, so it is where a server that echoes the key
+    (without its ``pplx-`` prefix, or any 8+ characters of it) is neutralised. Deltas go
+    through a ``StreamRedactor`` each (text, reasoning), so a key split across deltas is
+    caught; what they hold back is released before the next non-delta answer event. Every
+    other event has each of its strings redacted, and lone surrogates (an error body
+    decoded outside the SSE path) replaced.
+    """
+
+    def __init__(self, api_key: str | None) -> None:
+        self._redactor = KeyRedactor(api_key)
+        self._text = StreamRedactor(self._redactor)
+        self._reasoning = StreamRedactor(self._redactor)
+
+    def clean(self, event: Event) -> list[Event]:
+        """``event`` made safe, as the events to pass on (none while a delta is held back).
+
+        A list rather than a generator: this runs once per token."""
+        if isinstance(event, TextDelta):
+            text = self._text.feed(event.text)
+            return [event if text == event.text else TextDelta(text)] if text else []
+        if isinstance(event, ReasoningDelta):
+            text = self._reasoning.feed(event.text)
+            return [event if text == event.text else ReasoningDelta(text)] if text else []
+        held = self.drain() if isinstance(event, (TextFinal, Finished, Failed)) else []
+        return [*held, self._scrub(event)]
+
+    def drain(self) -> list[Event]:
+        """What the stream redactors hold back, as deltas (the end of a stream)."""
+        held: list[Event] = []
+        if text := self._reasoning.flush():
+            held.append(ReasoningDelta(text))
+        if text := self._text.flush():
+            held.append(TextDelta(text))
+        return held
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._redactor.redact(without_surrogates(value))
+        if isinstance(value, tuple):
+            return tuple(self._scrub(item) for item in value)
+        if isinstance(value, list):
+            return [self._scrub(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self._scrub(item) for key, item in value.items()}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes = {}
+            for f in dataclasses.fields(value):
+                if not f.init:
+                    continue
+                old = getattr(value, f.name)
+                new = self._scrub(old)
+                if new is not old and new != old:
+                    changes[f.name] = new
+            return dataclasses.replace(value, **changes) if changes else value
+        return value
+
+
+@dataclass(eq=False)
+class StorageError(ApiError):
+    """A database failure, titled and advised for its cause: a full disk is only one."""
+
+    heading: str | None = None
+    advice: str | None = None
+
+    @property
+    def title(self) -> str:
+        return self.heading or super().title
+
+    @property
+    def hint(self) -> str:
+        return super().hint if self.advice is None else self.advice
+
+
+THREAD_GONE = ("The thread was deleted, perhaps by another sonar-tui window; this answer is "
+               "shown but not saved.")
+
+
 def storage_error(exc: Exception) -> ApiError:
+    """What to tell the user about a store failure (see ``StorageError``)."""
+    if isinstance(exc, (ThreadNotFoundError, MessageNotFoundError)):
+        return StorageError(ErrorKind.STORAGE, THREAD_GONE, heading="Thread deleted elsewhere",
+                            advice="It stays on screen until you leave the thread.")
+    if isinstance(exc, StoreCorruptError):
+        return StorageError(ErrorKind.STORAGE, str(exc), heading="Database damaged",
+                            advice=exc.hint)
+    if isinstance(exc, StoreError) and not isinstance(exc, StoreWriteError):
+        return StorageError(ErrorKind.STORAGE, str(exc), heading="Database error", advice="")
     return ApiError(ErrorKind.STORAGE, str(exc) or exc.__class__.__name__)
 
 
@@ -124,6 +237,9 @@ class ChatService:
         self._transport = transport
         self._client_factory = client_factory
         self._client = None
+        # Set when the process is going away (SIGTERM, SIGHUP, a lost terminal): answers
+        # cancelled from then on are saved as "interrupted", like a crash, not "cancelled".
+        self.shutting_down = False
 
     # ------------------------------------------------------------------ plumbing
 
@@ -157,6 +273,16 @@ class ChatService:
         if self.store is None:
             raise RuntimeError("this service was opened without a database")
         return self.store
+
+    def blocked(self) -> ApiError | None:
+        """Why no request may leave with the settings in effect (an invalid base URL: the
+        key would go somewhere the user did not name), or None."""
+        problem = sending_blocked(self.config)
+        if problem is None:
+            return None
+        return ApiError(ErrorKind.INVALID_SETTINGS, f"Nothing was sent: {problem}. Fix it in "
+                        "the settings (ctrl+s), config.toml or the environment.",
+                        field="base_url")
 
     # ------------------------------------------------------------------ settings
 
@@ -213,12 +339,19 @@ class ChatService:
                   settings: RequestSettings | None = None, keep_attachment_bytes: bool = False,
                   save: bool = True, stream: bool = True) -> AsyncIterator[ServiceEvent]:
         """Ask a new question (in a new thread when ``thread_id`` is None)."""
+        # Lone surrogates (argv bytes that are not UTF-8 arrive so) cannot be sent or stored.
+        question = without_surrogates(question)
         thread = None
         if save and thread_id is not None:
-            thread = await self._require_store().get_thread(thread_id)
+            try:
+                thread = await self._require_store().get_thread(thread_id)
+            except StoreError as exc:  # a damaged page: said like any storage failure
+                yield Failed(storage_error(exc))
+                return
             if thread is None:
-                yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, f"There is no thread {thread_id}.",
-                                      field="thread"))
+                yield Failed(ApiError(ErrorKind.INVALID_SETTINGS,
+                                      f"There is no thread {thread_id} (it may have been "
+                                      "deleted, perhaps by another sonar-tui).", field="thread"))
                 return
         settings = settings or self.settings_for(thread)
         problems = validate_request_settings(settings)
@@ -227,29 +360,35 @@ class ChatService:
             yield Failed(ApiError(ErrorKind.INVALID_SETTINGS,
                                   "; ".join(str(p) for p in problems), field=first.field))
             return
+        if (blocked := self.blocked()) is not None:
+            yield Failed(blocked)
+            return
         if not question.strip() and not attachments:
             yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "The question is empty.",
                                   field="question"))
             return
         if not save:
             request = AskRequest(question, settings, [], list(attachments), None, stream)
+            remote = RemoteText(self.config.api_key)
             switching = [False]
-            async for event in self.client.stream(request):
-                remembered = await self._note_switch(event, switching)
-                yield event
-                if remembered is not None:
-                    yield remembered
+            async for raw in self.client.stream(request):
+                for clean in remote.clean(raw):
+                    remembered = await self._note_switch(clean, switching)
+                    yield clean
+                    if remembered is not None:
+                        yield remembered
             return
 
         store = self._require_store()
-        earlier = await store.load_messages(thread.id, limit=HISTORY_MESSAGES) if thread else []
         try:
+            earlier = (await store.load_messages(thread.id, limit=HISTORY_MESSAGES)
+                       if thread else [])
             saved = await store.add_user_message(thread_id, question, attachments=attachments,
                                                  keep_bytes=keep_attachment_bytes)
+            thread = await store.get_thread(saved.thread_id) or thread
         except StoreError as exc:  # nothing was sent, nothing half-written
             yield Failed(storage_error(exc))
             return
-        thread = await store.get_thread(saved.thread_id) or thread
         assert thread is not None
         yield QuestionSaved(thread, saved)
         request = AskRequest(question, settings, _turns(earlier), list(attachments), thread.uid,
@@ -260,14 +399,22 @@ class ChatService:
     async def answer_again(self, thread_id: int, *,
                            settings: RequestSettings | None = None) -> AsyncIterator[ServiceEvent]:
         """Regenerate (or retry) the thread's last answer, with the settings that produced it
-        unless others are given. The question stays; the old answer is replaced."""
+        unless others are given. The question stays; the old answer is replaced, but only
+        once the new one has produced text (an old answer without text: once it starts or
+        fails). A new attempt that ends before that is dropped and the old answer kept
+        (``AnswerKept``): a failed or stopped retry never costs the user the answer."""
         store = self._require_store()
-        thread = await store.get_thread(thread_id)
-        messages = await store.load_messages(thread_id, limit=HISTORY_MESSAGES + 2) if thread else []
+        try:
+            thread = await store.get_thread(thread_id)
+            messages = await store.load_messages(thread_id, limit=HISTORY_MESSAGES + 2) \
+                if thread else []
+        except StoreError as exc:
+            yield Failed(storage_error(exc))
+            return
         last_question = next((m for m in reversed(messages) if m.role == "user"), None)
         if thread is None or last_question is None:
-            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "There is no question to answer again.",
-                                  field="thread"))
+            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS,
+                                  "There is no question to answer again.", field="thread"))
             return
         old_answer = next((m for m in messages if m.role == "assistant"
                            and m.id > last_question.id), None)
@@ -280,16 +427,13 @@ class ChatService:
             yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "; ".join(map(str, problems)),
                                   field=problems[0].field))
             return
-        if old_answer is not None:
-            try:
-                await store.delete_message(old_answer.id)
-            except StoreError as exc:
-                yield Failed(storage_error(exc))
-                return
+        if (blocked := self.blocked()) is not None:
+            yield Failed(blocked)
+            return
         earlier = [m for m in messages if m.id < last_question.id]
         request = AskRequest(last_question.content, settings, _turns(earlier), [], thread.uid,
                              True, self._continues(earlier))
-        async for event in self._answer(thread, request):
+        async for event in self._answer(thread, request, replacing=old_answer):
             yield event
 
     async def take_back_last(self, thread_id: int) -> str | None:
@@ -351,62 +495,86 @@ class ChatService:
         if self._client is not None:
             self._client.connection.agent_endpoints.clear()
 
-    async def _answer(self, thread: ThreadRecord,
-                      request: AskRequest) -> AsyncIterator[ServiceEvent]:
+    async def _answer(self, thread: ThreadRecord, request: AskRequest, *,
+                      replacing: MessageRecord | None = None) -> AsyncIterator[ServiceEvent]:
         store = self._require_store()
-        endpoint = continuation_endpoint(self.config.connection.base_url)
         builder = AnswerBuilder()
         writer: AnswerWriter | None = None
         warned = False
-        status = "cancelled"
+        gone = False  # the row (with its thread) was deleted elsewhere: nothing left to save
+        unsaved = False  # the row could not be created: the answer is shown, not stored
+        status: str | None = None  # set by the terminal event; None: stopped before it
         message_id: int | None = None
-        switching = [False]
+        # Regenerating an answer that has text: the new row (which replaces the old one in
+        # the same transaction) waits for the new answer's first text.
+        wait_for_text = replacing is not None and bool(replacing.content.strip())
+        remote = RemoteText(self.config.api_key)
+        endpoint = continuation_endpoint(self.config.connection.base_url)
+        switching = [False]  # this answer's own: two answers may stream at once
         try:
-            async for event in self.client.stream(request):
-                builder.feed(event)
-                remembered = await self._note_switch(event, switching)
-                if remembered is not None:
-                    yield remembered
-                if writer is None and isinstance(event, (Started, Failed)):
-                    model = event.model if isinstance(event, Started) else None
-                    api = event.api if isinstance(event, Started) else builder.answer().api
-                    try:
-                        message_id = await store.start_answer(
-                            thread.id, request.settings.to_dict(), model or request.settings.model,
-                            api)
-                    except StoreError as exc:
-                        yield StorageProblem(storage_error(exc))
-                        yield event
-                        continue
-                    writer = store.answer_writer(message_id)
-                    yield AnswerStarted(thread.id, message_id)
-                if writer is not None:
-                    if isinstance(event, TextDelta):
-                        writer.append_text(event.text)
-                    elif isinstance(event, ReasoningDelta):
-                        writer.append_reasoning(event.text)
-                    try:
-                        await writer.maybe_checkpoint()
-                    except StoreError as exc:  # keep answering; say it once
-                        if not warned:
-                            warned = True
+            async for raw in self.client.stream(request):
+                for event in remote.clean(raw):  # pieces of the key redacted
+                    builder.feed(event)
+                    if isinstance(event, Finished):
+                        status = STATUS_FOR_FINISH.get(event.reason, "complete")
+                    elif isinstance(event, Failed):
+                        status = "error"
+                    remembered = await self._note_switch(event, switching)
+                    if remembered is not None:
+                        yield remembered
+                    if writer is None and not unsaved and _row_due(event, wait_for_text):
+                        so_far = builder.answer()
+                        try:
+                            message_id = await store.start_answer(
+                                thread.id, request.settings.to_dict(),
+                                so_far.model or request.settings.model, so_far.api,
+                                replacing=replacing.id if replacing is not None else None)
+                        except StoreError as exc:  # shown to its end, not saved: said once
+                            unsaved = True
+                            gone = isinstance(exc, ThreadNotFoundError)
                             yield StorageProblem(storage_error(exc))
-                if isinstance(event, Finished):
-                    status = STATUS_FOR_FINISH.get(event.reason, "complete")
-                elif isinstance(event, Failed):
-                    status = "error"
-                yield event
+                            yield event
+                            continue
+                        writer = store.answer_writer(message_id)
+                        if wait_for_text:  # what came before the first text is saved too
+                            writer.append_reasoning(so_far.reasoning)
+                            writer.set_sources([source.to_dict() for source in so_far.sources])
+                        yield AnswerStarted(thread.id, message_id,
+                                            replacing.id if replacing is not None else None)
+                    if writer is not None and not gone:
+                        if isinstance(event, TextDelta):
+                            writer.append_text(event.text)
+                        elif isinstance(event, ReasoningDelta):
+                            writer.append_reasoning(event.text)
+                        elif isinstance(event, SourcesUpdate):
+                            writer.set_sources([source.to_dict() for source in event.sources])
+                        try:
+                            await writer.maybe_checkpoint()
+                        except StoreError as exc:  # keep answering; say it once
+                            gone = isinstance(exc, MessageNotFoundError)
+                            if not warned:
+                                warned = True
+                                yield StorageProblem(storage_error(exc))
+                    yield event
         finally:
             # Runs on normal end, on error and on cancel (no yield here: the generator may be
             # closing). The shield lets the final write complete even if cancelled again.
             final_problem = None
-            if writer is not None:
+            if status is None:  # cancelled: by the user (Esc, Ctrl-C), or by a shutdown
+                status = "interrupted" if self.shutting_down else "cancelled"
+                for held in remote.drain():  # the few characters held back, redacted
+                    builder.feed(held)
+            if writer is not None and not gone:
                 final_problem = await asyncio.shield(
                     self._finish(writer, builder, status, endpoint))
-        if writer is not None:
-            if final_problem is not None:
+        if writer is not None or unsaved:
+            if final_problem is not None and not (warned and _is_gone(final_problem)):
                 yield StorageProblem(final_problem)
-            yield AnswerSaved(thread.id, message_id, status)
+            # message_id None: shown to its end, but not in the database.
+            saved = writer is not None and not gone and not _is_gone(final_problem)
+            yield AnswerSaved(thread.id, message_id if saved else None, status)
+        elif replacing is not None:
+            yield AnswerKept(thread.id, replacing.id, status, builder.answer().error)
 
     @staticmethod
     async def _finish(writer: AnswerWriter, builder: AnswerBuilder, status: str,
@@ -425,7 +593,7 @@ class ChatService:
                 cost=answer.cost,
                 model=answer.model or None,
                 api=answer.api,
-                finish_reason=answer.finish_reason or ("cancelled" if status == "cancelled" else None),
+                finish_reason=answer.finish_reason or _STOPPED_REASONS.get(status),
                 error=error_record(answer.error) if answer.error else None,
                 content=answer.text,
                 reasoning=answer.reasoning,
@@ -444,6 +612,17 @@ def _write_problem(exc: Exception) -> str:
     return str(exc)
 
 
+def _row_due(event: Event, wait_for_text: bool) -> bool:
+    """Whether ``event`` is the moment the answer's row is created."""
+    if wait_for_text:
+        return isinstance(event, (TextDelta, TextFinal)) and bool(event.text)
+    return isinstance(event, (Started, Failed))
+
+
+def _is_gone(problem: ApiError | None) -> bool:
+    return problem is not None and problem.message == THREAD_GONE
+
+
 def _turns(messages: list[MessageRecord]) -> list[Turn]:
     """Earlier exchanges worth sending back: questions and the answers that completed."""
     turns: list[Turn] = []
@@ -457,11 +636,14 @@ def _turns(messages: list[MessageRecord]) -> list[Turn]:
 
 __all__ = [
     "AgentEndpointRemembered",
+    "AnswerKept",
     "AnswerSaved",
     "AnswerStarted",
     "ChatService",
     "QuestionSaved",
     "ServiceEvent",
+    "StorageError",
     "StorageProblem",
     "error_record",
+    "storage_error",
 ]

@@ -24,6 +24,7 @@ from sonar_tui.config import (
     remember_agent_endpoint,
     save_api_key,
     save_config,
+    sending_blocked,
 )
 
 KEY = "pplx-0123456789abcdefSECRETwxyz"
@@ -80,7 +81,7 @@ def test_default_path_follows_the_environment(tmp_path):
 
 def test_every_section_and_type_is_read(tmp_path):
     path = write(tmp_path / "c.toml", """
-api_key = "%s"
+api_key = "{key}"
 [request]
 model = "sonar-pro"
 domain_filter = ["-reddit.com"]
@@ -100,7 +101,7 @@ citation_style = "inline"
 [keymap]
 send = "ctrl+s"
 new_thread = "ctrl+n,f2"
-""" % KEY)
+""".replace("{key}", KEY))
     loaded = load_config(path, env={})
     assert loaded.problems == []
     assert loaded.request.model == "sonar-pro"
@@ -308,14 +309,33 @@ def test_a_wrongly_typed_file_value_says_what_applies_instead(tmp_path):
 
 
 def test_an_invalid_flag_falls_back_to_the_file_value(tmp_path):
-    path = write(tmp_path / "c.toml", '[api]\nbase_url = "http://127.0.0.1:4444"\n')
-    loaded = load_config(path, env={}, flags={"base_url": "ftp://nope", "max_attempts": "3"})
-    assert loaded.connection.base_url == "http://127.0.0.1:4444"
+    path = write(tmp_path / "c.toml", '[api]\nmax_attempts = 4\n')
+    loaded = load_config(path, env={}, flags={"max_attempts": "9"})
+    assert loaded.connection.max_attempts == 4
     (problem,) = loaded.problems
-    assert (problem.file, problem.key) == ("--base-url", "api.base_url")
+    assert (problem.file, problem.key) == ("--max-attempts", "api.max_attempts")
     assert f"using the value from {path}" in problem.reason
     with pytest.raises(ValueError):
         load_config(path, env={}, flags={"no_such_setting": 1})
+
+
+@pytest.mark.parametrize("source", ["flag", "env", "file", "file-wrong-type"])
+def test_an_invalid_base_url_never_falls_back_and_blocks_sending(tmp_path, source):
+    # Falling back would send the question and the key to a service the user did not name:
+    # the file's gateway, or api.perplexity.ai.
+    file_url = {"file": '"notaurl"', "file-wrong-type": "5"}.get(source, '"http://127.0.0.1:4"')
+    path = write(tmp_path / "c.toml", f"[api]\nbase_url = {file_url}\n")
+    env = {"PERPLEXITY_BASE_URL": "ftp://nope"} if source == "env" else {}
+    flags = {"base_url": "notaurl"} if source == "flag" else {}
+    loaded = load_config(path, env=env, flags=flags)
+    (problem,) = [p for p in loaded.problems if p.key == "api.base_url"]
+    label = {"flag": "--base-url", "env": "$PERPLEXITY_BASE_URL"}.get(source, str(path))
+    assert problem.file == label
+    assert "must start with http:// or https://" in problem.reason
+    assert problem.reason.endswith("nothing is sent until it is fixed")
+    assert loaded.connection.base_url != ConnectionSettings().base_url
+    assert sending_blocked(loaded) is not None
+    assert sending_blocked(load_config(path, env={}, flags={"base_url": "http://x"})) is None
 
 
 def test_environment_variables_list_covers_the_documented_names():
@@ -485,7 +505,8 @@ def test_remember_agent_endpoint_appends_once(tmp_path):
 _text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(system_prompt=_text, region=_text,
        max_tokens=st.one_of(st.none(), st.integers(1, 10**9)),
        temperature=st.one_of(st.none(), st.floats(0, 1.99)),
@@ -531,3 +552,11 @@ def test_setting_names_are_unique_across_sections():
                                 CopySettings) for f in fields(cls)]
     assert len(names) == len(set(names))
     assert os.environ.get("PERPLEXITY_API_KEY") is None  # conftest keeps the real key out
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://files.example.com", "api.perplexity.ai",
+                                 "http//x", "https://", "file:///etc/passwd", " "])
+def test_every_kind_of_invalid_base_url_blocks_sending(tmp_path, url):
+    loaded = load_config(tmp_path / "none.toml", env={"PERPLEXITY_BASE_URL": url})
+    blocked = sending_blocked(loaded)
+    assert blocked is not None and blocked.file == "$PERPLEXITY_BASE_URL"

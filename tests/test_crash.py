@@ -111,6 +111,7 @@ async def test_sigkill_mid_answer_keeps_the_question_and_the_partial_answer(tmp_
         assert (question.role, question.content) == ("user", QUESTION)
         assert answer.status == "interrupted" and len(answer.content) > 100
         assert answer.content == shown
+        assert answer.sources  # checkpointed with the text: the [n] markers point somewhere
     finally:
         await store.close()
     with sqlite3.connect(db) as conn:

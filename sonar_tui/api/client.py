@@ -50,6 +50,7 @@ from sonar_tui.api.events import (
 )
 from sonar_tui.api.settings import ConnectionSettings
 from sonar_tui.api.sonar import SonarStreamParser, build_sonar_body, parse_sonar_response
+from sonar_tui.key_redaction import REDACTED, KeyRedactor
 
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
@@ -76,6 +77,7 @@ class PerplexityClient:
                  sleep: Sleep = asyncio.sleep) -> None:
         self.connection = connection
         self._api_key = (api_key or "").strip() or None
+        self._redactor = KeyRedactor(self._api_key)
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             transport=transport,
@@ -332,10 +334,11 @@ class PerplexityClient:
         return ApiError(ErrorKind.NETWORK, f"Request to {where} failed: {detail}", partial=partial)
 
     def _scrub(self, text: str) -> str:
-        """Defence in depth: no message may ever carry the key."""
+        """Defence in depth: no message may ever carry the key, nor 8+ characters of it (a
+        server may echo it without its ``pplx-`` prefix)."""
         if self._api_key and self._api_key in text:
-            text = text.replace(self._api_key, "[redacted]")
-        return text
+            text = text.replace(self._api_key, REDACTED)
+        return self._redactor.redact(text)
 
     def _remember_agent_endpoint(self) -> None:
         base = self.connection.base_url

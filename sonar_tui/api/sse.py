@@ -233,6 +233,11 @@ def load_json(text: str) -> Any:
     accepts (lone surrogate escapes, integers over 64 bits, NaN), so anything it refuses goes
     through the standard decoder, whose C scanner is called directly: ``json.loads`` adds two
     wrapper calls and two whitespace regex matches per payload.
+
+    Every remote JSON value comes through here, so this is where lone surrogates (``"\\ud800"``,
+    which JSON allows and a gateway cutting strings by UTF-16 units sends) become U+FFFD:
+    left in, they cannot be encoded and would fail the database write, the terminal write or
+    the next request body, far from their cause. Only the fallback path can hold them.
     """
     try:
         return orjson.loads(text)
@@ -240,20 +245,37 @@ def load_json(text: str) -> Any:
         pass
     try:
         value, end = scan_json(text, 0)
+        if end != len(text):
+            value = json.loads(text)  # trailing whitespace is fine, trailing junk is not
     except StopIteration:  # no JSON value at position 0, e.g. leading whitespace
         try:
-            return json.loads(text)
+            value = json.loads(text)
         except (ValueError, RecursionError):
             return None
     except (ValueError, RecursionError):
         return None
-    if end != len(text):
-        try:
-            return json.loads(text)  # trailing whitespace is fine, trailing junk is not
-        except (ValueError, RecursionError):
-            return None
+    try:
+        return without_surrogates(value) if _SURROGATE_RE.search(text) else value
+    except RecursionError:
+        return None
+
+
+# A surrogate escape, lone or paired: orjson accepts the pairs, so one seen in the fallback
+# path is, nearly always, a lone one.
+_SURROGATE_RE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_CHAR_RE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value: Any) -> Any:
+    """``value`` (decoded JSON) with every lone surrogate code point replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE_CHAR_RE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
     return value
 
 
 __all__ = ["MAX_LINE_BYTES", "SseDecoder", "SseEvent", "SseEventParser", "line_too_long_error",
-           "load_json", "scan_json"]
+           "load_json", "scan_json", "without_surrogates"]

@@ -3,11 +3,12 @@
 The streaming hot path calls :meth:`AnswerWriter.append_text` per token (a list append, no
 I/O) and ``await writer.maybe_checkpoint()`` after it, which returns at once unless a
 checkpoint is due: ``CHECKPOINT_INTERVAL_S`` since the last one, or ``CHECKPOINT_CHARS`` of
-new text, whichever comes first. A crash therefore loses at most that much.
+new text, whichever comes first. A crash therefore loses at most that much. New sources
+(``set_sources``) are saved with the next checkpoint, text or not.
 
     writer = store.answer_writer(await store.start_answer(thread_id, settings, model, api))
     async for event in stream:
-        writer.append_text(event.text)
+        writer.append_text(event.text)            # or append_reasoning, set_sources
         await writer.maybe_checkpoint()
     await writer.finish("complete", sources=..., usage=..., finish_reason="stop")
 """
@@ -43,6 +44,10 @@ class AnswerWriter:
         self._clock = clock
         self._text: list[str] = []
         self._reasoning: list[str] = []
+        # The sources received so far, when newer than the last checkpoint: saved with the
+        # text, so the [n] markers of a partial answer still point somewhere after a crash.
+        self._sources: list[Mapping[str, Any]] | None = None
+        self._saved_sources: list[Mapping[str, Any]] = []
         self._pending = 0  # characters appended since the last saved checkpoint
         self._last_checkpoint = clock()
         self._in_flight = False
@@ -61,9 +66,14 @@ class AnswerWriter:
             self._reasoning.append(text)
             self._pending += len(text)
 
+    def set_sources(self, sources: Sequence[Mapping[str, Any]]) -> None:
+        """The whole list of sources so far (the last call wins)."""
+        sources = list(sources)
+        self._sources = None if sources == self._saved_sources else sources
+
     @property
     def due(self) -> bool:
-        if not self._pending or self._in_flight or self.finished:
+        if not (self._pending or self._sources is not None) or self._in_flight or self.finished:
             return False
         if self._pending >= self._max_pending and self._retry_at is None:
             return True
@@ -93,10 +103,11 @@ class AnswerWriter:
         waits a full interval (a full disk must not turn into a write per token)."""
         if self.finished:
             return
-        pending = self._pending
+        pending, sources = self._pending, self._sources
         self._in_flight = True
         try:
-            await self._store.checkpoint_answer(self.message_id, self.content, self.reasoning)
+            await self._store.checkpoint_answer(self.message_id, self.content, self.reasoning,
+                                                sources=sources)
         except BaseException:
             self._retry_at = self._clock() + self._interval
             raise
@@ -106,6 +117,10 @@ class AnswerWriter:
         self._retry_at = None
         # Only what was saved stops being pending (text may arrive during the await).
         self._pending -= pending
+        if sources is not None:
+            self._saved_sources = sources
+            if self._sources is sources:
+                self._sources = None
         self.checkpoints += 1
 
     async def finish(
@@ -138,6 +153,7 @@ class AnswerWriter:
         )
         self.finished = True
         self._pending = 0
+        self._sources = None
 
 
 def _joined(parts: list[str]) -> str:

@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -17,6 +18,24 @@ from sonar_tui.store.redact import redact
 log = logging.getLogger(__name__)
 
 TITLE_MAX_CHARS = 80
+
+
+# ---------------------------------------------------------------------- text
+# A lone UTF-16 surrogate (from a JSON "\ud800" escape, or a file name decoded with
+# surrogateescape) cannot be encoded as UTF-8: SQLite's bind would raise UnicodeEncodeError
+# and lose the whole write. Everything that reaches a column goes through ``text``.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def text(value: str) -> str:
+    """``value`` with every lone surrogate replaced by U+FFFD (nearly free for ASCII)."""
+    if value.isascii():
+        return value
+    return _SURROGATE_RE.sub("\ufffd", value)
+
+
+def opt_text(value: Any) -> str | None:
+    return None if value is None else text(str(value))
 
 
 # ---------------------------------------------------------------------- JSON
@@ -35,8 +54,8 @@ def _fallback(value: Any) -> Any:
 
 def dump_json(value: Any, *, scrub_strings: bool = True) -> str:
     """Redacted, compact JSON for a column."""
-    return json.dumps(redact(value, scrub_strings=scrub_strings), ensure_ascii=False,
-                      separators=(",", ":"), default=_fallback)
+    return text(json.dumps(redact(value, scrub_strings=scrub_strings), ensure_ascii=False,
+                           separators=(",", ":"), default=_fallback))
 
 
 def dump_json_or_none(value: Any, *, scrub_strings: bool = True) -> str | None:
@@ -133,7 +152,8 @@ def image_from_row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def attachment_from_row(row: sqlite3.Row, with_data: bool) -> AttachmentRecord:
-    data = row["data"] if with_data and "data" in row.keys() else None
+    # sqlite3.Row's "in" looks at the values, not the column names: keys() is needed.
+    data = row["data"] if with_data and "data" in row.keys() else None  # noqa: SIM118
     return AttachmentRecord(name=row["name"], mime=row["mime"], size=row["size"],
                             sha256=row["sha256"], data=bytes(data) if data is not None else None)
 
@@ -146,26 +166,22 @@ def source_params(message_id: int, sources: Iterable[Mapping[str, Any]]) -> list
         params.append((
             message_id, position,
             int(number) if number is not None else position + 1,
-            str(source.get("url") or ""),
-            str(source.get("title") or ""),
-            _opt_str(source.get("date")),
-            _opt_str(source.get("last_updated")),
-            _opt_str(source.get("snippet")),
-            _opt_str(source.get("origin")),
+            text(str(source.get("url") or "")),
+            text(str(source.get("title") or "")),
+            opt_text(source.get("date")),
+            opt_text(source.get("last_updated")),
+            opt_text(source.get("snippet")),
+            opt_text(source.get("origin")),
         ))
     return params
 
 
 def image_params(message_id: int, images: Iterable[Mapping[str, Any]]) -> list[tuple]:
     return [
-        (message_id, position, str(image.get("url") or ""), _opt_str(image.get("origin_url")),
-         _opt_int(image.get("width")), _opt_int(image.get("height")), _opt_str(image.get("title")))
+        (message_id, position, text(str(image.get("url") or "")), opt_text(image.get("origin_url")),
+         _opt_int(image.get("width")), _opt_int(image.get("height")), opt_text(image.get("title")))
         for position, image in enumerate(images)
     ]
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _opt_int(value: Any) -> int | None:

@@ -80,7 +80,8 @@ def translate(exc: sqlite3.Error, path: Path) -> Exception:
     if code in _WRITE_REASONS:
         return StoreWriteError(path, _WRITE_REASONS[code], str(exc))
     if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
-        return StoreCorruptError(f"{path} is damaged or is not a sonar-tui database ({exc})")
+        return StoreCorruptError(f"{path} is damaged or is not a sonar-tui database ({exc})",
+                                 path)
     if is_busy(exc):
         return StoreBusyError(path, "another sonar-tui kept the database busy for too long", str(exc))
     return exc

@@ -6,6 +6,7 @@ The service turns :class:`StoreWriteError` into ``ApiError(kind=STORAGE)``; the 
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 
@@ -54,7 +55,24 @@ class StoreBusyError(StoreWriteError):
 
 
 class StoreCorruptError(StoreError):
-    """The file is not a SQLite database, or SQLite reports it damaged."""
+    """The file is not a SQLite database, or SQLite reports it damaged.
+
+    Damage is usually local (one page of one table): what does not touch it keeps working,
+    so callers report it and carry on; ``hint`` says how to get the rest back.
+    """
+
+    def __init__(self, message: str, path: Path | str | None = None) -> None:
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+
+    @property
+    def hint(self) -> str:
+        db = shlex.quote(str(self.path)) if self.path is not None else "DATABASE"
+        fixed = shlex.quote(f"{self.path}.recovered") if self.path is not None else "RECOVERED"
+        return ("What is not on a damaged page still works. To repair the rest: quit "
+                f"sonar-tui, run `sqlite3 {db} .recover | sqlite3 {fixed}`, keep the old file "
+                f"and move {fixed} into its place; or first save what can still be read with "
+                "`sonar-tui export --all --format json -o backup.json`.")
 
 
 class ThreadNotFoundError(StoreError, LookupError):

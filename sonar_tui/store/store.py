@@ -159,7 +159,8 @@ class Store:
         """Delete the thread and everything in it; False when there was no such thread."""
         async def body(conn: aiosqlite.Connection) -> tuple[bool, list[int]]:
             streaming = await conn.execute_fetchall(
-                "SELECT id FROM messages WHERE thread_id = ? AND status = 'streaming'", (thread_id,))
+                "SELECT id FROM messages WHERE thread_id = ? AND status = 'streaming'",
+                (thread_id,))
             return await threads.delete_thread(conn, thread_id), [row[0] for row in streaming]
 
         deleted, gone = await self._db.write(body)
@@ -180,7 +181,8 @@ class Store:
         thread in the same transaction. The first question titles an untitled thread.
         Attachments keep name, type, size and SHA-256; their bytes only with ``keep_bytes``."""
         files = list(attachments)
-        title = codec.title_from_text(content) or (codec.title_from_text(files[0].name) if files else "")
+        title = codec.title_from_text(content) or (
+            codec.title_from_text(files[0].name) if files else "")
         now = time.time()
 
         async def body(conn: aiosqlite.Connection) -> MessageRecord:
@@ -191,20 +193,26 @@ class Store:
             else:
                 current = await threads.require_thread(conn, tid)
                 retitle = {} if current or not title else {"title": title}
-            message_id = await threads.insert_user_message(conn, tid, content, files, keep_bytes, now)
+            message_id = await threads.insert_user_message(conn, tid, content, files, keep_bytes,
+                                                           now)
             await threads.touch_thread(conn, tid, now, **retitle)
             return await threads.get_message(conn, message_id, attachment_data=False)
 
         return await self._db.write(body)
 
     async def start_answer(self, thread_id: int, settings: Mapping[str, Any] | None,
-                           model: str | None, api: str | None) -> int:
+                           model: str | None, api: str | None, *,
+                           replacing: int | None = None) -> int:
         """Create the answer row (status ``streaming``) owned by this process; returns its id.
-        ``settings`` is the exact request settings used (secret-named keys are dropped)."""
+        ``settings`` is the exact request settings used (secret-named keys are dropped).
+        ``replacing``: an old answer deleted in the same transaction (regenerate), so the
+        thread never holds both, nor neither."""
         now = time.time()
 
         async def body(conn: aiosqlite.Connection) -> int:
             await threads.require_thread(conn, thread_id)
+            if replacing is not None:
+                await threads.delete_message(conn, replacing)
             await writers.register(conn, self._me, now)
             message_id = await threads.insert_answer(
                 conn, thread_id, settings or {}, model, api, self.session_id, now)
@@ -214,6 +222,8 @@ class Store:
 
         message_id = await self._db.write(body)
         self._registered = True
+        if replacing is not None:
+            self._live.pop(replacing, None)
         self._live.setdefault(message_id, None)
         self._ensure_heartbeat()
         return message_id
@@ -226,14 +236,20 @@ class Store:
         self._live[message_id] = writer
         return writer
 
-    async def checkpoint_answer(self, message_id: int, content: str, reasoning: str = "") -> bool:
+    async def checkpoint_answer(self, message_id: int, content: str, reasoning: str = "", *,
+                                sources: Sequence[Mapping[str, Any]] | None = None) -> bool:
         """Save the partial answer now (prefer ``AnswerWriter``, which throttles). False
-        when the row is no longer streaming (finished or deleted)."""
+        when the row is no longer streaming (finished); ``MessageNotFoundError`` when it is
+        gone (its thread deleted, perhaps by another instance). ``sources``, when given,
+        replace the row's sources (the whole list so far)."""
         now = time.time()
+        new_sources = None if sources is None else list(sources)
 
         async def body(conn: aiosqlite.Connection) -> bool:
             saved = await threads.checkpoint_answer(conn, message_id, content, reasoning,
                                                     self.session_id, now)
+            if saved and new_sources is not None:
+                await threads.replace_sources(conn, message_id, new_sources)
             await writers.heartbeat(conn, self._me, now)
             return saved
 
@@ -284,8 +300,10 @@ class Store:
         return await self._db.read(lambda conn: threads.load_messages(
             conn, thread_id, limit, before_id, attachment_data))
 
-    async def get_message(self, message_id: int, *, attachment_data: bool = True) -> MessageRecord | None:
-        return await self._db.read(lambda conn: threads.get_message(conn, message_id, attachment_data))
+    async def get_message(self, message_id: int, *,
+                          attachment_data: bool = True) -> MessageRecord | None:
+        return await self._db.read(
+            lambda conn: threads.get_message(conn, message_id, attachment_data))
 
     async def count_messages(self, thread_id: int) -> int:
         return await self._db.read(lambda conn: threads.count_messages(conn, thread_id))

@@ -57,7 +57,8 @@ async def insert_thread(
         " last_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (uid or uuid.uuid4().hex, codec.title_from_text(title), created,
          created if updated_at is None else updated_at, int(pinned),
-         codec.dump_json(dict(overrides or {})), last_api, last_model),
+         codec.dump_json(dict(overrides or {})), codec.opt_text(last_api),
+         codec.opt_text(last_model)),
     )
     return int(cursor.lastrowid)
 
@@ -95,6 +96,7 @@ async def count_threads(conn: aiosqlite.Connection) -> int:
 
 async def update_thread(conn: aiosqlite.Connection, thread_id: int, **columns: Any) -> None:
     """Set the given columns (names are ours, never user input)."""
+    columns = {k: codec.text(v) if isinstance(v, str) else v for k, v in columns.items()}
     assignments = ", ".join(f"{name} = ?" for name in columns)
     cursor = await conn.execute(
         f"UPDATE threads SET {assignments} WHERE id = ?", (*columns.values(), thread_id))
@@ -129,7 +131,7 @@ async def insert_user_message(
     cursor = await conn.execute(
         "INSERT INTO messages (thread_id, role, content, status, created_at, finished_at)"
         " VALUES (?, 'user', ?, 'complete', ?, ?)",
-        (thread_id, content, now, now),
+        (thread_id, codec.text(content), now, now),
     )
     message_id = int(cursor.lastrowid)
     await insert_attachments(conn, message_id, attachments, keep_bytes)
@@ -149,9 +151,11 @@ async def insert_attachments(
             data = bytes(data)
             size, sha256 = len(data), hashlib.sha256(data).hexdigest()
         else:
-            size, sha256 = int(getattr(attachment, "size", 0)), str(getattr(attachment, "sha256", ""))
-        params.append((message_id, position, str(attachment.name), str(attachment.mime), size,
-                       sha256, data if keep_bytes else None))
+            size = int(getattr(attachment, "size", 0))
+            sha256 = str(getattr(attachment, "sha256", ""))
+        params.append((message_id, position, codec.text(str(attachment.name)),
+                       codec.text(str(attachment.mime)), size, codec.text(sha256),
+                       data if keep_bytes else None))
     if params:
         await conn.executemany(
             "INSERT INTO attachments (message_id, position, name, mime, size, sha256, data)"
@@ -170,7 +174,8 @@ async def insert_answer(
     cursor = await conn.execute(
         "INSERT INTO messages (thread_id, role, status, settings, model, api, created_at,"
         " writer_session, checkpoint_at) VALUES (?, 'assistant', 'streaming', ?, ?, ?, ?, ?, ?)",
-        (thread_id, codec.dump_json(dict(settings or {})), model, api, now, writer_session, now),
+        (thread_id, codec.dump_json(dict(settings or {})), codec.opt_text(model),
+         codec.opt_text(api), now, writer_session, now),
     )
     return int(cursor.lastrowid)
 
@@ -190,8 +195,11 @@ async def checkpoint_answer(
         "UPDATE messages SET content = ?, reasoning = ?, checkpoint_at = ?, status = 'streaming'"
         " WHERE id = ? AND (status = 'streaming'"
         "   OR (status = 'interrupted' AND writer_session = ?))",
-        (content, reasoning, now, message_id, writer_session),
+        (codec.text(content), codec.text(reasoning), now, message_id, writer_session),
     )
+    if cursor.rowcount == 0 and not await conn.execute_fetchall(
+            "SELECT 1 FROM messages WHERE id = ?", (message_id,)):
+        raise MessageNotFoundError(message_id)  # deleted (by another instance, with its thread)
     return cursor.rowcount > 0
 
 
@@ -229,15 +237,18 @@ async def finish_answer(
         "UPDATE messages SET status = ?, content = ?, reasoning = ?, steps = ?, error = ?,"
         " model = ?, api = ?, usage = ?, cost = ?, finish_reason = ?, finished_at = ?,"
         " checkpoint_at = ?, response_id = ?, response_endpoint = ? WHERE id = ?",
-        (status, content, reasoning, codec.dump_json(list(steps or [])),
+        (status, codec.text(content), codec.text(reasoning), codec.dump_json(list(steps or [])),
          codec.dump_json_or_none(dict(error) if error is not None else None),
-         model, api, codec.dump_json_or_none(dict(usage) if usage is not None else None),
-         cost, finish_reason, now, now, response_id, response_endpoint, message_id),
+         codec.opt_text(model), codec.opt_text(api),
+         codec.dump_json_or_none(dict(usage) if usage is not None else None),
+         cost, codec.opt_text(finish_reason), now, now, codec.opt_text(response_id),
+         codec.opt_text(response_endpoint), message_id),
     )
     await replace_children(conn, message_id, sources=sources, related=related, images=images)
     await conn.execute(
         "UPDATE threads SET updated_at = ?, last_model = coalesce(?, last_model),"
-        " last_api = coalesce(?, last_api) WHERE id = ?", (now, model, api, thread_id))
+        " last_api = coalesce(?, last_api) WHERE id = ?",
+        (now, codec.opt_text(model), codec.opt_text(api), thread_id))
     return thread_id
 
 
@@ -250,21 +261,28 @@ async def replace_children(
     images: Sequence[Mapping[str, Any]],
 ) -> None:
     # Deleting first makes a repeated finish (or an import) idempotent.
-    for table in ("sources", "related_questions", "images"):
+    for table in ("related_questions", "images"):
         await conn.execute(f"DELETE FROM {table} WHERE message_id = ?", (message_id,))
+    await replace_sources(conn, message_id, sources)
+    if related:
+        await conn.executemany(
+            "INSERT INTO related_questions (message_id, position, question) VALUES (?, ?, ?)",
+            [(message_id, i, codec.text(str(q))) for i, q in enumerate(related)])
+    if images:
+        await conn.executemany(
+            "INSERT INTO images (message_id, position, url, origin_url, width, height, title)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", codec.image_params(message_id, images))
+
+
+async def replace_sources(conn: aiosqlite.Connection, message_id: int,
+                          sources: Sequence[Mapping[str, Any]]) -> None:
+    """The message's sources become ``sources`` (a checkpoint's list so far, or the final)."""
+    await conn.execute("DELETE FROM sources WHERE message_id = ?", (message_id,))
     if sources:
         await conn.executemany(
             "INSERT INTO sources (message_id, position, number, url, title, date, last_updated,"
             " snippet, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             codec.source_params(message_id, sources))
-    if related:
-        await conn.executemany(
-            "INSERT INTO related_questions (message_id, position, question) VALUES (?, ?, ?)",
-            [(message_id, i, str(q)) for i, q in enumerate(related)])
-    if images:
-        await conn.executemany(
-            "INSERT INTO images (message_id, position, url, origin_url, width, height, title)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)", codec.image_params(message_id, images))
 
 
 async def insert_full_message(conn: aiosqlite.Connection, thread_id: int, m: MessageRecord,
@@ -274,10 +292,11 @@ async def insert_full_message(conn: aiosqlite.Connection, thread_id: int, m: Mes
         "INSERT INTO messages (thread_id, role, content, reasoning, steps, status, error, model,"
         " api, settings, usage, cost, finish_reason, created_at, finished_at, response_id,"
         " response_endpoint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (thread_id, m.role, m.content, m.reasoning, codec.dump_json(m.steps),
-         m.status, codec.dump_json_or_none(m.error), m.model, m.api, codec.dump_json(m.settings),
-         codec.dump_json_or_none(m.usage), m.cost, m.finish_reason, created_at, m.finished_at,
-         m.response_id, m.response_endpoint),
+        (thread_id, m.role, codec.text(m.content), codec.text(m.reasoning),
+         codec.dump_json(m.steps), m.status, codec.dump_json_or_none(m.error),
+         codec.opt_text(m.model), codec.opt_text(m.api), codec.dump_json(m.settings),
+         codec.dump_json_or_none(m.usage), m.cost, codec.opt_text(m.finish_reason), created_at,
+         m.finished_at, codec.opt_text(m.response_id), codec.opt_text(m.response_endpoint)),
     )
     message_id = int(cursor.lastrowid)
     await replace_children(conn, message_id, sources=m.sources, related=m.related, images=m.images)
@@ -285,7 +304,8 @@ async def insert_full_message(conn: aiosqlite.Connection, thread_id: int, m: Mes
     return message_id
 
 
-async def touch_thread(conn: aiosqlite.Connection, thread_id: int, now: float, **columns: Any) -> None:
+async def touch_thread(conn: aiosqlite.Connection, thread_id: int, now: float,
+                       **columns: Any) -> None:
     await update_thread(conn, thread_id, updated_at=now, **columns)
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, get_args
 
+from sonar_tui.store import codec
 from sonar_tui.store.errors import StoreImportError
 from sonar_tui.store.models import (
     EXPORT_FORMAT,
@@ -168,7 +169,7 @@ class _Reader:
             return ""
         if not isinstance(value, str):
             raise StoreImportError(f"{where}: expected a string")
-        return value
+        return codec.text(value)  # JSON allows "\ud800"; UTF-8 (and SQLite) does not
 
     def opt_text(self, value: Any, where: str) -> str | None:
         return None if value is None else self.text(value, where)
@@ -177,7 +178,8 @@ class _Reader:
     def number(value: Any, where: str, default: float | None = None) -> float:
         if value is None and default is not None:
             return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
             raise StoreImportError(f"{where}: expected a number")
         return float(value)
 

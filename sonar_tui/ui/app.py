@@ -9,11 +9,13 @@ action is also a command-palette entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.worker import Worker
 
 from sonar_tui import paths
 from sonar_tui.api.conversation import Attachment, AttachmentError
@@ -53,13 +54,16 @@ from sonar_tui.references import (
 from sonar_tui.sanitize import clean_line, clean_text, safe_url, url_domain
 from sonar_tui.service import (
     AgentEndpointRemembered,
+    AnswerKept,
     AnswerSaved,
     AnswerStarted,
     ChatService,
     QuestionSaved,
     StorageProblem,
     error_record,
+    storage_error,
 )
+from sonar_tui.store.errors import StoreError
 from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.run_to_end import run_to_end
 from sonar_tui.ui.screens.help import HelpScreen, binding_rows
@@ -141,6 +145,8 @@ class SonarApp(App[None]):
         self.last_copy = None
         self._mock = None
         self._data_ready = asyncio.Event()
+        self._watch_terminal = False  # poll whether the terminal hung up (see _tick)
+        self._shutting_down = False  # a signal or a lost terminal: answers end interrupted
         super().__init__()
         self._load_themes()
         if config.keymap:
@@ -180,6 +186,7 @@ class SonarApp(App[None]):
             self.notify(clean_text(self.theme_message), severity="warning", markup=False)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.set_interval(1.0, self._tick)
+        self._catch_terminating_signals()
         if not self.demo and not self.config.api_key:
             self.push_screen(WelcomeScreen(str(self.config.path)), self._welcome_done)
         # Data loads after the first frame: start-up shows the UI at once.
@@ -243,6 +250,60 @@ class SonarApp(App[None]):
         await self._open_store(paths.demo_db_path())
         self.refresh_status()
 
+    # ------------------------------------------------------------------ going away
+
+    def get_driver_class(self):
+        from textual.drivers.linux_driver import LinuxDriver
+
+        driver = super().get_driver_class()
+        if driver is LinuxDriver:  # not an explicitly chosen one (TEXTUAL_DRIVER, web)
+            from sonar_tui.ui.terminal import SonarDriver
+
+            return SonarDriver
+        return driver
+
+    def _catch_terminating_signals(self) -> None:
+        """SIGTERM and SIGHUP (the SSH link dropped, the tmux session killed) end the app
+        like Esc and ctrl+q would, but the answers in progress are saved as interrupted.
+        Not under a test's headless driver, and a signal set to be ignored (nohup) stays so;
+        a terminal that goes away without SIGHUP is noticed by ``_tick``."""
+        import signal
+
+        if self.is_headless or os.name != "posix":
+            return
+        from sonar_tui.ui.terminal import SonarDriver, terminal_gone
+
+        self._watch_terminal = isinstance(self._driver, SonarDriver) and not terminal_gone()
+        loop = asyncio.get_running_loop()
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is None or signal.getsignal(signum) is signal.SIG_IGN:
+                continue
+            try:
+                loop.add_signal_handler(signum, self.shut_down, 128 + signum)
+            except (ValueError, RuntimeError, NotImplementedError):
+                continue
+
+    def terminal_lost(self) -> None:
+        """The terminal hung up (a write failed, or it no longer answers): nobody can see or
+        use the app any more, so save what is streaming and exit."""
+        self._watch_terminal = False
+        self.shut_down(129)  # as for SIGHUP, which it usually comes with
+
+    def shut_down(self, return_code: int) -> None:
+        """End the app now, saving every answer in progress as ``interrupted``.
+
+        Idempotent, and never harsher the second time: a hung-up session gets SIGHUP more
+        than once (tmux and the kernel each send one)."""
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        self.service.shutting_down = True
+        for worker in self.workers:
+            if worker.group == "answers":
+                worker.cancel()
+        self.exit(return_code=return_code)
+
     async def on_unmount(self) -> None:
         # Textual has cancelled the workers but not waited for them; an answer's final save
         # (status "cancelled", partial text) must finish before the database closes.
@@ -272,18 +333,40 @@ class SonarApp(App[None]):
         if main.is_mounted:  # at start-up the screen applies it itself, once composed
             main.conversation.follow_streaming = self.config.appearance.follow_streaming
 
+    # ------------------------------------------------------------------ store failures
+
+    @contextlib.contextmanager
+    def store_errors(self, doing: str) -> Iterator[None]:
+        """Around every call the UI makes into the store: a failure (a damaged page, a
+        thread another instance deleted, a full disk) is said, and the app carries on."""
+        try:
+            yield
+        except StoreError as exc:
+            self.report_store_error(exc, doing)
+
+    def report_store_error(self, exc: StoreError, doing: str) -> None:
+        error = storage_error(exc)
+        text = f"Could not {doing}: {error.message}" + (f"\n{error.hint}" if error.hint else "")
+        self.notify(clean_text(text), title=error.title, severity="error", markup=False,
+                    timeout=30)
+
     # ------------------------------------------------------------------ threads
 
     async def refresh_threads(self) -> None:
         if self.service.store is None:
             return
-        threads = await self.service.list_threads(PAGE_SIZE)
-        self.main.sidebar.show_threads(threads, exhausted=len(threads) < PAGE_SIZE)
+        with self.store_errors("list the threads"):
+            threads = await self.service.list_threads(PAGE_SIZE)
+            self.main.sidebar.show_threads(threads, exhausted=len(threads) < PAGE_SIZE)
 
     def live_for(self, thread_id: int) -> LiveAnswer | None:
         return self.live.get(thread_id)
 
     async def thread_action(self, action: str, thread_id: int) -> None:
+        with self.store_errors(f"{action} the thread"):
+            await self._thread_action(action, thread_id)
+
+    async def _thread_action(self, action: str, thread_id: int) -> None:
         thread = await self.service.get_thread(thread_id)
         if thread is None:
             return
@@ -301,7 +384,8 @@ class SonarApp(App[None]):
                             severity="warning")
                 return
             body = Content("“") + Content(clean_line(thread.title)) + Content(
-                f"” and its {thread.message_count} messages will be deleted. This cannot be undone.")
+                f"” and its {thread.message_count} messages will be deleted. "
+                "This cannot be undone.")
             def confirmed(yes: bool | None) -> None:
                 if yes:
                     self.run_worker(self._delete(thread_id), exit_on_error=False)
@@ -309,18 +393,20 @@ class SonarApp(App[None]):
                              confirmed)
 
     async def _rename(self, thread_id: int, title: str) -> None:
-        new_title = await self.service.rename(thread_id, title)
-        if self.main.thread_id == thread_id:
-            self.main.sub_title = new_title
-            self.main.thread = await self.service.get_thread(thread_id)
+        with self.store_errors("rename the thread"):
+            new_title = await self.service.rename(thread_id, title)
+            if self.main.thread_id == thread_id:
+                self.main.sub_title = new_title
+                self.main.thread = await self.service.get_thread(thread_id)
         await self.refresh_threads()
 
     async def _delete(self, thread_id: int) -> None:
-        await self.service.delete(thread_id)
-        if self.main.thread_id == thread_id:
-            await self.main.show_empty_thread()
+        with self.store_errors("delete the thread"):
+            await self.service.delete(thread_id)
+            if self.main.thread_id == thread_id:
+                await self.main.show_empty_thread()
+            self.notify("Thread deleted.")
         await self.refresh_threads()
-        self.notify("Thread deleted.")
 
     # ------------------------------------------------------------------ asking
 
@@ -376,8 +462,11 @@ class SonarApp(App[None]):
                                     severity="warning")
         except asyncio.CancelledError:
             live.status = "cancelled"
-            if self.is_running:
-                await run_to_end(self._finish_view(live, status="cancelled"))
+            if self.is_running and not self._shutting_down:
+                if live.replaces is not None:  # a regenerate stopped before its first text
+                    await run_to_end(self._drop_attempt(live))
+                else:
+                    await run_to_end(self._finish_view(live, status="cancelled"))
             raise
         except Exception as exc:  # a bug in the service must not take the app down either
             log.exception("answer worker failed")
@@ -424,10 +513,15 @@ class SonarApp(App[None]):
                     await main.conversation.add_live_answer(live)
                     main.composer.questions.append(message.content)
                 await self.refresh_threads()
-            case AnswerStarted(message_id=message_id):
+            case AnswerStarted(message_id=message_id, replaced=replaced):
                 live.message_id = message_id
                 if view:
                     view.message_id = message_id
+                if replaced is not None:  # the new answer has text: the old one goes
+                    live.replaces = None
+                    await self._remove_answer_view(live, replaced)
+            case AnswerKept(status=status, error=error):
+                await self._drop_attempt(live, status, error)
             case Started(api=api, model=model):
                 live.status, live.api, live.model = "streaming", api, model or live.model
                 live.retry_at = None
@@ -501,6 +595,38 @@ class SonarApp(App[None]):
                 live.status = status
                 await self._finish_view(live, status=status)
 
+    async def _remove_answer_view(self, live: LiveAnswer, message_id: int) -> None:
+        if self.main.thread_id != live.thread_id:
+            return  # not on screen: the thread shows what is stored when opened
+        for view in self.main.conversation.answers():
+            # SQLite may give the new row the old one's id: the live view is never the old.
+            if view.message_id == message_id and view is not live.view:
+                await view.remove()
+
+    async def _drop_attempt(self, live: LiveAnswer, status: str = "cancelled",
+                            error: ApiError | None = None) -> None:
+        """A regenerate that ended before its first text: its view goes, the old answer
+        (still on screen and stored) is selected again, and the user is told why."""
+        kept_id, live.replaces = live.replaces, None
+        view = live.view if live.view is not None and live.view.is_attached else None
+        live.view = None
+        if view is not None:
+            await view.remove()
+        conversation = self.main.conversation
+        if self.main.thread_id == live.thread_id:
+            kept = next((v for v in conversation.answers() if v.message_id == kept_id), None)
+            if kept is not None:
+                conversation.select(kept)
+        if error is not None:
+            why = f"The new answer failed: {error.describe()}"
+        elif status == "cancelled":
+            why = "Stopped before the new answer began."
+        else:
+            why = "The new answer came back empty."
+        self.notify(f"{why}\nThe previous answer is kept.", title="Regenerate",
+                    severity="warning" if error is not None else "information", markup=False,
+                    timeout=12)
+
     def _refused(self, error: ApiError) -> None:
         where = f" ({error.field})" if error.field else ""
         self.notify(error.message, title=f"Not sent{where}", severity="error", markup=False,
@@ -525,7 +651,13 @@ class SonarApp(App[None]):
         return f"{live.retry_note} — retrying in {left} s…"
 
     def _tick(self) -> None:
-        """Once a second: retry countdowns."""
+        """Once a second: retry countdowns, and whether the terminal is still there."""
+        if self._watch_terminal:
+            from sonar_tui.ui.terminal import terminal_gone
+
+            if terminal_gone():
+                self.terminal_lost()
+                return
         for live in list(self.live.values()):
             view = live.view
             if live.retry_at and view is not None and view.is_attached:
@@ -547,7 +679,8 @@ class SonarApp(App[None]):
         known = [c for c in costs if c is not None]
         main.status.show(
             model=settings.model, api=(last.api if last else ""),
-            api_mode="agent" if self.config.connection.uses_agent() else self.config.connection.api_mode,
+            api_mode=("agent" if self.config.connection.uses_agent()
+                      else self.config.connection.api_mode),
             search=settings.summary(), overrides=bool(main.thread and main.thread.overrides),
             last_tokens=(last.usage or {}).get("total_tokens") if last and last.usage else None,
             last_cost=(last.cost if last and last.cost is not None else
@@ -592,11 +725,11 @@ class SonarApp(App[None]):
             return
         thread_id = main.thread_id
         answers = main.conversation.answers()
-        if answers and answers[-1].message_id is not None:
-            await answers[-1].remove()
         question = main.conversation.last_question()
         live = LiveAnswer(thread_id=thread_id, question=question.text if question else "")
         live.question_id = question.message_id if question else None
+        # The old answer stays on screen (and stored) until the new one has text.
+        live.replaces = answers[-1].message_id if answers else None
         await main.conversation.add_live_answer(live)
         self._run_answer(live, self.service.answer_again(thread_id))
 
@@ -605,7 +738,9 @@ class SonarApp(App[None]):
         if main.thread_id is None or main.thread_id in self.live:
             self.notify("Nothing to edit (or an answer is still streaming).", severity="warning")
             return
-        text = await self.service.take_back_last(main.thread_id)
+        text = None
+        with self.store_errors("take back the last question"):
+            text = await self.service.take_back_last(main.thread_id)
         if text is None:
             return
         await main.open_thread(main.thread_id)
@@ -677,7 +812,12 @@ class SonarApp(App[None]):
             return
         main = self.main
         if result.scope == "thread" and main.thread is not None:
-            main.thread = await self.service.set_overrides(main.thread.id, result.request)
+            saved = False
+            with self.store_errors("save the thread settings"):
+                main.thread = await self.service.set_overrides(main.thread.id, result.request)
+                saved = True
+            if not saved:
+                return
             main.show_thread_title()
             await self.refresh_threads()
             self.notify("Thread settings saved." if main.thread and main.thread.overrides
@@ -694,11 +834,17 @@ class SonarApp(App[None]):
                                               connection=result.connection,
                                               appearance=result.appearance, copy=result.copy)
                 except ConfigWriteError as exc:
-                    self.notify(str(exc), title="Settings not saved", severity="error",
-                                markup=False)
-                    return
+                    if exc.session is None:  # the values were refused: nothing changes
+                        self.notify(str(exc), title="Settings not saved", severity="error",
+                                    markup=False)
+                        return
+                    # Only the file could not be written: the settings still hold until quit.
+                    self.config = exc.session
+                    self.notify(clean_text(str(exc)), title="Settings not saved to the file",
+                                severity="warning", markup=False, timeout=15)
+                else:
+                    self.notify("Settings saved.")
                 await self.service.reconfigure(self.config)
-                self.notify("Settings saved.")
             if result.appearance is not None:
                 self.config.appearance = result.appearance
                 self._apply_layout_settings()
@@ -725,21 +871,29 @@ class SonarApp(App[None]):
         if main.thread is None or not main.thread.overrides:
             self.notify("This thread has no overrides: it uses the defaults.")
             return
-        main.thread = await self.service.clear_overrides(main.thread.id)
+        with self.store_errors("clear the thread settings"):
+            main.thread = await self.service.clear_overrides(main.thread.id)
         main.show_thread_title()
         await self.refresh_threads()
         self.notify("Thread overrides cleared: this thread uses the defaults again.")
         self.refresh_status()
 
     def _theme_changed(self, theme) -> None:
-        if self.config.appearance.theme == theme.name:
+        from sonar_tui.ui.screens.settings import SettingsScreen
+
+        if self.config.appearance.theme == theme.name or isinstance(self.screen, SettingsScreen):
+            return  # nothing new, or the settings screen's preview (its Save or Cancel decides)
+        # A new value, not the old one changed in place: save_config writes what differs.
+        appearance = replace(self.config.appearance, theme=theme.name)
+        if not self.config_writable:
+            self.config.appearance = appearance
             return
-        self.config.appearance.theme = theme.name
-        if self.config_writable:
-            try:
-                self.config = save_config(self.config, appearance=self.config.appearance)
-            except ConfigWriteError as exc:
-                self.notify(str(exc), title="Theme not saved", severity="warning", markup=False)
+        try:
+            self.config = save_config(self.config, appearance=appearance)
+        except ConfigWriteError as exc:
+            self.config.appearance = appearance  # the theme holds for this session
+            self.notify(clean_text(str(exc)), title="Theme not saved", severity="warning",
+                        markup=False)
 
     # ------------------------------------------------------------------ attachments
 
@@ -878,8 +1032,9 @@ class SonarApp(App[None]):
         if main.thread is None or self.store is None:
             self.notify("No thread to copy.", severity="warning")
             return
-        data = (await self.store.export_thread(main.thread.id)).to_dict()
-        self.copy(thread_markdown(data["thread"], data["messages"]), "thread as Markdown")
+        with self.store_errors("read the thread"):
+            data = (await self.store.export_thread(main.thread.id)).to_dict()
+            self.copy(thread_markdown(data["thread"], data["messages"]), "thread as Markdown")
 
     async def action_export_thread(self, fmt: str = "md") -> None:
         from sonar_tui.export import export_json, export_markdown
@@ -888,7 +1043,11 @@ class SonarApp(App[None]):
         if main.thread is None or self.store is None:
             self.notify("No thread to export.", severity="warning")
             return
-        data = (await self.store.export_thread(main.thread.id)).to_dict()
+        data = None
+        with self.store_errors("read the thread"):
+            data = (await self.store.export_thread(main.thread.id)).to_dict()
+        if data is None:
+            return
         text = export_markdown(data) if fmt == "md" else export_json(data)
         path = save_to_file(text, paths.data_dir() / "exports", stem=f"thread-{main.thread.id}",
                             suffix=".md" if fmt == "md" else ".json")
@@ -942,7 +1101,8 @@ class SonarApp(App[None]):
              lambda: self.action_export_thread("json")),
             ("Toggle reasoning", "Fold or unfold the selected answer's reasoning",
              self.action_toggle_reasoning),
-            ("Toggle sources panel", "Show or hide the citation panel", self.action_toggle_citations),
+            ("Toggle sources panel", "Show or hide the citation panel",
+             self.action_toggle_citations),
             ("Toggle sidebar", "Show or hide the thread list", self.action_toggle_sidebar),
             ("Settings", "Model, search filters, API, appearance", self.action_settings),
             ("Thread settings", "Overrides for this thread only", self.action_thread_settings),

@@ -40,6 +40,8 @@ class LiveAnswer:
     retry_note: str = ""
     started_at: float = field(default_factory=time.monotonic)
     view: AnswerView | None = None
+    # Regenerating: the answer this one replaces once it has text (it stays until then).
+    replaces: int | None = None
 
     @property
     def full_text(self) -> str:

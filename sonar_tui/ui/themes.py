@@ -129,7 +129,8 @@ def _check_colour(file: str, key: str, value: Any) -> str:
 
 def _unknown(file: str, key: str, known: Iterable[str], what: str) -> ThemeFileError:
     guess = difflib.get_close_matches(key, list(known), n=1)
-    return ThemeFileError(file, key, f"unknown {what}" + (f"; did you mean '{guess[0]}'?" if guess else ""))
+    hint = f"; did you mean '{guess[0]}'?" if guess else ""
+    return ThemeFileError(file, key, f"unknown {what}{hint}")
 
 
 def load_theme_file(path: Path | Traversable) -> Theme:
@@ -141,6 +142,8 @@ def load_theme_file(path: Path | Traversable) -> Theme:
         raise ThemeFileError(file, "", f"cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ThemeFileError(file, "", f"is not valid TOML: {exc}") from None
+    except RecursionError:  # valid TOML nested hundreds deep: tomllib recurses per level
+        raise ThemeFileError(file, "", "is nested too deeply to read") from None
 
     stem = path.name.removesuffix(".toml")
     options: dict[str, Any] = {"name": data.pop("name", stem)}
@@ -157,7 +160,8 @@ def load_theme_file(path: Path | Traversable) -> Theme:
                 raise ThemeFileError(file, key, "must be true or false")
             options[key] = value
         elif key in _FRACTION_FIELDS:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0 <= value <= 1:
                 raise ThemeFileError(file, key, "must be a number from 0 to 1")
             options[key] = float(value)
         elif key == "variables":
@@ -218,13 +222,18 @@ def load_all_themes(user_dir: Path) -> tuple[list[Theme], list[ThemeProblem]]:
     try:
         user_files = sorted(p for p in user_dir.glob("*.toml") if not p.name.startswith("."))
     except OSError as exc:
-        return list(themes.values()), [*problems, ThemeProblem(str(user_dir), f"cannot be read: {exc}")]
+        unreadable = ThemeProblem(str(user_dir), f"cannot be read: {exc}")
+        return list(themes.values()), [*problems, unreadable]
     user_names: dict[str, Path] = {}
     for path in user_files:
         try:
             theme = load_theme_file(path)
         except ThemeFileError as exc:
             problems.append(ThemeProblem.from_error(exc))
+            continue
+        except Exception as exc:  # whatever else a user's file can provoke: skip it, say why
+            problems.append(ThemeProblem(str(path), f"cannot be used ({type(exc).__name__}: "
+                                         f"{exc}); skipped"))
             continue
         if theme.name in user_names:
             problems.append(ThemeProblem(str(path), f"name: '{theme.name}' is already used by "

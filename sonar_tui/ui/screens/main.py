@@ -172,9 +172,10 @@ class MainScreen(Screen):
 
     @on(Sidebar.Opened)
     async def _opened(self, event: Sidebar.Opened) -> None:
-        await self.open_thread(event.target.thread_id, event.target.message_id)
-        if event.target.message_id is not None:
-            self.conversation.focus()
+        with self.sonar.store_errors("open that thread"):
+            await self.open_thread(event.target.thread_id, event.target.message_id)
+            if event.target.message_id is not None:
+                self.conversation.focus()
 
     @on(Sidebar.SearchRequested)
     def _search(self, event: Sidebar.SearchRequested) -> None:
@@ -188,13 +189,15 @@ class MainScreen(Screen):
             await self.sonar.refresh_threads()
             return
         await asyncio.sleep(SEARCH_DEBOUNCE)  # typing: search once the user pauses
-        hits = await self.sonar.service.search(query)
-        self.sidebar.show_hits(query, hits)
+        with self.sonar.store_errors("search"):
+            hits = await self.sonar.service.search(query)
+            self.sidebar.show_hits(query, hits)
 
     @on(Sidebar.MoreRequested)
     async def _more(self, event: Sidebar.MoreRequested) -> None:
-        threads = await self.sonar.service.list_threads(PAGE_SIZE, event.offset)
-        self.sidebar.show_threads(threads, append=True, exhausted=len(threads) < PAGE_SIZE)
+        with self.sonar.store_errors("list more threads"):
+            threads = await self.sonar.service.list_threads(PAGE_SIZE, event.offset)
+            self.sidebar.show_threads(threads, append=True, exhausted=len(threads) < PAGE_SIZE)
 
     @on(ThreadList.Action)
     async def _thread_action(self, event: ThreadList.Action) -> None:
@@ -256,8 +259,13 @@ class MainScreen(Screen):
     async def _older(self, event: Conversation.LoadOlder) -> None:
         if event.thread_id != self.thread_id:
             return
-        messages, has_older = await self.sonar.service.load_page(event.thread_id, OLDER_PAGE,
-                                                                 event.before_id)
+        page = None
+        with self.sonar.store_errors("load the older messages"):
+            page = await self.sonar.service.load_page(event.thread_id, OLDER_PAGE,
+                                                      event.before_id)
+        if page is None:  # could not be read (and was reported)
+            return
+        messages, has_older = page
         await self.conversation.prepend_older(messages, has_older=has_older)
         self.composer.questions = [m.content for m in messages if m.role == "user"] \
             + self.composer.questions
