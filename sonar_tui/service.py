@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sonar_tui.api.background import background_unavailable
 from sonar_tui.api.conversation import AskRequest, Attachment, Turn, continuation_endpoint
 from sonar_tui.api.errors import ApiError, ErrorKind
 from sonar_tui.api.events import (
@@ -37,8 +38,10 @@ from sonar_tui.config import (
     forget_agent_endpoints,
     remember_agent_endpoint,
 )
+from sonar_tui.jobs import CancelOutcome, JobProgress, JobRunner, JobSubmitted
 from sonar_tui.store import (
     AnswerWriter,
+    JobRecord,
     MessageRecord,
     SearchHit,
     Store,
@@ -101,7 +104,7 @@ class StorageProblem:
 
 
 ServiceEvent = (Event | QuestionSaved | AnswerStarted | AnswerSaved | StorageProblem
-                | AgentEndpointRemembered)
+                | AgentEndpointRemembered | JobSubmitted | JobProgress)
 
 
 def error_record(error: ApiError) -> dict[str, Any]:
@@ -111,6 +114,19 @@ def error_record(error: ApiError) -> dict[str, Any]:
 
 def storage_error(exc: Exception) -> ApiError:
     return ApiError(ErrorKind.STORAGE, str(exc) or exc.__class__.__name__)
+
+
+def error_from_record(record: dict[str, Any]) -> ApiError:
+    """A stored error (``error_record``) as the error it was."""
+    try:
+        kind = ErrorKind(record.get("kind") or "protocol")
+    except ValueError:
+        kind = ErrorKind.PROTOCOL
+    retry_after = record.get("retry_after")
+    return ApiError(kind, str(record.get("message") or ""), status=record.get("status"),
+                    error_type=record.get("type"),
+                    retry_after=retry_after if isinstance(retry_after, (int, float)) else None,
+                    field=record.get("field"), host=record.get("host"))
 
 
 class ChatService:
@@ -124,6 +140,7 @@ class ChatService:
         self._transport = transport
         self._client_factory = client_factory
         self._client = None
+        self.jobs = JobRunner(self)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -211,14 +228,23 @@ class ChatService:
     async def ask(self, question: str, *, thread_id: int | None = None,
                   attachments: Sequence[Attachment] = (),
                   settings: RequestSettings | None = None, keep_attachment_bytes: bool = False,
-                  save: bool = True, stream: bool = True) -> AsyncIterator[ServiceEvent]:
-        """Ask a new question (in a new thread when ``thread_id`` is None)."""
+                  save: bool = True, stream: bool = True, background: bool | None = None,
+                  follow: bool = True) -> AsyncIterator[ServiceEvent]:
+        """Ask a new question (in a new thread when ``thread_id`` is None).
+
+        ``background``: send it as a background job (True), never (False), or when it is
+        deep research and the API has a background mode (None). A job is followed to its
+        answer unless ``follow`` is False (then the events end with ``JobSubmitted``)."""
         thread = None
         if save and thread_id is not None:
             thread = await self._require_store().get_thread(thread_id)
             if thread is None:
-                yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, f"There is no thread {thread_id}.",
-                                      field="thread"))
+                yield Failed(ApiError(ErrorKind.INVALID_SETTINGS,
+                                      f"There is no thread {thread_id}.", field="thread"))
+                return
+            busy = await self._job_refusal(thread_id)
+            if busy is not None:
+                yield Failed(busy)
                 return
         settings = settings or self.settings_for(thread)
         problems = validate_request_settings(settings)
@@ -230,6 +256,10 @@ class ChatService:
         if not question.strip() and not attachments:
             yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "The question is empty.",
                                   field="question"))
+            return
+        use_background, refusal = self._background_choice(settings, background, save)
+        if refusal is not None:
+            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, refusal, field="background"))
             return
         if not save:
             request = AskRequest(question, settings, [], list(attachments), None, stream)
@@ -254,20 +284,28 @@ class ChatService:
         yield QuestionSaved(thread, saved)
         request = AskRequest(question, settings, _turns(earlier), list(attachments), thread.uid,
                              stream, self._continues(earlier))
-        async for event in self._answer(thread, request):
+        events = self.jobs.submit(thread, saved, request, follow=follow) if use_background \
+            else self._answer(thread, request)
+        async for event in events:
             yield event
 
-    async def answer_again(self, thread_id: int, *,
-                           settings: RequestSettings | None = None) -> AsyncIterator[ServiceEvent]:
+    async def answer_again(self, thread_id: int, *, settings: RequestSettings | None = None,
+                           background: bool | None = None) -> AsyncIterator[ServiceEvent]:
         """Regenerate (or retry) the thread's last answer, with the settings that produced it
-        unless others are given. The question stays; the old answer is replaced."""
+        unless others are given. The question stays; the old answer is replaced (deep
+        research again as a background job, as ``ask`` decides)."""
         store = self._require_store()
+        busy = await self._job_refusal(thread_id)
+        if busy is not None:
+            yield Failed(busy)
+            return
         thread = await store.get_thread(thread_id)
-        messages = await store.load_messages(thread_id, limit=HISTORY_MESSAGES + 2) if thread else []
+        messages = (await store.load_messages(thread_id, limit=HISTORY_MESSAGES + 2)
+                    if thread else [])
         last_question = next((m for m in reversed(messages) if m.role == "user"), None)
         if thread is None or last_question is None:
-            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "There is no question to answer again.",
-                                  field="thread"))
+            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS,
+                                  "There is no question to answer again.", field="thread"))
             return
         old_answer = next((m for m in messages if m.role == "assistant"
                            and m.id > last_question.id), None)
@@ -280,6 +318,10 @@ class ChatService:
             yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "; ".join(map(str, problems)),
                                   field=problems[0].field))
             return
+        use_background, refusal = self._background_choice(settings, background, True)
+        if refusal is not None:
+            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, refusal, field="background"))
+            return
         if old_answer is not None:
             try:
                 await store.delete_message(old_answer.id)
@@ -289,13 +331,17 @@ class ChatService:
         earlier = [m for m in messages if m.id < last_question.id]
         request = AskRequest(last_question.content, settings, _turns(earlier), [], thread.uid,
                              True, self._continues(earlier))
-        async for event in self._answer(thread, request):
+        events = self.jobs.submit(thread, last_question, request, follow=True) \
+            if use_background else self._answer(thread, request)
+        async for event in events:
             yield event
 
     async def take_back_last(self, thread_id: int) -> str | None:
         """Edit-and-resend, first half: remove the last question and its answer, return the
         question's text for the composer (the caller asks again with the edited text)."""
         store = self._require_store()
+        if await self._job_refusal(thread_id) is not None:
+            return None  # its question is out as a background job
         messages = await store.load_messages(thread_id, limit=2)
         question = next((m for m in reversed(messages) if m.role == "user"), None)
         if question is None:
@@ -304,6 +350,50 @@ class ChatService:
             if message.id >= question.id:
                 await store.delete_message(message.id)
         return question.content
+
+    # ------------------------------------------------------------------ background jobs
+
+    def background_refusal(self) -> str | None:
+        """Why questions cannot go out as background jobs now; None when they can."""
+        return background_unavailable(self.config.connection)
+
+    def _background_choice(self, settings: RequestSettings, background: bool | None,
+                           save: bool) -> tuple[bool, str | None]:
+        """Whether to send as a job, and why it cannot be when it was asked for."""
+        if background is False:
+            return False, None
+        reason = background_unavailable(self.config.connection)
+        if background is None:  # automatic: deep research, where the API can
+            return (save and reason is None and self.config.connection.background_research
+                    and settings.is_deep_research), None
+        if not save:
+            return False, ("A background job needs the thread database (its id is kept "
+                           "there to fetch the answer later), so it cannot go without saving.")
+        return reason is None, reason
+
+    async def _job_refusal(self, thread_id: int) -> ApiError | None:
+        job = await self._require_store().thread_job(thread_id, unfinished=True)
+        if job is None:
+            return None
+        return ApiError(ErrorKind.INVALID_SETTINGS, (
+            f"Thread {thread_id} is waiting for a background job ({job.status}): its answer "
+            "comes first. Wait for it, or cancel it."), field="thread")
+
+    async def follow_job(self, job_id: int, *, check_now: bool = True,
+                         once: bool = False) -> AsyncIterator[ServiceEvent]:
+        """Follow a job until its answer is saved (see ``jobs.JobRunner.follow``)."""
+        async for event in self.jobs.follow(job_id, check_now=check_now, once=once):
+            yield event
+
+    async def cancel_job(self, job_id: int) -> CancelOutcome:
+        return await self.jobs.cancel(job_id)
+
+    async def list_jobs(self, limit: int | None = 50, *,
+                        unfinished: bool = False) -> list[JobRecord]:
+        return await self._require_store().list_jobs(limit, unfinished=unfinished)
+
+    async def thread_job(self, thread_id: int, *, unfinished: bool = False) -> JobRecord | None:
+        return await self._require_store().thread_job(thread_id, unfinished=unfinished)
 
     def _continues(self, earlier: list[MessageRecord]) -> str | None:
         """The response id a new question can continue (Agent API ``previous_response_id``):
@@ -425,7 +515,8 @@ class ChatService:
                 cost=answer.cost,
                 model=answer.model or None,
                 api=answer.api,
-                finish_reason=answer.finish_reason or ("cancelled" if status == "cancelled" else None),
+                finish_reason=(answer.finish_reason
+                               or ("cancelled" if status == "cancelled" else None)),
                 error=error_record(answer.error) if answer.error else None,
                 content=answer.text,
                 reasoning=answer.reasoning,
@@ -459,9 +550,13 @@ __all__ = [
     "AgentEndpointRemembered",
     "AnswerSaved",
     "AnswerStarted",
+    "CancelOutcome",
     "ChatService",
+    "JobProgress",
+    "JobSubmitted",
     "QuestionSaved",
     "ServiceEvent",
     "StorageProblem",
+    "error_from_record",
     "error_record",
 ]

@@ -66,7 +66,7 @@ def read_snapshot(body: bytes | str | dict) -> JobSnapshot | ApiError:
         try:
             body = json.loads(body)
         except (ValueError, RecursionError):
-            body = None
+            body = {}
     if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
         return ApiError(ErrorKind.PROTOCOL, "The service's answer about the background job "
                         "is not an Agent API response object (it has no id).")

@@ -145,11 +145,18 @@ class JobBoard:
     def release(self, response_id: str | None = None) -> int:
         """Let held (or slow) jobs finish at their next read: one, or all. Returns how many."""
         with self._lock:
-            jobs = [self._jobs[response_id]] if response_id in self._jobs else \
-                [] if response_id is not None else list(self._jobs.values())
+            if response_id is None:
+                jobs = list(self._jobs.values())
+            else:
+                jobs = [self._jobs[response_id]] if response_id in self._jobs else []
             for job in jobs:
                 job.released = True
             return len(jobs)
+
+    def forget(self) -> None:
+        """Drop every job (they expired): reading one is a 404 from now on."""
+        with self._lock:
+            self._jobs.clear()
 
     def reads(self, response_id: str) -> int:
         with self._lock:

@@ -327,10 +327,11 @@ class MockService:
         return self.jobs.release(response_id)
 
     def forget_responses(self) -> None:
-        """Drop every stored response, as when they expire: GET gives 404 and a
-        ``previous_response_id`` naming one gets the recorded 400."""
+        """Drop every stored response and background job, as when they expire: GET gives
+        404 and a ``previous_response_id`` naming one gets the recorded 400."""
         with self._lock:
             self._responses.clear()
+        self.jobs.forget()
 
     def _is_completed(self, response_id: str) -> bool:
         job = self.jobs.peek(response_id)

@@ -29,19 +29,19 @@ async def insert_job(conn: aiosqlite.Connection, *, thread_id: int, question_id:
         " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (thread_id, question_id, endpoint, path, codec.dump_json(dict(settings)), model, now,
          now))
-    return int(cursor.lastrowid)
+    return int(cursor.lastrowid or 0)
 
 
 async def get_job(conn: aiosqlite.Connection, job_id: int) -> JobRecord | None:
-    rows = await conn.execute_fetchall(f"{_SELECT} WHERE j.id = ?", (job_id,))
+    rows = list(await conn.execute_fetchall(f"{_SELECT} WHERE j.id = ?", (job_id,)))
     return codec.job_from_row(rows[0]) if rows else None
 
 
 async def latest_job(conn: aiosqlite.Connection, thread_id: int,
                      unfinished: bool) -> JobRecord | None:
     only = " AND j.finished_at IS NULL" if unfinished else ""
-    rows = await conn.execute_fetchall(
-        f"{_SELECT} WHERE j.thread_id = ?{only} ORDER BY j.id DESC LIMIT 1", (thread_id,))
+    rows = list(await conn.execute_fetchall(
+        f"{_SELECT} WHERE j.thread_id = ?{only} ORDER BY j.id DESC LIMIT 1", (thread_id,)))
     return codec.job_from_row(rows[0]) if rows else None
 
 
