@@ -103,6 +103,7 @@ class CancelOutcome:
 
     stopped: bool
     message: str
+    error: ApiError | None = None  # what kept the cancel from being asked, if anything
 
 
 # ----------------------------------------------------------------------------- the runner
@@ -400,7 +401,7 @@ class JobRunner:
                                         "again in a moment.")
         elsewhere = self._elsewhere(job)
         if elsewhere is not None:
-            return CancelOutcome(False, elsewhere.message)
+            return CancelOutcome(False, elsewhere.message, elsewhere)
         client = self._service.client
         reply = await client.cancel_response(job.path, job.response_id)
         if isinstance(reply, str):
@@ -424,7 +425,7 @@ class JobRunner:
                 pass
             return CancelOutcome(True, refused.message)
         return CancelOutcome(False, f"Could not cancel: {reply.describe()} The job goes on; "
-                                    "try again.")
+                                    "try again.", reply)
 
     def _wake(self, job_id: int) -> None:
         for event in self._wakers.get(job_id, ()):
