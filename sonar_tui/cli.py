@@ -333,7 +333,7 @@ async def _show_events(events, args: argparse.Namespace, *,
             continue
         if isinstance(event, ApiSwitched):
             print(f"sonar-tui: {event.message}", file=sys.stderr)
-        builder.feed(event)  # type: ignore[arg-type]
+        builder.feed(event)
         if quiet:
             continue
         if isinstance(event, TextDelta):
