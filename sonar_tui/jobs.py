@@ -137,6 +137,7 @@ class JobRunner:
         except StoreError as exc:  # nothing was sent
             yield Failed(storage_error(exc))
             return
+        yield _progress(job, None)  # a job from now on, though without an id yet
         async for item in self._service.client.submit_background(request):
             if isinstance(item, Retrying):
                 yield item

@@ -85,8 +85,9 @@ async def test_a_job_is_committed_first_polled_and_its_answer_lands_whole(tmp_pa
                 event.job.response_id, "queued")
             assert event.job.response_id in mock.service.jobs.ids()
     kinds = [type(e) for e in seen]
-    assert kinds[:2] == [QuestionSaved, JobSubmitted] and kinds[-1] is AnswerSaved
-    progress = [e for e in seen if isinstance(e, JobProgress)]
+    assert kinds[:3] == [QuestionSaved, JobProgress, JobSubmitted] and kinds[-1] is AnswerSaved
+    assert (seen[1].status, seen[1].next_check) == ("submitting", None)  # a job, no id yet
+    progress = [e for e in seen if isinstance(e, JobProgress)][1:]
     assert [p.status for p in progress][:2] == ["queued", "queued"] and progress[-1].polls >= 2
     assert any(isinstance(e, StepsUpdate) for e in seen[:kinds.index(Started)])  # while running
     answer = build_answer(seen)
@@ -257,7 +258,8 @@ async def test_polling_backs_off_and_honours_retry_after(tmp_path, store, mock):
     mock.service.configure(job_polls=7)
     service = service_for(store, tmp_path, mock.url, SONAR_TUI_JOB_POLL_INTERVAL="0.05")
     waits = [e.next_check for e in await collect(service.ask(
-        QUESTION, settings=DEEP, background=True)) if isinstance(e, JobProgress)]
+        QUESTION, settings=DEEP, background=True))
+        if isinstance(e, JobProgress) and e.status != "submitting"]
     # Every wait is the last one x1.5 (each jittered +-20%), up to 15 x the first interval.
     assert len(waits) >= 6
     assert all(0.04 <= w <= 0.75 * 1.2 for w in waits)
@@ -381,7 +383,7 @@ async def test_starting_a_job_retries_a_busy_service(tmp_path, store, mock):
     mock.service.configure(profile="429", fault_times=1)
     service = service_for(store, tmp_path, mock.url)
     events = await collect(service.ask(QUESTION, settings=DEEP, background=True, follow=False))
-    assert [type(e) for e in events] == [QuestionSaved, Retrying, JobSubmitted]
+    assert [type(e) for e in events] == [QuestionSaved, JobProgress, Retrying, JobSubmitted]
     mock.service.configure(profile="401-json")
     failed = await collect(service.ask("Another", settings=DEEP, background=True))
     assert failed[-2].error.kind is ErrorKind.AUTH and failed[-1].status == "error"
