@@ -599,6 +599,7 @@ class SonarApp(App[None]):
             live.job_id, live.job_status, live.job_started = (event.job_id, event.status,
                                                               event.started_at)
             live.job_checks = event.polls
+            self.refresh_status()
             live.job_next_check = (time.monotonic() + event.next_check
                                    if event.next_check is not None else None)
             live.job_problem = event.problem.describe().splitlines()[0] \
@@ -614,7 +615,7 @@ class SonarApp(App[None]):
     def _job_text(self, live: LiveAnswer) -> str:
         """The line under a running job's answer header."""
         word = JOB_WORDS.get(live.job_status, live.job_status or "starting")
-        parts = [f"Background job {word}"]
+        parts = [word[:1].upper() + word[1:]]
         if live.job_started is not None:
             parts[0] += f" for {format_elapsed(self.clock() - live.job_started)}"
         if live.job_problem:
@@ -622,7 +623,7 @@ class SonarApp(App[None]):
         if live.job_next_check is not None:
             left = max(0, round(live.job_next_check - time.monotonic()))
             parts.append(f"next check in {left} s")
-        parts.append("Esc cancels it; quitting does not")
+        parts.append("Esc cancels · safe to quit")
         return " · ".join(parts)
 
     def _job_done(self, live: LiveAnswer, status: str) -> None:
@@ -700,7 +701,9 @@ class SonarApp(App[None]):
             last_cost=(last.cost if last and last.cost is not None else
                        (last.usage or {}).get("cost") if last else None),
             thread_tokens=tokens, thread_cost=sum(known) if known else None,
-            streaming=len(self.live) + len(self.pending), demo=self.demo,
+            streaming=sum(live.job_id is None for live in self.live.values())
+            + len(self.pending),
+            jobs=sum(live.job_id is not None for live in self.live.values()), demo=self.demo,
             agent_ignored=len(agent_unsupported(settings)))
 
     # ------------------------------------------------------------------ actions

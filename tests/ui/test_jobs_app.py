@@ -54,10 +54,11 @@ async def test_f8_sends_a_job_that_shows_its_progress_and_lands_whole(harness):
         view = last_answer(app)
         assert view.status == "background" and view.steps
         assert "background job" in str(view.query_one("#answer-header").render())
-        await wait_until(pilot, lambda: "Background job running" in str(
+        await wait_until(pilot, lambda: "Running for" in str(
             view.query_one("#notice").render()), "the job's notice")
         notice = str(view.query_one("#notice").render())
-        assert "Esc cancels it; quitting does not" in notice
+        assert "next check in" in notice and "Esc cancels · safe to quit" in notice
+        assert "◷ 1 background job" in str(app.main.status.render())
         thread_id = app.main.thread_id
         assert "◷" in row_text(app, thread_id) and "running" in row_text(app, thread_id)
         assert app.main.sidebar.threads[0].job_status == "in_progress"
