@@ -239,6 +239,7 @@ def test_a_forgotten_job_is_said_gone(cli, mock):
     assert jobs_in(cli.db)[0].status == "gone"
 
 
+@pytest.mark.slow  # sits out a real Retry-After (the service test checks it in the fast run)
 def test_network_blips_and_rate_limits_are_waited_out(cli, mock):
     thread = start(cli)
     mock.service.configure(profile="poll-drop", fault_times=1)
