@@ -200,7 +200,8 @@ class JobRunner:
         warned = False
         try:
             while True:
-                await _sleep_or_wake(wake, wait)
+                if await _sleep_or_wake(wake, wait):
+                    schedule.soon()  # a cancel was asked: its end is near, look again soon
                 try:
                     stored = await store.get_job(job_id)
                 except StoreError as exc:
@@ -446,11 +447,14 @@ def _gone(error: ApiError) -> ApiError:
                     error_type=error.error_type)
 
 
-async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> None:
+async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds``, or less if woken; True when woken."""
     if seconds > 0 and not wake.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), seconds)
+    woken = wake.is_set()
     wake.clear()
+    return woken
 
 
 def events_from_message(message: MessageRecord) -> list[Event]:

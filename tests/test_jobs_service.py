@@ -411,3 +411,24 @@ async def test_progress_survives_a_restart(tmp_path, store, mock):
     assert not any(isinstance(e, (TextDelta, UsageUpdate)) for e in first)
     await service.aclose()
     await restarted.aclose()
+
+
+async def test_a_cancel_is_looked_at_at_once_not_at_the_next_scheduled_check(
+        tmp_path, store, mock):
+    mock.service.configure(job_polls=None)
+    service = service_for(store, tmp_path, mock.url, SONAR_TUI_JOB_POLL_INTERVAL="60")
+    events: list = []
+
+    async def follow():
+        async for event in service.ask(QUESTION, settings=DEEP, background=True):
+            events.append(event)
+
+    task = asyncio.create_task(follow())
+    while not any(isinstance(e, JobSubmitted) for e in events):
+        await asyncio.sleep(0.01)
+    job = next(e.job for e in events if isinstance(e, JobSubmitted))
+    assert (await service.cancel_job(job.id)).stopped
+    # The follower sleeps up to a minute before its first check; the cancel wakes it.
+    await asyncio.wait_for(task, 10)
+    assert events[-1].status == "cancelled"
+    await service.aclose()
