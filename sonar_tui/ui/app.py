@@ -500,6 +500,7 @@ class SonarApp(App[None]):
             case Failed(error=error):
                 live.error = error_record(error)
                 live.status = "error"
+                live.retry_at = None  # nothing more is retried: no countdown
                 if not live.question_id:
                     # Refused before anything was saved: the question stays in the composer.
                     self._refused(error)
@@ -549,13 +550,8 @@ class SonarApp(App[None]):
         """Once a second: retry countdowns, background jobs' running times; now and then,
         jobs started by another sonar-tui (``ask --background``) to follow."""
         for live in list(self.live.values()):
-            view = live.view
-            if view is None or not view.is_attached:
-                continue
-            if live.retry_at:
-                self.run_worker(view.set_notice(self._retry_text(live)), exit_on_error=False)
-            elif live.status == "background":
-                self.run_worker(view.set_notice(self._job_text(live)), exit_on_error=False)
+            if live.view is not None and (live.retry_at or live.status == "background"):
+                self.run_worker(self._refresh_notice(live), exit_on_error=False)
         main = self.main
         if main.is_mounted:
             main.sidebar.refresh_jobs()
@@ -563,6 +559,17 @@ class SonarApp(App[None]):
         if self._ticks % ADOPT_EVERY == 0 and self.service.store is not None:
             self.run_worker(self.follow_unfinished_jobs(), group="jobs", exclusive=True,
                             exit_on_error=False)
+
+    async def _refresh_notice(self, live: LiveAnswer) -> None:
+        """The countdown under a waiting answer, decided when it runs: the answer may have
+        ended since the tick asked for it, and its notice must then stay cleared."""
+        view = live.view
+        if view is None or not view.is_attached or not live.active:
+            return
+        if live.retry_at:
+            await view.set_notice(self._retry_text(live))
+        elif live.status == "background":
+            await view.set_notice(self._job_text(live))
 
     # ------------------------------------------------------------------ background jobs
 

@@ -254,3 +254,24 @@ async def test_a_failed_job_is_said_and_kept(harness):
         view = last_answer(app)
         assert view.status == "error" and view.sources
         assert "the model provider returned an error" in str(view.query_one("#error").render())
+
+
+async def test_the_clock_never_brings_back_the_notice_of_an_answer_that_ended(harness):
+    """The once-a-second notice (a retry countdown, a job's running time) runs in a worker;
+    one scheduled just before the answer ends must not write over the finished answer
+    (seen as a stale 'Service error … retrying' line under a failed answer)."""
+    harness.configure(profile="502-html", fault_times=5)
+    app = harness.app(config=harness.config(SONAR_TUI_MAX_ATTEMPTS="2"))
+    async with app.run_test(size=(130, 40)) as pilot:
+        await ready(pilot)
+        await ask(pilot, "Is the service up?")
+        await wait_until(pilot, lambda: (live := next(iter(app.live.values()), None))
+                         is not None and live.retry_at is not None, "a retry countdown")
+        live = next(iter(app.live.values()))
+        view = live.view
+        await wait_until(pilot, lambda: live.status == "error", "the failure")
+        app._tick()  # a tick that lands between the failure and the end of the worker
+        await wait_until(pilot, lambda: idle(app), "the answer's end")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert view.status == "error" and not view.query_children("#notice")
