@@ -1,5 +1,5 @@
-"""Command-line entry point: the app (default), ask, threads, search, export, import, config,
-mock-server.
+"""Command-line entry point: the app (default), ask, jobs, wait, cancel, threads, search,
+export, import, config, mock-server.
 
 Importing this module is cheap; each command imports what it needs. Errors are reported in
 one or two plain lines on stderr, never as a traceback. Exit codes: 0 ok, 1 API or data
@@ -105,6 +105,43 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-tokens", type=int, metavar="N")
     ask.add_argument("--thread", type=int, metavar="ID", help="continue this thread")
     ask.add_argument("--no-save", action="store_true", help="do not save into the database")
+    mode = ask.add_mutually_exclusive_group()
+    mode.add_argument("--background", action="store_true",
+                      help="send it as a background job (Agent API), print the thread id and "
+                           "exit at once; `sonar-tui wait ID` prints the answer")
+    mode.add_argument("--no-background", action="store_true",
+                      help="stream deep research too, instead of running it as a background "
+                           "job that survives this process")
+
+    jobs = commands.add_parser(
+        "jobs", help="list background jobs and their status",
+        description="List background jobs, running ones first. Each running job is checked "
+                    "with the service first (one request each; --no-check skips that), so an "
+                    "answer that arrived meanwhile lands in its thread.")
+    _common(jobs)
+    jobs.add_argument("--json", action="store_true", help="print one JSON array instead")
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--no-check", action="store_true",
+                      help="list what the database says, without asking the service")
+
+    wait = commands.add_parser(
+        "wait", help="wait for a thread's background job and print its answer as ask would",
+        description="Wait for the thread's background job to end and print its answer and "
+                    "sources as `ask` does (or at once, when it has ended). The job survives "
+                    "this command: Ctrl-C, a timeout or a dropped link leave it running.")
+    _common(wait)
+    wait.add_argument("thread", type=int, metavar="THREAD_ID")
+    wait.add_argument("--json", action="store_true", help="print one JSON object instead")
+    wait.add_argument("--timeout", type=float, metavar="SECONDS",
+                      help="give up waiting after this long (exit 4; the job goes on)")
+
+    cancel = commands.add_parser(
+        "cancel", help="cancel a thread's running background job",
+        description="Ask the service to stop the thread's background job; what it found so "
+                    "far is kept in the thread. When the service cannot cancel it, sonar-tui "
+                    "stops following it and says so.")
+    _common(cancel)
+    cancel.add_argument("thread", type=int, metavar="THREAD_ID")
 
     threads = commands.add_parser("threads", help="list threads")
     _common(threads)
@@ -325,11 +362,7 @@ async def _ask(args: argparse.Namespace) -> int:
 
 
 async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | None) -> int:
-    from sonar_tui.api.errors import ApiError
-    from sonar_tui.api.events import AnswerBuilder, ApiSwitched, TextDelta, TextFinal
-    from sonar_tui.references import missing_sources_note
-    from sonar_tui.sanitize import clean_line, clean_text, safe_url
-    from sonar_tui.service import AgentEndpointRemembered, ChatService, StorageProblem
+    from sonar_tui.service import ChatService
 
     if demo_url:  # the demo key goes to the local mock, never the user's key anywhere
         config = _load_config(args, base_url=demo_url, api_key="demo-key", path=args.path,
@@ -349,32 +382,24 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
         except StoreError as exc:
             return _fail(f"{exc}\n(--no-save asks without the database)", EXIT_API)
     service = ChatService(store, config)
-    builder = AnswerBuilder()
-    streamed = False
-    out = sys.stdout
+    background = True if args.background else False if args.no_background else None
+    submitted = []
+
+    def on_job(job) -> None:
+        submitted.append(job)
+        args.job_thread = job.thread_id  # for a Ctrl-C: say how to get the answer later
+        if not args.background:
+            print(f"sonar-tui: this runs as a background job (thread {job.thread_id}); if "
+                  f"this command stops, `sonar-tui wait {job.thread_id}` fetches the answer.",
+                  file=sys.stderr)
+
     received: list[int] = []
     events = service.ask(question, thread_id=args.thread, settings=settings,
-                         save=store is not None, stream=not args.no_stream)
+                         save=store is not None, stream=not args.no_stream,
+                         background=background, follow=not args.background)
     try:
         with _saving_on_signals(service, received):
-            async for event in events:
-                if isinstance(event, StorageProblem):
-                    print(f"sonar-tui: warning: {event.error.describe()}", file=sys.stderr)
-                    continue
-                if isinstance(event, AgentEndpointRemembered):
-                    _say_remembered(event)
-                    continue
-                if isinstance(event, ApiSwitched):
-                    print(f"sonar-tui: {clean_line(event.message)}", file=sys.stderr)
-                builder.feed(event)  # type: ignore[arg-type]
-                if args.json or args.no_stream:
-                    continue
-                if isinstance(event, TextDelta):
-                    out.write(clean_text(event.text))
-                    out.flush()
-                    streamed = True
-                elif isinstance(event, TextFinal) and not streamed:
-                    out.write(clean_text(event.text))
+            answer, streamed = await _show_events(events, args, on_job=on_job)
     except asyncio.CancelledError:
         if not received:
             raise
@@ -392,7 +417,91 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
             await store.close()
     if received:
         return _terminated(received[0])
-    answer = builder.answer()
+    if args.background and submitted and answer.error is None:
+        job = submitted[0]
+        if args.json:
+            _print_json({"thread_id": job.thread_id, "job_id": job.id,
+                         "response_id": job.response_id, "status": job.status})
+        else:
+            print(job.thread_id)
+            print(f"sonar-tui: background job started in thread {job.thread_id}; "
+                  f"`sonar-tui wait {job.thread_id}` prints its answer, `sonar-tui jobs` "
+                  "lists jobs.", file=sys.stderr)
+        return EXIT_OK
+    return _report_answer(answer, args, streamed)
+
+
+async def _show_events(events, args: argparse.Namespace, *,
+                       on_job=None) -> tuple[Any, bool]:
+    """Consume a service event stream as ``ask`` shows it: the answer's text streams to
+    stdout (unless --json or --no-stream), warnings and a job's troubles go to stderr.
+    Returns the answer and whether its text was streamed."""
+    from sonar_tui.api.events import AnswerBuilder, ApiSwitched, TextDelta, TextFinal
+    from sonar_tui.sanitize import clean_text
+    from sonar_tui.service import (
+        AgentEndpointRemembered,
+        JobProgress,
+        JobSubmitted,
+        StorageProblem,
+    )
+
+    builder = AnswerBuilder()
+    streamed = False
+    said: set[str] = set()
+    out = sys.stdout
+    quiet = args.json or getattr(args, "no_stream", False)
+    async for event in events:
+        if isinstance(event, StorageProblem):
+            print(f"sonar-tui: warning: {event.error.describe()}", file=sys.stderr)
+            continue
+        if isinstance(event, AgentEndpointRemembered):
+            _say_remembered(event)
+            continue
+        if isinstance(event, JobSubmitted):
+            if on_job is not None:
+                on_job(event.job)
+            continue
+        if isinstance(event, JobProgress):
+            _say_job_problem(event, said)
+            continue
+        if isinstance(event, ApiSwitched):
+            print(f"sonar-tui: {event.message}", file=sys.stderr)
+        builder.feed(event)
+        if quiet:
+            continue
+        if isinstance(event, TextDelta):
+            out.write(clean_text(event.text))
+            out.flush()
+            streamed = True
+        elif isinstance(event, TextFinal) and not streamed:
+            out.write(clean_text(event.text))
+    return builder.answer(), streamed
+
+
+def _say_job_problem(progress, said: set[str]) -> None:
+    """A check of a job that failed (it is retried): said once per kind of trouble."""
+    from sonar_tui.api.errors import format_wait
+    from sonar_tui.sanitize import clean_line
+
+    problem = progress.problem
+    if problem is None or problem.describe() in said:
+        return
+    said.add(problem.describe())
+    again = f"; checking again in {format_wait(progress.next_check)}" \
+        if progress.next_check is not None else ""
+    print(f"sonar-tui: the job is kept{again}: {clean_line(problem.describe())}",
+          file=sys.stderr)
+
+
+def _report_answer(answer, args: argparse.Namespace, streamed: bool) -> int:
+    """Print what is left of the answer as ``ask`` does (text, sources, or one JSON object)
+    and return the exit code."""
+    from sonar_tui.api.errors import ApiError
+    from sonar_tui.references import missing_sources_note
+    from sonar_tui.sanitize import clean_line, clean_text, safe_url
+
+    out = sys.stdout
+    no_stream = getattr(args, "no_stream", False)
     if args.json:
         data = answer.to_json()
         data["text"] = clean_text(data["text"])
@@ -400,7 +509,7 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
             data["error"] = answer.error.to_dict()
         _print_json(data)
     else:
-        if args.no_stream or (not streamed and answer.text):
+        if no_stream or (not streamed and answer.text):
             out.write(clean_text(answer.text))
         if answer.text and not answer.text.endswith("\n"):
             out.write("\n")
@@ -413,13 +522,17 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
         out.flush()
     note = missing_sources_note(answer.text, answer.sources)
     if note:
-        more = "" if args.no_stream else " Some gateways keep them in non-streamed answers: " \
+        more = "" if no_stream else " Some gateways keep them in non-streamed answers: " \
             "try --no-stream."
         print(f"sonar-tui: note: {note}{more}", file=sys.stderr)
     if answer.error is not None:
         error: ApiError = answer.error
         print(f"sonar-tui: {clean_text(error.describe())}", file=sys.stderr)
         return error.exit_code
+    if answer.finish_reason == "cancelled":
+        print("sonar-tui: the job was cancelled; what it found is kept in its thread.",
+              file=sys.stderr)
+        return EXIT_API
     if answer.finish_reason == "incomplete":
         print("sonar-tui: the answer ended before it was complete (kept as interrupted).",
               file=sys.stderr)
@@ -439,6 +552,147 @@ def _say_remembered(event) -> None:
         print(f"sonar-tui: warning: the switch to the Agent API holds for this run only, "
               f"because it could not be saved: {clean_line(event.problem or '')}",
               file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- background jobs
+
+_STATUS_WORDS = {"in_progress": "running", "submitting": "starting"}
+# Problems a later check cannot get past by itself: stop waiting and say what to fix.
+_STOPPING = frozenset({"auth", "permission", "payment", "invalid_settings"})
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _job_json(job, now: float) -> dict[str, Any]:
+    end = job.finished_at if job.finished_at is not None else now
+    return {"thread_id": job.thread_id, "job_id": job.id, "title": job.thread_title,
+            "status": job.status, "running": not job.finished,
+            "response_id": job.response_id, "created_at": job.created_at,
+            "finished_at": job.finished_at, "elapsed_seconds": round(end - job.created_at, 3),
+            "checks": job.polls, "answer_id": job.answer_id, "error": job.error}
+
+
+async def _service_and_store(args: argparse.Namespace):
+    from sonar_tui.service import ChatService
+
+    config = _load_config(args)
+    _report_config_problems(config)
+    store = await _open_store(args)
+    return ChatService(store, config), store
+
+
+async def _check_job(service, job_id: int) -> None:
+    async for _ in service.follow_job(job_id, once=True):
+        pass
+
+
+async def _jobs(args: argparse.Namespace) -> int:
+    import time
+
+    from sonar_tui.sanitize import clean_line
+
+    service, store = await _service_and_store(args)
+    try:
+        if not args.no_check:
+            running = await service.list_jobs(None, unfinished=True)
+            await asyncio.gather(*(_check_job(service, job.id) for job in running))
+        jobs = await service.list_jobs(args.limit)
+    finally:
+        await service.aclose()
+        await store.close()
+    now = time.time()
+    if args.json:
+        _print_json([_job_json(job, now) for job in jobs])
+        return EXIT_OK
+    if not jobs:
+        print('No background jobs. Start one: sonar-tui ask --background "…"')
+        return EXIT_OK
+    from datetime import datetime
+
+    print(f"{'THREAD':>6}  {'STATUS':11}  {'ELAPSED':>7}  {'STARTED':16}  TITLE")
+    for job in jobs:
+        end = job.finished_at if job.finished_at is not None else now
+        when = datetime.fromtimestamp(job.created_at).strftime("%Y-%m-%d %H:%M")
+        status = _STATUS_WORDS.get(job.status, job.status)
+        print(f"{job.thread_id:>6}  {status:11}  {_duration(end - job.created_at):>7}  "
+              f"{when:16}  {clean_line(job.thread_title)}")
+        if job.error and not job.finished:
+            print(f"{'':>6}  last check: {clean_line(str(job.error.get('message') or ''))[:160]}")
+    return EXIT_OK
+
+
+async def _wait(args: argparse.Namespace) -> int:
+    from sonar_tui.api.errors import format_wait
+
+    service, store = await _service_and_store(args)
+    args.job_thread = args.thread
+    try:
+        job = await service.thread_job(args.thread)
+        if job is None:
+            known = await service.get_thread(args.thread) is not None
+            raise UsageError(f"thread {args.thread} has no background job" if known
+                             else f"there is no thread {args.thread}")
+        events = _until_stuck(service.follow_job(job.id))
+        try:
+            answer, streamed = await asyncio.wait_for(_show_events(events, args),
+                                                      args.timeout)
+        except TimeoutError:
+            print(f"sonar-tui: the job is still running after {format_wait(args.timeout)}; "
+                  f"it goes on: `sonar-tui wait {args.thread}` again later.", file=sys.stderr)
+            return EXIT_NETWORK
+        finally:
+            await events.aclose()
+        job = await service.thread_job(args.thread)
+    finally:
+        await service.aclose()
+        await store.close()
+    code = _report_answer(answer, args, streamed)
+    if job is not None and not job.finished:
+        print(f"sonar-tui: the job is kept: `sonar-tui wait {args.thread}` again once that "
+              "is fixed.", file=sys.stderr)
+    return code
+
+
+async def _until_stuck(events):
+    """A job's events until it ends, or until a check meets a problem that waiting cannot
+    fix (a refused key, a base URL that is not where the job lives): then that problem."""
+    from sonar_tui.api.events import Failed
+    from sonar_tui.service import JobProgress
+
+    async for event in events:
+        yield event
+        if isinstance(event, JobProgress) and event.problem is not None \
+                and event.problem.kind.value in _STOPPING:
+            yield Failed(event.problem)
+            return
+
+
+async def _cancel(args: argparse.Namespace) -> int:
+    from sonar_tui.sanitize import clean_line
+
+    service, store = await _service_and_store(args)
+    try:
+        job = await service.thread_job(args.thread, unfinished=True)
+        if job is None:
+            last = await service.thread_job(args.thread)
+            raise UsageError(f"thread {args.thread} has no running background job"
+                             + (f" (its last one is {last.status})" if last else ""))
+        outcome = await service.cancel_job(job.id)
+    finally:
+        await service.aclose()
+        await store.close()
+    if outcome.stopped:
+        print(clean_line(outcome.message))
+        return EXIT_OK
+    print(f"sonar-tui: {clean_line(outcome.message)}", file=sys.stderr)
+    return outcome.error.exit_code if outcome.error is not None else EXIT_API
 
 
 # ----------------------------------------------------------------------------- config
@@ -553,8 +807,8 @@ async def _search(args: argparse.Namespace) -> int:
         return EXIT_OK
     bold = sys.stdout.isatty()
     for hit in hits:
-        where = f"thread {hit.thread_id}" + (f", message {hit.message_id}"
-                                             if hit.message_id else "")
+        where = f"thread {hit.thread_id}" + (
+            f", message {hit.message_id}" if hit.message_id else "")
         print(f"{clean_line(hit.thread_title)}  ({where})")
         pieces = hit.snippet.replace(HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN).split(HIGHLIGHT_OPEN)
         pieces = [clean_text(p, keep_newlines=False) for p in pieces]
@@ -663,7 +917,7 @@ def _run_app(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"ask": _ask, "threads": _threads, "search": _search, "export": _export,
-            "import": _import}
+            "import": _import, "jobs": _jobs, "wait": _wait, "cancel": _cancel}
 SYNC_COMMANDS = {"config": _config}
 
 
@@ -689,7 +943,12 @@ def main(argv: list[str] | None = None) -> int:
         hint = getattr(exc, "hint", "")  # a damaged file says how to recover the rest
         return _fail(f"{exc}\n{hint}" if hint else str(exc), EXIT_API)
     except KeyboardInterrupt:
-        print("\nsonar-tui: interrupted.", file=sys.stderr)
+        thread = getattr(args, "job_thread", None)
+        if thread is not None:
+            print(f"\nsonar-tui: interrupted; the background job goes on: `sonar-tui wait "
+                  f"{thread}` prints its answer.", file=sys.stderr)
+        else:
+            print("\nsonar-tui: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # e.g. `sonar-tui threads | head`: not an error worth a traceback.

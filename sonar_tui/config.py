@@ -76,6 +76,7 @@ from sonar_tui.api.settings import (
 DEFAULT_THEME = "sonar-dark"
 CITATION_PANELS = ("right", "bottom", "hidden")
 CITATION_STYLES = ("references", "inline")
+JOB_NOTIFY_CHOICES = ("auto", "bell", "osc9", "osc777", "off")
 
 ENV_API_KEY = "PERPLEXITY_API_KEY"
 ENV_PREFIX = "SONAR_TUI_"
@@ -111,6 +112,12 @@ class AppearanceSettings:
     follow_streaming: bool = field(default=True, metadata=_meta(
         "Follow streaming", "Keep the newest text in view while an answer streams "
         "(scrolling up pauses it).", section="appearance"))
+    job_notify: str = field(default="auto", metadata=_meta(
+        "When a job finishes", "How a finished background job calls you back when you are "
+        "elsewhere (another thread or window), besides the notice in the app: auto (a "
+        "desktop notification where the terminal is known to show one, OSC 9 or OSC 777; "
+        "the bell elsewhere), bell, osc9, osc777, or off.", choices=JOB_NOTIFY_CHOICES,
+        section="appearance"))
 
 
 @dataclass(slots=True)
@@ -130,7 +137,8 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> list[SettingsPro
 def validate_appearance_settings(a: AppearanceSettings) -> list[SettingsProblem]:
     # Whether the theme exists is known only once the UI has loaded the theme files.
     problems = [] if a.theme.strip() else [SettingsProblem("theme", "must name a theme")]
-    return problems + _choice("citation_panel", a.citation_panel, CITATION_PANELS)
+    return (problems + _choice("citation_panel", a.citation_panel, CITATION_PANELS)
+            + _choice("job_notify", a.job_notify, JOB_NOTIFY_CHOICES))
 
 
 def validate_copy_settings(c: CopySettings) -> list[SettingsProblem]:
@@ -820,6 +828,7 @@ __all__ = [
     "AppearanceSettings",
     "CITATION_PANELS",
     "CITATION_STYLES",
+    "JOB_NOTIFY_CHOICES",
     "ConfigProblem",
     "ConfigWriteError",
     "CopySettings",

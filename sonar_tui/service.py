@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sonar_tui.api.background import background_unavailable
 from sonar_tui.api.conversation import AskRequest, Attachment, Turn, continuation_endpoint
 from sonar_tui.api.errors import ApiError, ErrorKind
 from sonar_tui.api.events import (
@@ -43,8 +44,10 @@ from sonar_tui.config import (
     sending_blocked,
 )
 from sonar_tui.key_redaction import KeyRedactor, StreamRedactor
+from sonar_tui.jobs import CancelOutcome, JobProgress, JobRunner, JobSubmitted
 from sonar_tui.store import (
     AnswerWriter,
+    JobRecord,
     MessageRecord,
     SearchHit,
     Store,
@@ -124,7 +127,7 @@ class StorageProblem:
 
 
 ServiceEvent = (Event | QuestionSaved | AnswerStarted | AnswerKept | AnswerSaved
-                | StorageProblem | AgentEndpointRemembered)
+                | StorageProblem | AgentEndpointRemembered | JobSubmitted | JobProgress)
 
 
 def error_record(error: ApiError) -> dict[str, Any]:
@@ -226,6 +229,19 @@ def storage_error(exc: Exception) -> ApiError:
     return ApiError(ErrorKind.STORAGE, str(exc) or exc.__class__.__name__)
 
 
+def error_from_record(record: dict[str, Any]) -> ApiError:
+    """A stored error (``error_record``) as the error it was."""
+    try:
+        kind = ErrorKind(record.get("kind") or "protocol")
+    except ValueError:
+        kind = ErrorKind.PROTOCOL
+    retry_after = record.get("retry_after")
+    return ApiError(kind, str(record.get("message") or ""), status=record.get("status"),
+                    error_type=record.get("type"),
+                    retry_after=retry_after if isinstance(retry_after, (int, float)) else None,
+                    field=record.get("field"), host=record.get("host"))
+
+
 class ChatService:
     """Everything the UI and CLI do with threads, answers and settings."""
 
@@ -240,6 +256,7 @@ class ChatService:
         # Set when the process is going away (SIGTERM, SIGHUP, a lost terminal): answers
         # cancelled from then on are saved as "interrupted", like a crash, not "cancelled".
         self.shutting_down = False
+        self.jobs = JobRunner(self)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -337,8 +354,13 @@ class ChatService:
     async def ask(self, question: str, *, thread_id: int | None = None,
                   attachments: Sequence[Attachment] = (),
                   settings: RequestSettings | None = None, keep_attachment_bytes: bool = False,
-                  save: bool = True, stream: bool = True) -> AsyncIterator[ServiceEvent]:
-        """Ask a new question (in a new thread when ``thread_id`` is None)."""
+                  save: bool = True, stream: bool = True, background: bool | None = None,
+                  follow: bool = True) -> AsyncIterator[ServiceEvent]:
+        """Ask a new question (in a new thread when ``thread_id`` is None).
+
+        ``background``: send it as a background job (True), never (False), or when it is
+        deep research and the API has a background mode (None). A job is followed to its
+        answer unless ``follow`` is False (then the events end with ``JobSubmitted``)."""
         # Lone surrogates (argv bytes that are not UTF-8 arrive so) cannot be sent or stored.
         question = without_surrogates(question)
         thread = None
@@ -353,6 +375,10 @@ class ChatService:
                                       f"There is no thread {thread_id} (it may have been "
                                       "deleted, perhaps by another sonar-tui).", field="thread"))
                 return
+            busy = await self._job_refusal(thread_id)
+            if busy is not None:
+                yield Failed(busy)
+                return
         settings = settings or self.settings_for(thread)
         problems = validate_request_settings(settings)
         if problems:
@@ -366,6 +392,10 @@ class ChatService:
         if not question.strip() and not attachments:
             yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "The question is empty.",
                                   field="question"))
+            return
+        use_background, refusal = self._background_choice(settings, background, save)
+        if refusal is not None:
+            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, refusal, field="background"))
             return
         if not save:
             request = AskRequest(question, settings, [], list(attachments), None, stream)
@@ -393,17 +423,25 @@ class ChatService:
         yield QuestionSaved(thread, saved)
         request = AskRequest(question, settings, _turns(earlier), list(attachments), thread.uid,
                              stream, self._continues(earlier))
-        async for event in self._answer(thread, request):
+        events = self.jobs.submit(thread, saved, request, follow=follow) if use_background \
+            else self._answer(thread, request)
+        async for event in events:
             yield event
 
-    async def answer_again(self, thread_id: int, *,
-                           settings: RequestSettings | None = None) -> AsyncIterator[ServiceEvent]:
+    async def answer_again(self, thread_id: int, *, settings: RequestSettings | None = None,
+                           background: bool | None = None) -> AsyncIterator[ServiceEvent]:
         """Regenerate (or retry) the thread's last answer, with the settings that produced it
         unless others are given. The question stays; the old answer is replaced, but only
         once the new one has produced text (an old answer without text: once it starts or
         fails). A new attempt that ends before that is dropped and the old answer kept
-        (``AnswerKept``): a failed or stopped retry never costs the user the answer."""
+        (``AnswerKept``): a failed or stopped retry never costs the user the answer. Deep
+        research goes again as a background job (as ``ask`` decides), whose answer replaces
+        the old one when it completes."""
         store = self._require_store()
+        busy = await self._job_refusal(thread_id)
+        if busy is not None:
+            yield Failed(busy)
+            return
         try:
             thread = await store.get_thread(thread_id)
             messages = await store.load_messages(thread_id, limit=HISTORY_MESSAGES + 2) \
@@ -430,16 +468,25 @@ class ChatService:
         if (blocked := self.blocked()) is not None:
             yield Failed(blocked)
             return
+        use_background, refusal = self._background_choice(settings, background, True)
+        if refusal is not None:
+            yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, refusal, field="background"))
+            return
         earlier = [m for m in messages if m.id < last_question.id]
         request = AskRequest(last_question.content, settings, _turns(earlier), [], thread.uid,
                              True, self._continues(earlier))
-        async for event in self._answer(thread, request, replacing=old_answer):
+        events = self.jobs.submit(thread, last_question, request, follow=True,
+                                  replaces=old_answer.id if old_answer is not None else None) \
+            if use_background else self._answer(thread, request, replacing=old_answer)
+        async for event in events:
             yield event
 
     async def take_back_last(self, thread_id: int) -> str | None:
         """Edit-and-resend, first half: remove the last question and its answer, return the
         question's text for the composer (the caller asks again with the edited text)."""
         store = self._require_store()
+        if await self._job_refusal(thread_id) is not None:
+            return None  # its question is out as a background job
         messages = await store.load_messages(thread_id, limit=2)
         question = next((m for m in reversed(messages) if m.role == "user"), None)
         if question is None:
@@ -448,6 +495,50 @@ class ChatService:
             if message.id >= question.id:
                 await store.delete_message(message.id)
         return question.content
+
+    # ------------------------------------------------------------------ background jobs
+
+    def background_refusal(self) -> str | None:
+        """Why questions cannot go out as background jobs now; None when they can."""
+        return background_unavailable(self.config.connection)
+
+    def _background_choice(self, settings: RequestSettings, background: bool | None,
+                           save: bool) -> tuple[bool, str | None]:
+        """Whether to send as a job, and why it cannot be when it was asked for."""
+        if background is False:
+            return False, None
+        reason = background_unavailable(self.config.connection)
+        if background is None:  # automatic: deep research, where the API can
+            return (save and reason is None and self.config.connection.background_research
+                    and settings.is_deep_research), None
+        if not save:
+            return False, ("A background job needs the thread database (its id is kept "
+                           "there to fetch the answer later), so it cannot go without saving.")
+        return reason is None, reason
+
+    async def _job_refusal(self, thread_id: int) -> ApiError | None:
+        job = await self._require_store().thread_job(thread_id, unfinished=True)
+        if job is None:
+            return None
+        return ApiError(ErrorKind.INVALID_SETTINGS, (
+            f"Thread {thread_id} is waiting for a background job ({job.status}): its answer "
+            "comes first. Wait for it, or cancel it."), field="thread")
+
+    async def follow_job(self, job_id: int, *, check_now: bool = True,
+                         once: bool = False) -> AsyncIterator[ServiceEvent]:
+        """Follow a job until its answer is saved (see ``jobs.JobRunner.follow``)."""
+        async for event in self.jobs.follow(job_id, check_now=check_now, once=once):
+            yield event
+
+    async def cancel_job(self, job_id: int) -> CancelOutcome:
+        return await self.jobs.cancel(job_id)
+
+    async def list_jobs(self, limit: int | None = 50, *,
+                        unfinished: bool = False) -> list[JobRecord]:
+        return await self._require_store().list_jobs(limit, unfinished=unfinished)
+
+    async def thread_job(self, thread_id: int, *, unfinished: bool = False) -> JobRecord | None:
+        return await self._require_store().thread_job(thread_id, unfinished=unfinished)
 
     def _continues(self, earlier: list[MessageRecord]) -> str | None:
         """The response id a new question can continue (Agent API ``previous_response_id``):
@@ -639,11 +730,15 @@ __all__ = [
     "AnswerKept",
     "AnswerSaved",
     "AnswerStarted",
+    "CancelOutcome",
     "ChatService",
+    "JobProgress",
+    "JobSubmitted",
     "QuestionSaved",
     "ServiceEvent",
     "StorageError",
     "StorageProblem",
+    "error_from_record",
     "error_record",
     "storage_error",
 ]

@@ -146,6 +146,10 @@ EXPECTED: dict[str, tuple[int, str, str | None, bool]] = {
     "1mb": (0, "complete", None, True),
     "huge-line": (1, "error", "protocol", False),
     "hostile": (0, "complete", None, False),
+    # Only reading or cancelling a background job is affected (tests/test_cli_jobs.py).
+    "poll-429": (0, "complete", None, True),
+    "poll-drop": (0, "complete", None, True),
+    "cancel-refused": (0, "complete", None, True),
 }
 
 # The server's own words, as the user reads them on stderr.

@@ -37,6 +37,8 @@ HEADLESS = sorted({
     "sonar_tui.clipboard",
     "sonar_tui.config",
     "sonar_tui.export",
+    "sonar_tui.jobs",
+    "sonar_tui.notify",
     "sonar_tui.paths",
     "sonar_tui.references",
     "sonar_tui.sanitize",

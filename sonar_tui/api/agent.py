@@ -625,10 +625,20 @@ def parse_agent_response(body: bytes | str | dict) -> list[Event]:
     return AgentStreamParser().whole_response(body)
 
 
+def parse_agent_progress(body: dict) -> list[Event]:
+    """What an unfinished response object (a background job being polled) shows so far: its
+    searches and fetched pages as steps, sources, images, any text; no terminal event. An
+    ``in_progress`` object may hold any of the SDK's output items, or none (``output: []``)."""
+    out: list[Event] = []
+    AgentStreamParser()._absorb_response(body, out)
+    return out
+
+
 __all__ = [
     "AgentStreamParser",
     "agent_unsupported",
     "build_agent_body",
+    "parse_agent_progress",
     "parse_agent_response",
     "usage_from_agent",
 ]

@@ -23,12 +23,14 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from sonar_tui import __version__
 from sonar_tui.api.agent import AgentStreamParser, build_agent_body, parse_agent_response
+from sonar_tui.api.background import JobSnapshot, read_snapshot
 from sonar_tui.api.conversation import AskRequest
 from sonar_tui.api.errors import (
     RETRYABLE_STATUSES,
@@ -99,12 +101,9 @@ class PerplexityClient:
         return build_answer([event async for event in self.stream(request)])
 
     async def stream(self, request: AskRequest) -> AsyncIterator[Event]:
-        if not self._api_key:
-            yield Failed(ApiError(ErrorKind.AUTH, "No API key is set."))
-            return
-        if not _sendable(self._api_key):
-            yield Failed(ApiError(ErrorKind.AUTH, "The API key contains spaces, line breaks or "
-                                  "other characters an HTTP header cannot carry; set it again."))
+        refusal = self._key_refusal()
+        if refusal is not None:
+            yield Failed(refusal)
             return
         api: ApiName = "agent" if self.connection.uses_agent() else "sonar"
         retired: ApiError | None = None  # the retirement 403 that made auto mode switch
@@ -282,6 +281,122 @@ class PerplexityClient:
                 events = [Failed(_not_understood(exc, partial=received))]
         yield events
 
+    # ------------------------------------------------------------------ background jobs
+
+    async def submit_background(self, request: AskRequest
+                                ) -> AsyncIterator[Retrying | Failed | JobSnapshot]:
+        """Start ``request`` as an Agent API background job (``background: true``).
+
+        Yields ``Retrying`` while the service is busy, then the job as first seen (a
+        ``JobSnapshot``, usually ``queued``) or one ``Failed``. Retried only when the service
+        cannot have created the job (the connection was refused, or it answered 429/5xx): a
+        request that may have reached it is never sent twice, since that could start (and
+        bill) the research twice.
+        """
+        refusal = self._key_refusal()
+        if refusal is not None:
+            yield Failed(refusal)
+            return
+        gateway = not is_perplexity_url(self.connection.base_url)
+        try:
+            body = build_agent_body(self._agent_request(replace(request, stream=False),
+                                                        gateway))
+        except ApiError as error:
+            yield Failed(error)
+            return
+        body["background"] = True
+        url = self.connection.base_url.rstrip("/") + self.connection.agent_path
+        attempts = max(1, int(self.connection.max_attempts))
+        for attempt in range(1, attempts + 1):
+            reply = await self._exchange("POST", url, body,
+                                         conversation_id=request.conversation_id)
+            if not isinstance(reply, _Refused):
+                snapshot = read_snapshot(reply)
+                yield snapshot if isinstance(snapshot, JobSnapshot) else Failed(snapshot)
+                return
+            delay = self._retry_delay(reply.error, attempt) if reply.retry else None
+            if attempt >= attempts or delay is None:
+                yield Failed(reply.error)
+                return
+            yield Retrying(attempt=attempt, delay=delay, reason=_reason(reply.error),
+                           status=reply.error.status)
+            await self._sleep(delay)
+
+    async def retrieve_response(self, path: str, response_id: str) -> JobSnapshot | ApiError:
+        """One read of a response (``GET {base_url}{path}/{id}``); the caller decides when to
+        read again. A 404 (kind NOT_FOUND) means the service no longer knows it."""
+        refusal = self._key_refusal()
+        if refusal is not None:
+            return refusal
+        reply = await self._exchange("GET", self._response_url(path, response_id))
+        if isinstance(reply, _Refused):
+            return reply.error
+        return read_snapshot(reply)
+
+    async def cancel_response(self, path: str, response_id: str) -> str | ApiError:
+        """Ask the service to stop a background job (``POST {base_url}{path}/{id}/cancel``).
+        Returns the status it answers (``cancelling``); a 400 means the job has already
+        ended, a 404 that the job, or the endpoint, is unknown."""
+        refusal = self._key_refusal()
+        if refusal is not None:
+            return refusal
+        reply = await self._exchange("POST", self._response_url(path, response_id) + "/cancel")
+        if isinstance(reply, _Refused):
+            return reply.error
+        status = reply.get("status")
+        return status if isinstance(status, str) and status else "cancelling"
+
+    def _response_url(self, path: str, response_id: str) -> str:
+        # The id came from the network (then the database): one path segment, whatever it is.
+        return f"{self.connection.base_url.rstrip('/')}{path}/{quote(response_id, safe='')}"
+
+    def _key_refusal(self) -> ApiError | None:
+        if not self._api_key:
+            return ApiError(ErrorKind.AUTH, "No API key is set.")
+        if not _sendable(self._api_key):
+            return ApiError(ErrorKind.AUTH, "The API key contains spaces, line breaks or other "
+                            "characters an HTTP header cannot carry; set it again.")
+        return None
+
+    async def _exchange(self, method: str, url: str, body: dict | None = None, *,
+                        conversation_id: str | None = None) -> dict[str, Any] | _Refused:
+        """One JSON request and its JSON object reply, or why there is none."""
+        conn = self.connection
+        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        content = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        if conn.conversation_header and conversation_id and _sendable(conversation_id):
+            headers["X-Conversation-Id"] = conversation_id
+        idle = conn.idle_timeout
+        timeout = httpx.Timeout(connect=conn.connect_timeout, read=idle, write=idle,
+                                pool=conn.connect_timeout)
+        try:
+            async with self._http.stream(method, url, content=content, headers=headers,
+                                         timeout=timeout) as response:
+                if not 200 <= response.status_code < 300:
+                    return _Refused(await self._status_error(response),
+                                    retry=_retryable_status(response))
+                raw = await response.aread()
+                kind = response.headers.get("content-type", "").lower()
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return _Refused(self._transport_error(exc, idle), retry=True)  # never sent
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            return _Refused(self._transport_error(exc, idle), retry=False)
+        if "html" in kind or raw.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+            error = web_page_error(raw)
+            error.message = self._scrub(error.message)
+            return _Refused(error, retry=False)
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict):
+            return _Refused(ApiError(ErrorKind.PROTOCOL, "The service's answer is not a JSON "
+                                     "object."), retry=False)
+        return data
+
     # ------------------------------------------------------------------ helpers
 
     async def _status_error(self, response: httpx.Response) -> ApiError:
@@ -344,6 +459,17 @@ class PerplexityClient:
         base = self.connection.base_url
         if base.rstrip("/") not in {u.rstrip("/") for u in self.connection.agent_endpoints}:
             self.connection.agent_endpoints.append(base)
+
+
+class _Refused:
+    """No usable JSON reply: the error, and whether the request certainly did not create
+    anything (so sending it again is safe)."""
+
+    __slots__ = ("error", "retry")
+
+    def __init__(self, error: ApiError, *, retry: bool) -> None:
+        self.error = error
+        self.retry = retry
 
 
 async def _read_limited(response: httpx.Response, limit: int) -> bytes:

@@ -247,6 +247,15 @@ class ConnectionSettings:
         section="api"))
     max_attempts: int = field(default=3, metadata=_meta(
         "Attempts", "Tries for retryable failures before the first byte (1-5).", section="api"))
+    background_research: bool = field(default=True, metadata=_meta(
+        "Deep research in the background", "Send deep research (sonar-deep-research, or "
+        "Agent API effort high or xhigh) as a background job that outlives the terminal: the "
+        "answer is fetched by polling and lands in its thread even after a dropped "
+        "connection, a quit or a crash. Needs Perplexity's Agent API; off: stream it.",
+        section="api"))
+    job_poll_interval: float = field(default=2.0, metadata=_meta(
+        "Job poll interval", "Seconds before a background job is first checked; later "
+        "checks back off (x1.5, jittered) to 15 times this.", section="api"))
     agent_endpoints: list[str] = field(default_factory=list, metadata=_meta(
         "Agent API endpoints", "Base URLs that retired Sonar chat completions and whose Agent "
         "API then answered; auto mode goes straight to the Agent API there (filled in "
@@ -438,6 +447,12 @@ def validate_connection_settings(c: ConnectionSettings) -> list[SettingsProblem]
             p.append(SettingsProblem(name, "must be a number of seconds above 0"))
     if not isinstance(c.max_attempts, int) or not 1 <= c.max_attempts <= 5:
         p.append(SettingsProblem("max_attempts", "must be a whole number from 1 to 5"))
+    if not isinstance(c.background_research, bool):
+        p.append(SettingsProblem("background_research", "must be true or false"))
+    poll = c.job_poll_interval
+    if not isinstance(poll, (int, float)) or isinstance(poll, bool) or not 0 < poll <= 600:
+        p.append(SettingsProblem("job_poll_interval", "must be a number of seconds above 0 "
+                                 "and at most 600"))
     return p
 
 

@@ -164,6 +164,11 @@ def _search_items(answer: MockAnswer, wire: AgentWire) -> tuple[dict, dict, list
     return call, done, results
 
 
+def search_item(answer: MockAnswer, wire: AgentWire) -> dict[str, Any]:
+    """The ``search_results`` output item of an answer's search."""
+    return _search_items(answer, wire)[1]
+
+
 def _message_item(wire: AgentWire, text: str | None) -> dict[str, Any]:
     content = [] if text is None else [{"annotations": [], "text": text, "type": "output_text"}]
     return {"content": content, "id": wire.message_id, "role": "assistant",
@@ -255,4 +260,4 @@ def malformed_event() -> bytes:
 
 
 __all__ = ["AgentWire", "FAILURE", "PRESET_MODELS", "agent_body", "agent_stream",
-           "final_object", "malformed_event", "plan_pieces", "response_object"]
+           "final_object", "malformed_event", "plan_pieces", "response_object", "search_item"]

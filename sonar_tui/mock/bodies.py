@@ -33,6 +33,8 @@ EMPTY_INPUT_MESSAGE = "validation failed: input cannot be empty"
 ANTHROPIC_MESSAGE = "validation failed: max_output_tokens is required when using Anthropic models"
 MAX_STEPS_MESSAGE = "validation failed: max steps must be at least 1"
 NOT_FOUND_MESSAGE = "resource not found"
+# Unrecorded: the SDK says only that cancelling a run that already ended is a 400.
+CANCEL_ENDED_MESSAGE = "response has already finished and cannot be cancelled"
 
 
 def invalid_model_message(model: str) -> str:
@@ -64,7 +66,7 @@ class ErrorReply:
         return cls(status, error_body(message, type_, status, param), headers=dict(headers or {}))
 
 
-__all__ = ["ALTERNATION_MESSAGE", "ANTHROPIC_MESSAGE", "CLOUDFLARE_502", "EMPTY_INPUT_MESSAGE",
-           "ErrorReply", "INVALID_API_KEY", "LAST_ROLE_MESSAGE", "MAX_STEPS_MESSAGE",
-           "NOT_FOUND_MESSAGE", "OPENRESTY_401", "RETIRED_MESSAGE", "error_body",
-           "invalid_model_message"]
+__all__ = ["ALTERNATION_MESSAGE", "ANTHROPIC_MESSAGE", "CANCEL_ENDED_MESSAGE", "CLOUDFLARE_502",
+           "EMPTY_INPUT_MESSAGE", "ErrorReply", "INVALID_API_KEY", "LAST_ROLE_MESSAGE",
+           "MAX_STEPS_MESSAGE", "NOT_FOUND_MESSAGE", "OPENRESTY_401", "RETIRED_MESSAGE",
+           "error_body", "invalid_model_message"]

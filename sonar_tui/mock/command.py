@@ -12,6 +12,7 @@ import argparse
 from sonar_tui.mock.content import DEFAULT_CHUNKS
 from sonar_tui.mock.profiles import DEFAULT_PROFILE, PROFILES, describe_profiles
 from sonar_tui.mock.runner import serve
+from sonar_tui.mock.service import DEFAULT_JOB_SECONDS
 
 DESCRIPTION = ("A local mock of Perplexity's Sonar and Agent APIs on 127.0.0.1, with fault "
                "profiles. Point the client's base URL at the printed address.")
@@ -37,12 +38,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--api-key", default=None,
                         help="accept only this bearer key (default: any non-empty key)")
     parser.add_argument("--seed", type=int, default=0, help="varies the generated answers")
+    parser.add_argument("--job-seconds", type=float, default=DEFAULT_JOB_SECONDS, metavar="S",
+                        help="a background job (background: true) finishes S seconds after it "
+                             f"was created (default {DEFAULT_JOB_SECONDS:g})")
+    parser.add_argument("--job-polls", type=int, default=None, metavar="N",
+                        help="a background job finishes at its Nth read (GET) instead, "
+                             "whatever the time")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     serve(args.host, args.port, args.profile, api_key=args.api_key, chunks=args.chunks,
-          pace=args.pace, fault_times=args.fault_times, seed=args.seed)
+          pace=args.pace, fault_times=args.fault_times, seed=args.seed,
+          job_seconds=None if args.job_polls is not None else args.job_seconds,
+          job_polls=args.job_polls)
     return 0
 
 

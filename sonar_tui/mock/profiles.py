@@ -63,6 +63,13 @@ PROFILES: dict[str, str] = {
     "hostile": "Answer, sources, URLs and related questions full of terminal escapes "
                "(CSI, OSC 52, OSC 8), C0/C1 controls, NUL, Rich/Textual markup, "
                "javascript:/file:/data: URLs, very long lines, CJK/emoji/RTL.",
+    # ---- background jobs (background: true; how long a job takes: --job-seconds/--job-polls)
+    "poll-429": "Reading a response or background job (GET /v1/responses/{id}) is rate "
+                "limited: 429 with Retry-After: 1; creating and cancelling work.",
+    "poll-drop": "Reading a response or background job drops the connection before "
+                 "answering (a network blip); creating and cancelling work.",
+    "cancel-refused": "POST /v1/responses/{id}/cancel answers 404, as a service without the "
+                      "endpoint would; the job runs on.",
 }
 
 DEFAULT_PROFILE = "default"
@@ -78,15 +85,23 @@ SONAR_ONLY = frozenset({"era-2024", "era-2025", "era-2026", "concise", "reasonin
                         "deep-research", "related", "403-retired", "openrouter", "gateway",
                         "huge-line"})
 AGENT_ONLY = frozenset({"agent-failed"})
+# Profiles that change only reading a stored response (GET .../{id}), or only cancelling.
+POLL_FAULTS = frozenset({"poll-429", "poll-drop"})
+CANCEL_FAULTS = frozenset({"cancel-refused"})
 SONAR_ERAS = {"default": "2026", "era-2024": "2024", "era-2025": "2025", "era-2026": "2026"}
 
 
 def applies_to(profile: str, kind: str) -> bool:
-    """Whether ``profile`` changes a request of ``kind`` (chat, agent, models, stored)."""
+    """Whether ``profile`` changes a request of ``kind`` (chat, agent, models, stored,
+    cancel)."""
     if profile == DEFAULT_PROFILE:
         return False
     if profile in STATUS_FAULTS:
         return True  # refused before routing matters, like a gateway would
+    if profile in POLL_FAULTS:
+        return kind == "stored"
+    if profile in CANCEL_FAULTS:
+        return kind == "cancel"
     if kind == "chat":
         return profile not in AGENT_ONLY
     if kind == "agent":
@@ -107,5 +122,6 @@ def describe_profiles() -> str:
     return "\n".join(f"  {name:<{width}}  {text}" for name, text in PROFILES.items())
 
 
-__all__ = ["AGENT_ONLY", "DEFAULT_PROFILE", "PROFILES", "SONAR_ERAS", "SONAR_ONLY",
-           "STATUS_FAULTS", "STREAM_FAULTS", "applies_to", "check_profile", "describe_profiles"]
+__all__ = ["AGENT_ONLY", "CANCEL_FAULTS", "DEFAULT_PROFILE", "POLL_FAULTS", "PROFILES",
+           "SONAR_ERAS", "SONAR_ONLY", "STATUS_FAULTS", "STREAM_FAULTS", "applies_to",
+           "check_profile", "describe_profiles"]

@@ -6,7 +6,7 @@
 - ``serve(port=..., profile=...)`` blocks until Ctrl-C (``sonar-tui mock-server``).
 
 Options are the :class:`~sonar_tui.mock.service.MockService` keywords: ``api_key``,
-``chunks``, ``pace``, ``fault_times``, ``seed``, ``clock``.
+``chunks``, ``pace``, ``fault_times``, ``seed``, ``clock``, ``job_polls``, ``job_seconds``.
 """
 
 from __future__ import annotations

@@ -5,11 +5,13 @@
 
 - chat completions at ``/chat/completions``, ``/v1/chat/completions`` and ``/v1/sonar``;
 - the Agent API at ``/v1/responses``, ``/v1/agent`` and ``/responses`` (plus
-  ``GET .../{id}``);
+  ``GET .../{id}`` and ``POST .../{id}/cancel``), with background jobs (``background: true``,
+  :mod:`sonar_tui.mock.jobs`);
 - ``GET /v1/models`` (auth required, as live);
 - anything else with a 404 JSON envelope.
 
-Its knobs (``profile``, ``chunks``, ``pace``, ``fault_times``, ``api_key``, ``seed``) are
+Its knobs (``profile``, ``chunks``, ``pace``, ``fault_times``, ``api_key``, ``seed``, and
+for background jobs ``job_polls`` / ``job_seconds``, see :mod:`sonar_tui.mock.jobs`) are
 plain attributes that tests may change between requests from another thread: each request
 reads them once, under a lock, when it starts. ``fault_times=N`` makes the profile apply
 to the next N requests it affects, after which the service falls back to ``default``.
@@ -41,9 +43,11 @@ from sonar_tui.mock.agent_wire import (
 from sonar_tui.mock.bodies import ErrorReply
 from sonar_tui.mock.content import DEFAULT_CHUNKS, MockAnswer, build_answer
 from sonar_tui.mock.http import DROP, HANG, Control, Request, Response
+from sonar_tui.mock.jobs import JobBoard, JobPlan
 from sonar_tui.mock.jsonenc import compact_json, go_json
 from sonar_tui.mock.profiles import (
     DEFAULT_PROFILE,
+    POLL_FAULTS,
     SONAR_ERAS,
     STATUS_FAULTS,
     applies_to,
@@ -59,6 +63,8 @@ CHAT_PATHS = ("/chat/completions", "/v1/chat/completions", "/v1/sonar")
 AGENT_PATHS = ("/v1/responses", "/v1/agent", "/responses")
 MODELS_PATH = "/v1/models"
 _STORED_RESPONSE_RE = re.compile(r"^(?:/v1)?/(?:responses|agent)/([^/]+)$")
+_CANCEL_RE = re.compile(r"^(?:/v1)?/(?:responses|agent)/([^/]+)/cancel$")
+DEFAULT_JOB_SECONDS = 10.0  # a background job's duration unless told otherwise
 
 MOCK_EPOCH = 1790374575  # 2026-09-25, the day of the recorded Agent API captures
 ONE_MB_CHARS = 1_100_000
@@ -77,13 +83,15 @@ class _Settings:
     pace: float | None
     seed: int
     number: int  # 1-based request number, for ids and timestamps
+    job: JobPlan = JobPlan()
 
 
 class MockService:
     def __init__(self, profile: str = DEFAULT_PROFILE, *, api_key: str | None = None,
                  chunks: int = DEFAULT_CHUNKS, pace: float | None = None,
                  fault_times: int | None = None, seed: int = 0,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, job_polls: int | None = None,
+                 job_seconds: float | None = DEFAULT_JOB_SECONDS) -> None:
         self._lock = threading.Lock()
         self._profile = check_profile(profile)
         self.api_key = api_key
@@ -92,6 +100,11 @@ class MockService:
         self.fault_times = fault_times
         self.seed = seed
         self.clock = clock  # None: deterministic timestamps from MOCK_EPOCH
+        # How a background job moves on (mock.jobs): after N reads, after S seconds, or
+        # (both None) when released.
+        self.job_polls = job_polls
+        self.job_seconds = job_seconds
+        self.jobs = JobBoard()
         self.requests: list[Request] = []
         self._count = 0
         self._agent_count = 0
@@ -110,7 +123,8 @@ class MockService:
 
     def configure(self, **changes: Any) -> None:
         """Set several knobs at once, atomically with respect to requests."""
-        allowed = {"profile", "api_key", "chunks", "pace", "fault_times", "seed", "clock"}
+        allowed = {"profile", "api_key", "chunks", "pace", "fault_times", "seed", "clock",
+                   "job_polls", "job_seconds"}
         unknown = set(changes) - allowed
         if unknown:
             raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -142,7 +156,7 @@ class MockService:
         kind = self._route(request.path)
         if kind is None:
             return self._reply(ErrorReply.json(404, bodies.NOT_FOUND_MESSAGE, "not_found"))
-        expected = "POST" if kind in ("chat", "agent") else "GET"
+        expected = "POST" if kind in ("chat", "agent", "cancel") else "GET"
         if request.method != expected:
             return self._reply(ErrorReply.json(405, "method not allowed", "invalid_request"))
         settings = self._begin(kind)
@@ -154,8 +168,12 @@ class MockService:
             return self._reply(ErrorReply(401, bodies.INVALID_API_KEY))
         if kind == "models":
             return self._models()
+        if profile in POLL_FAULTS and kind == "stored":
+            return self._poll_fault(profile)
         if kind == "stored":
             return self._stored(request.path)
+        if kind == "cancel":
+            return self._cancel(request.path, profile)
 
         try:
             body = json.loads(request.body or b"null")
@@ -196,6 +214,8 @@ class MockService:
             return "models"
         if _STORED_RESPONSE_RE.match(path):
             return "stored"
+        if _CANCEL_RE.match(path):
+            return "cancel"
         return None
 
     def _begin(self, kind: str) -> _Settings:
@@ -209,7 +229,8 @@ class MockService:
                 if self.fault_times <= 0:
                     self._profile, self.fault_times = DEFAULT_PROFILE, None
             return _Settings(profile if applies else DEFAULT_PROFILE, max(1, int(self.chunks)),
-                             self.pace, self.seed, self._count)
+                             self.pace, self.seed, self._count,
+                             JobPlan(self.job_polls, self.job_seconds))
 
     def _authorised(self, request: Request) -> bool:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
@@ -266,19 +287,55 @@ class MockService:
 
     def _stored(self, path: str) -> Response:
         match = _STORED_RESPONSE_RE.match(path)
-        entry = self._responses.get(match.group(1)) if match else None
+        response_id = match.group(1) if match else ""
+        job = self.jobs.read(response_id)
+        entry = job if job is not None else self._responses.get(response_id)
         if entry is None or not entry[1]:
             return self._reply(ErrorReply.json(404, bodies.NOT_FOUND_MESSAGE, "not_found"))
         return Response(200, go_json(entry[0]).encode())
 
+    def _cancel(self, path: str, profile: str) -> Response:
+        """``POST .../{id}/cancel``: ``cancelling`` for a running job; 400 for one that has
+        ended (the SDK: "An already terminal run returns 400 instead"); 404 for an unknown
+        id, and for every id under ``cancel-refused`` (a service without the endpoint)."""
+        not_found = self._reply(ErrorReply.json(404, bodies.NOT_FOUND_MESSAGE, "not_found"))
+        if profile == "cancel-refused":
+            return not_found
+        match = _CANCEL_RE.match(path)
+        response_id = match.group(1) if match else ""
+        refusal = self.jobs.cancel(response_id)
+        if refusal == "unknown" and response_id in self._responses:
+            refusal = "ended"  # a foreground response has always ended
+        if refusal == "unknown":
+            return not_found
+        if refusal == "ended":
+            return self._reply(ErrorReply.json(400, bodies.CANCEL_ENDED_MESSAGE,
+                                               "invalid_request"))
+        return Response(200, compact_json({"response_id": response_id,
+                                           "status": "cancelling"}).encode())
+
+    def _poll_fault(self, profile: str) -> Response | Control:
+        if profile == "poll-drop":
+            return DROP
+        return self._reply(ErrorReply.json(
+            429, "rate limit exceeded", "request_rate_limit_exceeded",
+            headers={"retry-after": "1", "x-ratelimit-limit": str(RATE_LIMIT),
+                     "x-ratelimit-remaining": "0", "x-ratelimit-used": str(RATE_LIMIT)}))
+
+    def release_jobs(self, response_id: str | None = None) -> int:
+        """Let background jobs finish at their next read (one, or every one)."""
+        return self.jobs.release(response_id)
+
     def forget_responses(self) -> None:
-        """Drop every stored response, as when they expire: GET gives 404 and a
-        ``previous_response_id`` naming one gets the recorded 400."""
+        """Drop every stored response and background job, as when they expire: GET gives
+        404 and a ``previous_response_id`` naming one gets the recorded 400."""
         with self._lock:
             self._responses.clear()
+        self.jobs.forget()
 
     def _is_completed(self, response_id: str) -> bool:
-        entry = self._responses.get(response_id)
+        job = self.jobs.peek(response_id)
+        entry = (job, True) if job is not None else self._responses.get(response_id)
         return entry is not None and entry[0].get("status") == "completed"
 
     def _remember(self, response: dict[str, Any], store: bool) -> None:
@@ -426,8 +483,15 @@ class MockService:
             max_output_tokens=body.get("max_output_tokens"),
             input_tokens=_prompt_tokens(json.dumps(body["input"])),
         )
+        store = body.get("store", True) is not False
+        if body.get("background"):
+            fault = self._non_stream_fault(profile)
+            if fault is not None:
+                return fault
+            queued = self.jobs.add(answer, wire, settings.job, store)
+            return Response(200, go_json(queued).encode(), headers)
         final = final_object(answer, wire)
-        self._remember(final, body.get("store", True) is not False)
+        self._remember(final, store)
         if not body.get("stream"):
             fault = self._non_stream_fault(profile)
             return fault or Response(200, go_json(final).encode(), headers)

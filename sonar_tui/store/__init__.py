@@ -19,6 +19,7 @@ from sonar_tui.store.models import (
     HIGHLIGHT_OPEN,
     AttachmentRecord,
     ImportResult,
+    JobRecord,
     MessageRecord,
     SearchHit,
     ThreadData,
@@ -28,7 +29,7 @@ from sonar_tui.store.store import Store
 
 __all__ = [
     "AnswerWriter", "AttachmentRecord", "HIGHLIGHT_CLOSE", "HIGHLIGHT_OPEN", "ImportResult",
-    "MessageNotFoundError", "MessageRecord", "SearchHit", "Store", "StoreBusyError",
+    "JobRecord", "MessageNotFoundError", "MessageRecord", "SearchHit", "Store", "StoreBusyError",
     "StoreCorruptError", "StoreError", "StoreImportError", "StoreVersionError",
     "StoreWriteError", "ThreadData", "ThreadNotFoundError", "ThreadRecord",
 ]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sonar_tui.sanitize import clean_line
-from sonar_tui.store.models import AttachmentRecord, MessageRecord, ThreadRecord
+from sonar_tui.store.models import AttachmentRecord, JobRecord, MessageRecord, ThreadRecord
 from sonar_tui.store.redact import redact
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,34 @@ def thread_from_row(row: sqlite3.Row) -> ThreadRecord:
         last_model=row["last_model"],
         message_count=row["message_count"] if "message_count" in keys else 0,
         has_streaming=bool(row["has_streaming"]) if "has_streaming" in keys else False,
+        job_status=row["job_status"] if "job_status" in keys else None,
+        job_started_at=row["job_started_at"] if "job_started_at" in keys else None,
+    )
+
+
+def job_from_row(row: sqlite3.Row) -> JobRecord:
+    keys = row.keys()
+    return JobRecord(
+        id=row["id"],
+        thread_id=row["thread_id"],
+        question_id=row["question_id"],
+        answer_id=row["answer_id"],
+        response_id=row["response_id"],
+        endpoint=row["endpoint"],
+        path=row["path"],
+        status=row["status"],
+        settings=load_json(row["settings"], {}),
+        model=row["model"],
+        steps=load_json(row["steps"], []),
+        sources=load_json(row["sources"], []),
+        error=load_json(row["error"], None),
+        polls=row["polls"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        checked_at=row["checked_at"],
+        finished_at=row["finished_at"],
+        question=row["question"] if "question" in keys else "",
+        thread_title=row["thread_title"] if "thread_title" in keys else "",
     )
 
 

@@ -35,9 +35,16 @@ class ThreadRecord:
     last_model: str | None = None
     message_count: int = 0
     has_streaming: bool = False  # an answer in this thread is being written right now
+    # The thread's unfinished background job, if any: its status and when it was asked.
+    # Transient state, like has_streaming, but not part of an export (a job cannot be
+    # followed from another database).
+    job_status: str | None = None
+    job_started_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["job_status"], data["job_started_at"]
+        return data
 
 
 @dataclass(slots=True)
@@ -88,6 +95,43 @@ class MessageRecord:
         data = asdict(self)
         data["attachments"] = [a.to_dict() for a in self.attachments]
         return data
+
+
+# Statuses of a job that is still running on the service (or about to): it is followed.
+JOB_RUNNING_STATUSES = frozenset({"submitting", "queued", "in_progress", "cancelling"})
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """A question sent as a background job (see ``store.migrations.v5_background_jobs``)."""
+
+    id: int
+    thread_id: int
+    question_id: int
+    endpoint: str  # the base URL it was created on, without credentials
+    path: str  # the Agent API path it was created with
+    status: str
+    created_at: float
+    updated_at: float
+    response_id: str | None = None  # None until the service has answered the create request
+    answer_id: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)  # reported so far
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None  # the last problem met (polling) or why it ended
+    polls: int = 0
+    checked_at: float | None = None
+    finished_at: float | None = None
+    question: str = ""  # the question's text, for listings
+    thread_title: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(slots=True)

@@ -20,12 +20,14 @@ from typing import Any
 import aiosqlite
 
 from sonar_tui.store import codec, threads, transfer, writers
+from sonar_tui.store import jobs as background
 from sonar_tui.store import search as fulltext
 from sonar_tui.store.answer_writer import CHECKPOINT_CHARS, CHECKPOINT_INTERVAL_S, AnswerWriter
 from sonar_tui.store.db import BUSY_TIMEOUT_S, Database
 from sonar_tui.store.errors import StoreError, ThreadNotFoundError
 from sonar_tui.store.models import (
     ImportResult,
+    JobRecord,
     MessageRecord,
     MessageStatus,
     SearchHit,
@@ -313,6 +315,85 @@ class Store:
         deleted = await self._db.write(lambda conn: threads.delete_message(conn, message_id))
         self._live.pop(message_id, None)
         return deleted
+
+    # ------------------------------------------------------------------ background jobs
+    async def add_job(self, thread_id: int, question_id: int, *, endpoint: str, path: str,
+                      settings: Mapping[str, Any] | None, model: str | None,
+                      replaces: int | None = None) -> JobRecord:
+        """Record a question about to be sent as a background job (committed when this
+        returns, before the request leaves). ``endpoint`` is the base URL without
+        credentials; ``settings`` the exact request settings (secret-named keys dropped).
+        ``replaces``: the answer a regenerating job replaces once it completes."""
+        now = time.time()
+
+        async def body(conn: aiosqlite.Connection) -> JobRecord:
+            await threads.require_thread(conn, thread_id)
+            job_id = await background.insert_job(
+                conn, thread_id=thread_id, question_id=question_id, endpoint=endpoint,
+                path=path, settings=settings or {}, model=model, now=now, replaces=replaces)
+            await threads.touch_thread(conn, thread_id, now)
+            job = await background.get_job(conn, job_id)
+            assert job is not None
+            return job
+        return await self._db.write(body)
+
+    async def job_submitted(self, job_id: int, response_id: str, status: str) -> bool:
+        """The service accepted the job and gave it ``response_id``. False when the job has
+        finished meanwhile."""
+        now = time.time()
+        return await self._db.write(
+            lambda conn: background.set_submitted(conn, job_id, response_id, status, now))
+
+    async def job_checked(self, job_id: int, *, status: str | None = None,
+                          steps: Sequence[Mapping[str, Any]] | None = None,
+                          sources: Sequence[Mapping[str, Any]] | None = None,
+                          error: Mapping[str, Any] | None = None, polled: bool = True) -> bool:
+        """What a check of an unfinished job found (see ``jobs.record_progress``)."""
+        now = time.time()
+        steps = None if steps is None else list(steps)
+        sources = None if sources is None else list(sources)
+        return await self._db.write(lambda conn: background.record_progress(
+            conn, job_id, status=status, steps=steps, sources=sources, error=error,
+            polled=polled, now=now))
+
+    async def finish_job(self, job_id: int, job_status: str, *, status: MessageStatus,
+                         content: str = "", reasoning: str = "",
+                         steps: Sequence[Mapping[str, Any]] = (),
+                         sources: Sequence[Mapping[str, Any]] = (),
+                         related: Sequence[str] = (),
+                         images: Sequence[Mapping[str, Any]] = (),
+                         usage: Mapping[str, Any] | None = None, cost: float | None = None,
+                         model: str | None = None, finish_reason: str | None = None,
+                         error: Mapping[str, Any] | None = None,
+                         response_id: str | None = None,
+                         response_endpoint: str | None = None) -> int | None:
+        """End the job and write its answer (a finished message after its question) in one
+        transaction. Returns the answer's id, or None when the job had already finished
+        (another process wrote the answer; nothing is written)."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"finish_job needs a final status, not {status!r}")
+        now = time.time()
+        answer = dict(status=status, content=content, reasoning=reasoning, steps=list(steps),
+                      sources=list(sources), related=list(related), images=list(images),
+                      usage=usage, cost=cost, model=model, api="agent",
+                      finish_reason=finish_reason, error=error, response_id=response_id,
+                      response_endpoint=response_endpoint)
+        return await self._db.write(lambda conn: background.finish_job(
+            conn, job_id, job_status=job_status, answer=answer,
+            writer_session=self.session_id, now=now))
+
+    async def get_job(self, job_id: int) -> JobRecord | None:
+        return await self._db.read(lambda conn: background.get_job(conn, job_id))
+
+    async def thread_job(self, thread_id: int, *, unfinished: bool = False) -> JobRecord | None:
+        """The thread's latest job (only an unfinished one with ``unfinished``)."""
+        return await self._db.read(
+            lambda conn: background.latest_job(conn, thread_id, unfinished))
+
+    async def list_jobs(self, limit: int | None = 50, *,
+                        unfinished: bool = False) -> list[JobRecord]:
+        """Unfinished jobs first (oldest first), then finished ones (newest first)."""
+        return await self._db.read(lambda conn: background.list_jobs(conn, limit, unfinished))
 
     # ------------------------------------------------------------------ recovery
     async def recover_interrupted(self) -> list[int]:

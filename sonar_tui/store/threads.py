@@ -26,7 +26,11 @@ _THREAD_COLUMNS = """
     t.last_model,
     (SELECT count(*) FROM messages m WHERE m.thread_id = t.id) AS message_count,
     EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = t.id AND m.status = 'streaming')
-        AS has_streaming
+        AS has_streaming,
+    (SELECT j.status FROM jobs j WHERE j.thread_id = t.id AND j.finished_at IS NULL
+        ORDER BY j.id DESC LIMIT 1) AS job_status,
+    (SELECT j.created_at FROM jobs j WHERE j.thread_id = t.id AND j.finished_at IS NULL
+        ORDER BY j.id DESC LIMIT 1) AS job_started_at
 """
 
 

@@ -2,8 +2,10 @@
 
 Answers run in workers owned by the App, never by a widget, so switching threads (which
 unmounts the conversation's widgets) leaves them streaming, and several threads can stream
-at once. Every binding has an id (remappable from ``[keymap]`` in config.toml) and every
-action is also a command-palette entry.
+at once. A background job is followed the same way (``ChatService.follow_job``); the App
+only shows its progress, resumes every unfinished job at start-up, and calls the user back
+when one ends while they are elsewhere. Every binding has an id (remappable from
+``[keymap]`` in config.toml) and every action is also a command-palette entry.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from sonar_tui.api.events import (
 )
 from sonar_tui.clipboard import copy_text, local_clipboard_available, save_to_file
 from sonar_tui.config import ConfigWriteError, LoadedConfig, save_config
+from sonar_tui.notify import callback_sequence
 from sonar_tui.references import (
     code_blocks,
     plain_text,
@@ -58,12 +61,15 @@ from sonar_tui.service import (
     AnswerSaved,
     AnswerStarted,
     ChatService,
+    JobProgress,
+    JobSubmitted,
     QuestionSaved,
     StorageProblem,
     error_record,
     storage_error,
 )
 from sonar_tui.store.errors import StoreError
+from sonar_tui.ui.format import format_elapsed
 from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.run_to_end import run_to_end
 from sonar_tui.ui.screens.help import HelpScreen, binding_rows
@@ -76,12 +82,15 @@ from sonar_tui.ui.widgets.citations import SourceList
 from sonar_tui.ui.widgets.composer import Composer
 from sonar_tui.ui.widgets.conversation import Conversation
 from sonar_tui.ui.widgets.markdown import CompactFence
-from sonar_tui.ui.widgets.sidebar import PAGE_SIZE, ThreadList
+from sonar_tui.ui.widgets.sidebar import JOB_WORDS, PAGE_SIZE, ThreadList
 
 log = logging.getLogger(__name__)
 
 DEMO_PACE = 120.0  # chunks per second: fast, but visibly streaming
 DEMO_CHUNKS = 320
+ADOPT_EVERY = 10  # seconds between looks for jobs started elsewhere (`ask --background`)
+JOB_OUTCOMES = {"complete": "its answer is ready", "error": "it failed",
+                "cancelled": "it was cancelled", "interrupted": "it ended early"}
 
 
 class SonarApp(App[None]):
@@ -119,6 +128,8 @@ class SonarApp(App[None]):
                 tooltip="Clear this thread's overrides"),
         Binding("f3", "attach", "Attach image", show=False, id="app.attach",
                 tooltip="Attach an image to the next question"),
+        Binding("f8", "ask_background", "Background", show=False, id="app.ask_background",
+                tooltip="Send as a background job (it survives quitting)"),
         Binding("f1,question_mark", "help", "Help", id="app.help",
                 tooltip="This help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
@@ -143,6 +154,7 @@ class SonarApp(App[None]):
         self.notified_switch = False
         self.terminal_writer: Callable[[str], None] | None = None  # tests may inject one
         self.last_copy = None
+        self._ticks = 0
         self._mock = None
         self._data_ready = asyncio.Event()
         self._watch_terminal = False  # poll whether the terminal hung up (see _tick)
@@ -222,6 +234,7 @@ class SonarApp(App[None]):
                         "stopped; their partial text is kept.", markup=False)
         await self.refresh_threads()
         await self.main.show_empty_thread()
+        await self.follow_unfinished_jobs()
 
     async def _start_demo(self) -> None:
         from sonar_tui.config import load_config
@@ -380,8 +393,9 @@ class SonarApp(App[None]):
             self.push_screen(TextInputScreen("Rename thread", thread.title), renamed)
         elif action == "delete":
             if thread_id in self.live:
-                self.notify("An answer is still streaming in that thread; stop it first (Esc).",
-                            severity="warning")
+                what = "A background job runs" if self.live[thread_id].job_id is not None \
+                    else "An answer is still streaming"
+                self.notify(f"{what} in that thread; stop it first (Esc).", severity="warning")
                 return
             body = Content("“") + Content(clean_line(thread.title)) + Content(
                 f"” and its {thread.message_count} messages will be deleted. "
@@ -410,8 +424,10 @@ class SonarApp(App[None]):
 
     # ------------------------------------------------------------------ asking
 
-    async def ask(self, text: str, *, thread_id: int | None = -1) -> None:
-        """Send a question from the composer (or a related question)."""
+    async def ask(self, text: str, *, thread_id: int | None = -1,
+                  background: bool | None = None) -> None:
+        """Send a question from the composer (or a related question); ``background``: as a
+        background job (True), never (False), or as the service decides (deep research)."""
         await self._data_ready.wait()
         if self.service.store is None:
             self.notify("The database is not available; the question was not sent.",
@@ -426,7 +442,8 @@ class SonarApp(App[None]):
         live = LiveAnswer(thread_id=target or 0, question=text)
         attachments, self.attachments = self.attachments, []
         self._show_attachments()
-        events = self.service.ask(text, thread_id=target, attachments=attachments)
+        events = self.service.ask(text, thread_id=target, attachments=attachments,
+                                  background=background)
         self._run_answer(live, events, from_composer=True)
 
     def _run_answer(self, live: LiveAnswer, events: AsyncIterator, *,
@@ -577,6 +594,7 @@ class SonarApp(App[None]):
             case Failed(error=error):
                 live.error = error_record(error)
                 live.status = "error"
+                live.retry_at = None  # nothing more is retried: no countdown
                 if not live.question_id:
                     # Refused before anything was saved: the question stays in the composer.
                     self._refused(error)
@@ -591,9 +609,17 @@ class SonarApp(App[None]):
                                 f"for this session only: {clean_line(problem or '')}",
                                 title="Agent API choice not saved", severity="warning",
                                 markup=False, timeout=20)
+            case JobProgress() | JobSubmitted():
+                await self._job_changed(live, event)
             case AnswerSaved(status=status):
                 live.status = status
+                if live.replaces is not None and status == "complete":
+                    # A regenerating background job completed: its answer replaced the old.
+                    replaced, live.replaces = live.replaces, None
+                    await self._remove_answer_view(live, replaced)
                 await self._finish_view(live, status=status)
+                if live.job_id is not None:
+                    self._job_done(live, status)
 
     async def _remove_answer_view(self, live: LiveAnswer, message_id: int) -> None:
         if self.main.thread_id != live.thread_id:
@@ -651,7 +677,9 @@ class SonarApp(App[None]):
         return f"{live.retry_note} — retrying in {left} s…"
 
     def _tick(self) -> None:
-        """Once a second: retry countdowns, and whether the terminal is still there."""
+        """Once a second: retry countdowns, background jobs' running times, whether the
+        terminal is still there; now and then, jobs started by another sonar-tui
+        (``ask --background``) to follow."""
         if self._watch_terminal:
             from sonar_tui.ui.terminal import terminal_gone
 
@@ -659,9 +687,141 @@ class SonarApp(App[None]):
                 self.terminal_lost()
                 return
         for live in list(self.live.values()):
-            view = live.view
-            if live.retry_at and view is not None and view.is_attached:
-                self.run_worker(view.set_notice(self._retry_text(live)), exit_on_error=False)
+            if live.view is not None and (live.retry_at or live.status == "background"):
+                self.run_worker(self._refresh_notice(live), exit_on_error=False)
+        main = self.main
+        if main.is_mounted:
+            main.sidebar.refresh_jobs()
+        self._ticks += 1
+        if self._ticks % ADOPT_EVERY == 0 and self.service.store is not None:
+            self.run_worker(self.follow_unfinished_jobs(), group="jobs", exclusive=True,
+                            exit_on_error=False)
+
+    async def _refresh_notice(self, live: LiveAnswer) -> None:
+        """The countdown under a waiting answer, decided when it runs: the answer may have
+        ended since the tick asked for it, and its notice must then stay cleared."""
+        view = live.view
+        if view is None or not view.is_attached or not live.active:
+            return
+        if live.retry_at:
+            await view.set_notice(self._retry_text(live))
+        elif live.status == "background":
+            await view.set_notice(self._job_text(live))
+
+    # ------------------------------------------------------------------ background jobs
+
+    async def follow_unfinished_jobs(self) -> None:
+        """Follow every unfinished background job no answer worker follows yet: at start-up
+        (after a quit, a crash or a reboot) and for jobs another sonar-tui started."""
+        from sonar_tui.store import StoreError
+
+        try:
+            jobs = await self.service.list_jobs(None, unfinished=True)
+        except StoreError as exc:
+            log.warning("could not list background jobs: %s", exc)
+            return
+        main = self.main
+        for job in jobs:
+            if job.thread_id in self.live:
+                continue
+            live = LiveAnswer(thread_id=job.thread_id, question=job.question,
+                              question_id=job.question_id, status="background",
+                              steps=list(job.steps), sources=list(job.sources),
+                              job_id=job.id, job_status=job.status, job_started=job.created_at,
+                              job_checks=job.polls)
+            self._run_answer(live, self.service.follow_job(job.id))
+            if main.thread_id == job.thread_id:  # on screen: show it as a running job
+                await main.open_thread(job.thread_id)
+
+    async def _job_changed(self, live: LiveAnswer, event: JobProgress | JobSubmitted) -> None:
+        if isinstance(event, JobSubmitted):
+            job = event.job
+            live.job_id, live.job_status, live.job_started = job.id, job.status, job.created_at
+            live.job_next_check, live.job_problem = None, ""
+            thread_id = job.thread_id
+        else:
+            live.job_id, live.job_status, live.job_started = (event.job_id, event.status,
+                                                              event.started_at)
+            live.job_checks = event.polls
+            self.refresh_status()
+            live.job_next_check = (time.monotonic() + event.next_check
+                                   if event.next_check is not None else None)
+            live.job_problem = event.problem.describe().splitlines()[0] \
+                if event.problem is not None else ""
+            thread_id = event.thread_id
+        live.status, live.retry_at = "background", None
+        view = live.view if live.view is not None and live.view.is_attached else None
+        if view is not None:
+            view.set_meta(status="background")
+            await view.set_notice(self._job_text(live))
+        self.main.sidebar.set_job(thread_id, live.job_status, live.job_started)
+
+    def _job_text(self, live: LiveAnswer) -> str:
+        """The line under a running job's answer header."""
+        word = JOB_WORDS.get(live.job_status, live.job_status or "starting")
+        parts = [word[:1].upper() + word[1:]]
+        if live.job_started is not None:
+            parts[0] += f" for {format_elapsed(self.clock() - live.job_started)}"
+        if live.job_problem:
+            parts.append(live.job_problem)
+        if live.job_next_check is not None:
+            left = max(0, round(live.job_next_check - time.monotonic()))
+            parts.append(f"next check in {left} s")
+        parts.append("Esc cancels · safe to quit")
+        return " · ".join(parts)
+
+    def _job_done(self, live: LiveAnswer, status: str) -> None:
+        """A job ended: if the user is elsewhere (another thread, screen or window), say so
+        in the app and through the terminal (bell or desktop notification, as configured)."""
+        main = self.main
+        thread = next((t for t in main.sidebar.threads if t.id == live.thread_id), None)
+        main.sidebar.set_job(live.thread_id, None, None)
+        if main.thread_id == live.thread_id and self.screen is main and self.app_focus:
+            return  # the answer lands in front of the user
+        title = clean_line(thread.title if thread else live.question) or "Untitled"
+        title = title if len(title) <= 60 else title[:59] + "…"
+        outcome = JOB_OUTCOMES.get(status, status)
+        self.notify(f"“{title}”: {outcome}. Open the thread to read it.",
+                    title="Background job finished", markup=False, timeout=15,
+                    severity="error" if status == "error" else "information")
+        sequence = callback_sequence(self.config.appearance.job_notify, "sonar-tui",
+                                     f"{title}: {outcome}", os.environ)
+        writer = self._write_terminal()
+        if sequence and writer is not None:
+            writer(sequence)
+
+    def action_ask_background(self) -> None:
+        """Send what the composer holds as a background job (after the keys typed before
+        F8 have reached it). Not F6: the composer (a TextArea) selects a line with it."""
+        def send() -> None:
+            text = self.main.composer.text
+            if not text.strip():
+                self.notify("Type a question first: F8 sends it as a background job.",
+                            severity="warning")
+                return
+            self.run_worker(self.ask(text, background=True), exit_on_error=False)
+        self.call_later(send)
+
+    def action_cancel_job(self) -> None:
+        live = self.live.get(self.main.thread_id or 0)
+        if live is None or live.job_id is None:
+            self.notify("No background job runs in this thread.", severity="warning")
+            return
+        job_id = live.job_id
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._cancel_job(job_id), exit_on_error=False)
+        self.push_screen(ConfirmScreen(
+            "Cancel the background job?",
+            "The service stops researching; what it found so far stays in the thread. "
+            "(Quitting sonar-tui does not stop a job: it goes on, and its answer lands here "
+            "next time.)", yes="Cancel job", no="Keep it running", danger=True), confirmed)
+
+    async def _cancel_job(self, job_id: int) -> None:
+        outcome = await self.service.cancel_job(job_id)
+        self.notify(outcome.message, title="Background job", markup=False, timeout=12,
+                    severity="information" if outcome.stopped else "warning")
 
     # ------------------------------------------------------------------ status
 
@@ -686,7 +846,9 @@ class SonarApp(App[None]):
             last_cost=(last.cost if last and last.cost is not None else
                        (last.usage or {}).get("cost") if last else None),
             thread_tokens=tokens, thread_cost=sum(known) if known else None,
-            streaming=len(self.live) + len(self.pending), demo=self.demo,
+            streaming=sum(live.job_id is None for live in self.live.values())
+            + len(self.pending),
+            jobs=sum(live.job_id is not None for live in self.live.values()), demo=self.demo,
             agent_ignored=len(agent_unsupported(settings)))
 
     # ------------------------------------------------------------------ actions
@@ -708,6 +870,9 @@ class SonarApp(App[None]):
             return
         live = self.live.get(main.thread_id or 0) or next(
             (p for p in self.pending), None)
+        if live is not None and live.job_id is not None:
+            self.action_cancel_job()  # a job costs minutes: never stopped by one key
+            return
         if live is not None and getattr(live, "worker", None) is not None:
             live.worker.cancel()
             self.notify("Stopped. The partial answer is kept.")
@@ -1109,6 +1274,10 @@ class SonarApp(App[None]):
             ("Clear thread overrides", "This thread goes back to the defaults",
              self.action_clear_overrides),
             ("Attach image", "Send an image with the next question", self.action_attach),
+            ("Send as background job", "The question runs on the service and survives "
+             "quitting, a dropped link or a crash", self.action_ask_background),
+            ("Cancel background job", "Stop this thread's background job on the service",
+             self.action_cancel_job),
             ("Help", "Every key binding", self.action_help),
         ]
         for title, help_text, callback in commands:

@@ -27,6 +27,16 @@ def relative_time(timestamp: float, now: float | None = None) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
+def format_elapsed(seconds: float) -> str:
+    """A running time as compact as a sidebar needs: "45s", "12m", "1h05"."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+
+
 def format_cost(cost: float | None) -> str:
     if cost is None:
         return "–"

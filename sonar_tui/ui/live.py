@@ -42,6 +42,15 @@ class LiveAnswer:
     view: AnswerView | None = None
     # Regenerating: the answer this one replaces once it has text (it stays until then).
     replaces: int | None = None
+    # A background job (status "background" while it runs): its id once known, the
+    # service's word for it, when it was asked (wall clock), when it is checked next
+    # (monotonic), how many checks so far, and what went wrong with the last one.
+    job_id: int | None = None
+    job_status: str = ""
+    job_started: float | None = None
+    job_next_check: float | None = None
+    job_checks: int = 0
+    job_problem: str = ""
 
     @property
     def full_text(self) -> str:
@@ -53,7 +62,7 @@ class LiveAnswer:
 
     @property
     def active(self) -> bool:
-        return self.status in ("waiting", "streaming")
+        return self.status in ("waiting", "streaming", "background")
 
     def add_text(self, delta: str) -> str:
         cleaned = clean_text(delta)

@@ -30,6 +30,7 @@ def _resolved(alias: Any) -> Any:
 
 EVENT_UNION = _resolved(sdk.ResponseStreamEventOutput)
 AGENT_RESPONSE = TypeAdapter(sdk.ResponsesResponseOutput)
+CANCEL_RESPONSE = TypeAdapter(sdk.ResponsesCancelResponseOutput)
 CHAT_COMPLETION = TypeAdapter(sdk.CompletionResponseOutput)
 EVENT_TYPES = frozenset(typing.get_args(sdk.EventTypeOutput))
 STATUSES = frozenset(typing.get_args(sdk.StatusOutput))
@@ -117,6 +118,15 @@ def agent_response_problems(payload: Any) -> list[str]:
     except ValidationError as exc:
         return [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()
                 if _in_chosen_member(payload, e["loc"])]
+    return []
+
+
+def cancel_problems(payload: Any) -> list[str]:
+    """Why a cancel reply is not the SDK's ``ResponsesCancelResponseOutput`` ([] when it is)."""
+    try:
+        CANCEL_RESPONSE.validate_python(payload)
+    except ValidationError as exc:
+        return [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
     return []
 
 

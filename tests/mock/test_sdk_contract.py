@@ -13,19 +13,21 @@ from collections.abc import Iterator
 
 import httpx
 import openai
+import perplexity
 import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from perplexity import Perplexity
 from pydantic import ValidationError
 
 from sonar_tui.mock import PROFILES, last_line, start_mock
-from sonar_tui.mock.profiles import STATUS_FAULTS, STREAM_FAULTS
+from sonar_tui.mock.profiles import POLL_FAULTS, STATUS_FAULTS, STREAM_FAULTS
 from sonar_tui.mock.validation import SONAR_MODELS
 from tests.mock.contract import (
     SONAR_DEVIATIONS,
     Exchange,
     agent_event_problems,
     agent_response_problems,
+    cancel_problems,
     event_class_for,
     is_malformed,
     parse_json,
@@ -74,7 +76,7 @@ def _exchange(client: httpx.Client, method: str, path: str, label: str, api: str
 def traffic(profile: str) -> Iterator[Exchange]:
     """What a client sees from the mock in ``profile``: each API, streamed and not."""
     timeout = httpx.Timeout(5.0, read=_read_timeout(profile))
-    with start_mock(profile, chunks=CHUNKS) as mock, \
+    with start_mock(profile, chunks=CHUNKS, job_polls=3, job_seconds=None) as mock, \
             httpx.Client(base_url=mock.url, headers=AUTH, timeout=timeout) as client:
         completed = None
         for name, body in AGENT_ASKS.items():
@@ -91,6 +93,7 @@ def traffic(profile: str) -> Iterator[Exchange]:
                              "previous_response_id": completed["id"]})
             yield _exchange(client, "GET", f"/v1/responses/{completed['id']}", "agent retrieve",
                             "agent")
+        yield from _background_traffic(client)
         for model in SONAR_MODELS:
             for stream in (False, True):
                 yield _exchange(client, "POST", "/chat/completions",
@@ -100,6 +103,24 @@ def traffic(profile: str) -> Iterator[Exchange]:
         yield _exchange(client, "POST", "/chat/completions", "sonar concise", "sonar",
                         {"model": "sonar", "stream": True, "stream_mode": "concise",
                          "messages": [{"role": "user", "content": QUESTION}]})
+
+
+def _background_traffic(client: httpx.Client) -> Iterator[Exchange]:
+    """A background job read at every stage (queued, in progress, ended), and another one
+    cancelled, then read."""
+    for name in ("read", "cancel"):
+        created = _exchange(client, "POST", "/v1/responses", f"background create ({name})",
+                            "agent", {"effort": "high", "input": QUESTION, "background": True})
+        yield created
+        job = parse_json(created.raw.decode("utf-8", "replace")) if created.status == 200 \
+            else None
+        if not isinstance(job, dict) or "id" not in job:
+            return
+        url = f"/v1/responses/{job['id']}"
+        if name == "cancel":
+            yield _exchange(client, "POST", f"{url}/cancel", "background cancel", "agent")
+        for stage in range(1 if name == "cancel" else 3):
+            yield _exchange(client, "GET", url, f"background retrieve {name} {stage}", "agent")
 
 
 def _openai_chat_problems(payload, streamed: bool) -> list[str]:
@@ -123,6 +144,8 @@ def _problems(exchange: Exchange, profile: str) -> list[str]:
         payload = parse_json(exchange.raw.decode("utf-8", "replace"))
         if is_malformed(payload):
             return [] if exchange.failure else ["the body is not JSON"]
+        if exchange.label == "background cancel":
+            return cancel_problems(payload)
         if exchange.api == "agent":
             return agent_response_problems(payload)
         return sonar_problems(payload, "body")[0]
@@ -148,7 +171,7 @@ def test_every_body_and_event_satisfies_the_sdk_models(profile):
     for exchange in traffic(profile):
         problems = _problems(exchange, profile)
         refused = exchange.status not in (200, None) and _expected_status(
-            profile, exchange.api) is None
+            profile, exchange.api, exchange.label) is None
         if refused:  # a request any SDK may send, refused outside the status faults
             problems.append(f"HTTP {exchange.status}: {exchange.raw[:200]!r}")
         if problems:
@@ -206,11 +229,15 @@ def test_recorded_agent_wire_differs_from_the_sdk_only_where_clients_must_be_len
 # ----------------------------------------------------------------------------- real clients
 
 
-def _expected_status(profile: str, api: str) -> int | None:
+def _expected_status(profile: str, api: str, label: str = "") -> int | None:
     statuses = {"401-json": 401, "401-html": 401, "400": 400, "429": 429,
                 "429-no-retry-after": 429, "500": 500, "502-html": 502}
     if profile in statuses:
         return statuses[profile]
+    if profile == "poll-429" and "retrieve" in label:
+        return 429
+    if profile == "cancel-refused" and label == "background cancel":
+        return 404
     if profile == "403-retired" and api == "sonar":
         return 403
     return None
@@ -327,4 +354,44 @@ def test_perplexitys_client_types_every_streamed_event_by_its_type(profile):
             for event in events:
                 assert isinstance(event, event_class_for(event.type)), event.type
             body = client.responses.create(input=QUESTION, **ask)
-            assert body.id and client.responses.retrieve(body.id).id == body.id
+            if profile not in POLL_FAULTS:  # reading is what those profiles break
+                assert body.id and client.responses.retrieve(body.id).id == body.id
+
+
+# ----------------------------------------------------------------------------- background jobs
+
+
+@pytest.mark.parametrize("profile, outcome", [("default", "completed"),
+                                              ("agent-failed", "failed"),
+                                              ("agent-incomplete", "completed")])
+def test_perplexitys_client_follows_a_background_job(profile, outcome):
+    """create(background=True), retrieve until it ends, cancel: Perplexity's own client reads
+    every stage as its typed models."""
+    with start_mock(profile, chunks=CHUNKS, job_polls=3, job_seconds=None) as mock:
+        client = Perplexity(api_key="test-key", base_url=mock.url, max_retries=0, timeout=10)
+        job = client.responses.create(input=QUESTION, effort="high", background=True)
+        assert (job.status, job.output, job.background) == ("queued", [], True)
+        stages = [client.responses.retrieve(job.id) for _ in range(3)]
+        assert [s.status for s in stages] == ["queued", "in_progress", outcome]
+        if outcome == "completed":
+            assert stages[-1].output_text.endswith(last_line(CHUNKS)) == (profile == "default")
+            assert stages[-1].usage is not None
+        else:
+            assert stages[-1].error is not None and stages[-1].error.message
+        other = client.responses.create(input=QUESTION, effort="high", background=True)
+        cancelling = client.responses.cancel(other.id)
+        assert (cancelling.response_id, cancelling.status) == (other.id, "cancelling")
+        assert client.responses.retrieve(other.id).status == "cancelled"
+        with pytest.raises(perplexity.BadRequestError):
+            client.responses.cancel(other.id)  # "An already terminal run returns 400"
+
+
+def test_the_openai_responses_client_follows_a_background_job():
+    with start_mock(chunks=CHUNKS, job_polls=2, job_seconds=None) as mock:
+        client = _openai(mock, "default")
+        job = client.responses.create(model="openai/gpt-5.1", input=QUESTION, background=True,
+                                      tools=[{"type": "web_search"}])  # type: ignore[list-item]
+        assert job.status == "queued" and job.background
+        assert client.responses.retrieve(job.id).status == "queued"
+        done = client.responses.retrieve(job.id)
+        assert done.status == "completed" and done.output_text.endswith(last_line(CHUNKS))

@@ -138,6 +138,26 @@ async def test_v3_to_v4_keeps_response_ids_for_continuing_a_thread(db_path):
     assert_consistent(db_path)
 
 
+async def test_v4_to_v5_adds_background_jobs_to_old_threads(db_path):
+    await build_old(db_path, 4)
+    async with await Store.open(db_path) as store:
+        assert store.schema_version >= 5
+        threads = await store.list_threads()
+        assert [t.job_status for t in threads] == [None, None]  # old threads have no jobs
+        job = await store.add_job(2, 4, endpoint="https://api.perplexity.ai",
+                                  path="/v1/responses", settings={}, model="sonar")
+        assert (await store.get_thread(2)).job_status == "submitting"
+        answer = await store.finish_job(job.id, "completed", status="complete", content="Yes.")
+        assert [m.id for m in await store.load_messages(2)] == [4, answer]
+        assert await store.list_jobs(unfinished=True) == []
+    with raw(db_path) as conn:
+        indexes = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"jobs_by_thread", "jobs_unfinished"} <= indexes
+    conn.close()
+    assert_consistent(db_path)
+
+
 async def test_failed_migration_leaves_previous_version(db_path):
     async with await Store.open(db_path) as store:
         await store.add_user_message(None, "survives a bad upgrade")

@@ -16,6 +16,7 @@ from sonar_tui.store.migrations import (
     v2_fulltext,
     v3_attachments_writers,
     v4_response_ids,
+    v5_background_jobs,
 )
 
 
@@ -31,7 +32,8 @@ def _from_module(module: ModuleType) -> Migration:
 
 
 MIGRATIONS: tuple[Migration, ...] = tuple(
-    _from_module(m) for m in (v1_initial, v2_fulltext, v3_attachments_writers, v4_response_ids)
+    _from_module(m) for m in (v1_initial, v2_fulltext, v3_attachments_writers, v4_response_ids,
+                              v5_background_jobs)
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

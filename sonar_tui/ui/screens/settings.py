@@ -97,6 +97,7 @@ _CHOICE_LABELS: dict[str, dict[str, str]] = {
     "agent_effort": {"": "from the model"},
     "response_format": {"json_schema": "JSON schema"},
     "citation_style": {"inline": "inline links"},
+    "job_notify": {"osc9": "OSC 9", "osc777": "OSC 777"},
 }
 _HELP_OVERRIDES: dict[str, str] = {
     "api.api_mode": "auto: chat completions, switching to the Agent API when Perplexity says "
@@ -905,6 +906,9 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
         add("api", NumberField("api.research_idle_timeout", c.research_idle_timeout,
                                kind=float, optional=False))
         add("api", NumberField("api.max_attempts", c.max_attempts, kind=int, optional=False))
+        add("api", SwitchField("api.background_research", c.background_research))
+        add("api", NumberField("api.job_poll_interval", c.job_poll_interval, kind=float,
+                               optional=False))
         if c.agent_endpoints:
             add("api", Horizontal(
                 Static(self._endpoints_status(c.agent_endpoints), id="settings-endpoints",
@@ -918,6 +922,7 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
                                       menu=True))
         add("appearance", self._choice("appearance.citation_panel", a.citation_panel))
         add("appearance", SwitchField("appearance.follow_streaming", a.follow_streaming))
+        add("appearance", self._choice("appearance.job_notify", a.job_notify))
         add("appearance", self._choice("copy.citation_style", self.config.copy.citation_style))
 
     def _choice(self, key: str, value: str) -> ChoiceField:

@@ -26,6 +26,7 @@ URL_META = "sonar-url"
 STATUS_LABELS = {
     "waiting": ("● waiting for the first byte…", "$streaming-indicator"),
     "streaming": ("● streaming", "$streaming-indicator"),
+    "background": ("◷ background job", "$streaming-indicator"),
     "cancelled": ("⊘ stopped — partial answer kept", "$text-warning"),
     "interrupted": ("⚠ interrupted — partial answer kept", "$text-warning"),
     "error": ("✖ failed", "$text-error"),
@@ -274,7 +275,7 @@ class AnswerView(Vertical):
 
     @property
     def streaming(self) -> bool:
-        return self.status in ("waiting", "streaming")
+        return self.status in ("waiting", "streaming", "background")
 
     def compose(self) -> ComposeResult:
         live = self.live

@@ -7,7 +7,7 @@ loaded a page at a time as the highlight nears the end of what is loaded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from textual import on
 from textual.app import ComposeResult
@@ -20,9 +20,11 @@ from textual.widgets.option_list import Option
 
 from sonar_tui.sanitize import clean_line, clean_text
 from sonar_tui.store.models import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, SearchHit, ThreadRecord
-from sonar_tui.ui.format import Clock, relative_time
+from sonar_tui.ui.format import Clock, format_elapsed, relative_time
 
 PAGE_SIZE = 200
+JOB_WORDS = {"submitting": "starting", "queued": "queued", "in_progress": "running",
+             "cancelling": "cancelling"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +38,13 @@ class Target:
 def thread_prompt(thread: ThreadRecord, now: float, width: int = 28) -> Content:
     title = clean_line(thread.title) or "Untitled"
     when = relative_time(thread.updated_at, now)
-    # ● answering now, 📌 pinned, ⚙ this thread has its own settings (overrides)
-    marks = ("● " if thread.has_streaming else "") + ("📌 " if thread.pinned else "") \
-        + ("⚙ " if thread.overrides else "")
+    job = thread.job_status
+    if job is not None:  # a background job runs: what it does and for how long, not when
+        started = thread.job_started_at if thread.job_started_at is not None else now
+        when = f"{JOB_WORDS.get(job, clean_line(job))} {format_elapsed(now - started)}"
+    # ● answering now, ◷ a background job runs, 📌 pinned, ⚙ own settings (overrides)
+    marks = ("● " if thread.has_streaming else "") + ("◷ " if job is not None else "") \
+        + ("📌 " if thread.pinned else "") + ("⚙ " if thread.overrides else "")
     room = max(8, width - len(when) - 1)
     head = Content(marks).stylize("$streaming-indicator") + Content(title).truncate(
         room - len(marks), ellipsis=True)
@@ -189,6 +195,17 @@ class Sidebar(Vertical):
                 except Exception:  # the option may be gone after a refresh; harmless
                     pass
                 return
+
+    def set_job(self, thread_id: int, status: str | None, started_at: float | None) -> None:
+        """A thread's background job changed (or ended: ``status`` None): redraw its row."""
+        thread = next((t for t in self.threads if t.id == thread_id), None)
+        if thread is not None:
+            self.update_thread(replace(thread, job_status=status, job_started_at=started_at))
+
+    def refresh_jobs(self) -> None:
+        """Redraw the rows of threads with a running job (their elapsed time moves on)."""
+        for thread in [t for t in self.threads if t.job_status is not None]:
+            self.update_thread(thread)
 
     def show_hits(self, query: str, hits: list[SearchHit]) -> None:
         self.searching = True

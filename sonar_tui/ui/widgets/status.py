@@ -23,6 +23,7 @@ class StatusInfo:
     thread_tokens: int = 0
     thread_cost: float | None = None
     streaming: int = 0  # answers being written in any thread
+    jobs: int = 0  # background jobs being followed
     demo: bool = False
     agent_ignored: int = 0  # settings the Agent API will not use
 
@@ -52,6 +53,9 @@ def status_content(info: StatusInfo) -> Content:
                              f"{format_cost(info.thread_cost)}"))
     if info.streaming:
         parts.append(Content(f"● {info.streaming} streaming").stylize("$streaming-indicator"))
+    if info.jobs:
+        parts.append(Content(f"◷ {info.jobs} background job{'s' if info.jobs > 1 else ''}")
+                     .stylize("$streaming-indicator"))
     return sep.join(parts)
 
 
