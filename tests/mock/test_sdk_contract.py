@@ -245,7 +245,7 @@ def _expected_status(profile: str, api: str, label: str = "") -> int | None:
 
 def _openai(mock, profile: str, base: str = "/v1") -> openai.OpenAI:
     return openai.OpenAI(api_key="test-key", base_url=mock.url + base, max_retries=0,
-                         timeout=httpx.Timeout(5.0, read=_read_timeout(profile)))
+                         timeout=openai.Timeout(5.0, read=_read_timeout(profile)))
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
