@@ -10,6 +10,7 @@ import pytest
 
 from sonar_tui.api.settings import ConnectionSettings, RequestSettings
 from sonar_tui.config import AppearanceSettings, CopySettings
+from sonar_tui.config.reference import config_reference_markdown, readme_section
 from sonar_tui.mock.profiles import PROFILES
 from sonar_tui.ui.app import SonarApp
 from sonar_tui.ui.widgets.citations import SourceList
@@ -35,6 +36,14 @@ def test_every_binding_id_is_in_the_key_table(bindings):
 def test_every_config_key_is_in_the_reference(cls):
     for field in fields(cls):
         assert f"`{field.name}`" in README, field.name
+
+
+def test_the_configuration_reference_is_exactly_what_the_schema_generates():
+    section = readme_section(README)
+    assert section is not None, "README.md lost its config-reference marks"
+    assert section == config_reference_markdown(), (
+        "README.md's configuration reference is out of date: run "
+        "`python -m sonar_tui.config --update README.md`")
 
 
 def test_every_mock_profile_is_listed():
