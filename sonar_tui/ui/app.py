@@ -70,7 +70,6 @@ from sonar_tui.ui.widgets.answer import AnswerView
 from sonar_tui.ui.widgets.citations import SourceList
 from sonar_tui.ui.widgets.composer import Composer
 from sonar_tui.ui.widgets.conversation import Conversation
-from sonar_tui.ui.widgets.markdown import CompactFence
 from sonar_tui.ui.widgets.sidebar import PAGE_SIZE, ThreadList
 
 log = logging.getLogger(__name__)
@@ -834,13 +833,14 @@ class SonarApp(App[None]):
     def _nearest_fence(self, view: AnswerView) -> int:
         """The code block closest to the middle of the visible conversation."""
         conversation = self.main.conversation
-        fences = list(view.body.query(CompactFence))
+        body = view.body
+        fences = body.fence_rows()
         if not fences:
             return 0
+        top = body.content_region.y
         middle = conversation.region.y + conversation.region.height // 2
         return min(range(len(fences)),
-                   key=lambda i: abs(fences[i].region.y + fences[i].region.height // 2 - middle)
-                   if fences[i].region.height else 10**6)
+                   key=lambda i: abs(top + (fences[i][0] + fences[i][1]) // 2 - middle))
 
     def copy_source_url(self, source: dict) -> None:
         url = safe_url(source.get("url") or "")

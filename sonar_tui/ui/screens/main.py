@@ -12,14 +12,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Markdown, Static
+from textual.widgets import Footer, Header, Static
 
 from sonar_tui.store.models import ThreadRecord
 from sonar_tui.ui.widgets.answer import AnswerView, LinkLines, RelatedList
 from sonar_tui.ui.widgets.citations import CitationPanel, SourceList
 from sonar_tui.ui.widgets.composer import Composer
 from sonar_tui.ui.widgets.conversation import DEMO_SUGGESTIONS, Conversation, empty_thread_hint
-from sonar_tui.ui.widgets.markdown import CitationClicked
+from sonar_tui.ui.widgets.markdown import CitationClicked, LinkClicked
 from sonar_tui.ui.widgets.sidebar import PAGE_SIZE, Sidebar, ThreadList
 from sonar_tui.ui.widgets.status import StatusLine
 
@@ -247,8 +247,8 @@ class MainScreen(Screen):
     def _open_image(self, event: LinkLines.Open) -> None:
         self.sonar.open_link(event.url, "Image")
 
-    @on(Markdown.LinkClicked)
-    def _link(self, event: Markdown.LinkClicked) -> None:
+    @on(LinkClicked)
+    def _link(self, event: LinkClicked) -> None:
         event.stop()
         self.sonar.open_link(event.href, "Link")
 

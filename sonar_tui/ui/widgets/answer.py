@@ -18,7 +18,7 @@ from sonar_tui.sanitize import clean_line, clean_text, safe_url, url_domain
 from sonar_tui.store.models import MessageRecord
 from sonar_tui.ui.format import format_cost, format_tokens, plural
 from sonar_tui.ui.live import LiveAnswer
-from sonar_tui.ui.widgets.markdown import AnswerMarkdown, MARKER_RE
+from sonar_tui.ui.widgets.markdown import MARKER_RE
 from sonar_tui.ui.widgets.stream import StreamingMarkdown
 
 URL_META = "sonar-url"
@@ -185,7 +185,7 @@ class QuestionView(Vertical):
         border-left: thick $primary;
         background: $boost;
         & > .who { color: $text-primary; text-style: bold; height: 1; }
-        & > AnswerMarkdown { padding: 0; }
+        & > StreamingMarkdown { padding: 0; }
     }
     """
 
@@ -198,7 +198,7 @@ class QuestionView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("You", classes="who")
-        yield AnswerMarkdown(self.text)
+        yield StreamingMarkdown(self.text)
         if self.attachments:
             yield Static(Content("📎 " + ", ".join(clean_line(a) for a in self.attachments))
                          .stylize("$foreground-muted"))

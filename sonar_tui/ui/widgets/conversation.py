@@ -18,13 +18,13 @@ from textual.widgets.option_list import Option
 from sonar_tui.store.models import MessageRecord
 from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.widgets.answer import AnswerView, QuestionView, RelatedList
-from sonar_tui.ui.widgets.markdown import AnswerMarkdown
 from sonar_tui.ui.widgets.stream import StreamingMarkdown
 
 LOAD_OLDER_MARGIN = 3  # lines from the top at which older messages are fetched
 
 
 class Conversation(VerticalScroll, can_focus=True):
+    BLANK = True  # a container: what it shows is its children's (no rows of its own to draw)
     DEFAULT_CSS = """
     Conversation {
         height: 1fr;
@@ -130,22 +130,17 @@ class Conversation(VerticalScroll, can_focus=True):
         viewport = self.region
         if not viewport:
             return
-        # Whatever is at the top of the view must stay there, whatever happens above it.
-        try:
-            reference, _ = self.screen.get_widget_at(viewport.x + 2, viewport.y)
-        except Exception:  # nothing there (an empty thread)
-            reference = None
-        before = self._content_y(reference) if reference is not None else None
-        changed = False
-        for body in self.query(StreamingMarkdown):
-            changed = await body.virtualize(viewport) or changed
-        if changed and reference is not None and before is not None and not self.following:
+        # Text laid out above the view may come out taller or shorter than its estimate:
+        # whatever is at the top of the view must stay there.
+        moved = sum(body.virtualize(viewport) for body in self.query(StreamingMarkdown))
+        if moved and not self.following:
             def keep_place() -> None:
-                if reference.is_attached:
-                    moved = self._content_y(reference) - before
-                    if moved:
-                        self.scroll_to(y=self.scroll_y + moved, animate=False, immediate=True)
+                self.scroll_to(y=self.scroll_y + moved, animate=False, immediate=True)
             self.call_after_refresh(keep_place)
+
+    def on_streaming_markdown_needs_layout(self, event: StreamingMarkdown.NeedsLayout) -> None:
+        event.stop()
+        self.schedule_virtualize()
 
     @property
     def following(self) -> bool:
@@ -305,11 +300,18 @@ class Conversation(VerticalScroll, can_focus=True):
                         exit_on_error=False)
 
     async def _show_marker(self, view: AnswerView, number: int, focus: bool) -> None:
-        await view.body.render_containing(f"[{number}]")  # a far-away part may be a stub
-        block = self._restyle_marker(view, number)
-        if block is not None:
+        body = view.body
+        body.render_containing(f"[{number}]")  # a far-away part may not be laid out yet
+        row = self._restyle_marker(view, number)
+        if row is not None:
             self.release_anchor()
-            self.scroll_to_center(block, animate=False)
+
+            def center() -> None:  # once the layout that render_containing asked for is done
+                if body.is_attached:
+                    y = self._content_y(body) + body.gutter.top + row
+                    self.scroll_to(y=y - self.scrollable_content_region.height // 2,
+                                   animate=False)
+            self.call_after_refresh(center)
         self.post_message(self.MarkerChosen(number, focus))
 
     def action_go_to_source(self) -> None:
@@ -319,12 +321,9 @@ class Conversation(VerticalScroll, can_focus=True):
             self.post_message(self.MarkerChosen(self.current_marker, True))
 
     @staticmethod
-    def _restyle_marker(view: AnswerView, number: int | None):
-        first = None
-        for segment in view.body.query_children(AnswerMarkdown):
-            block = segment.set_current_citation(number)
-            first = first or block
-        return first
+    def _restyle_marker(view: AnswerView, number: int | None) -> int | None:
+        """Highlight ``[number]`` in the answer; the row (in its body) that first shows it."""
+        return view.body.set_current_citation(number)
 
     # ------------------------------------------------------------------ following
 
