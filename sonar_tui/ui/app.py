@@ -268,7 +268,8 @@ class SonarApp(App[None]):
         main.set_class(panel == "bottom", "-citations-bottom")
         main.set_class(panel == "hidden", "-citations-hidden")
         if main.is_mounted:  # at start-up the screen applies it itself, once composed
-            main.conversation.follow_streaming = self.config.appearance.follow_streaming
+            for conversation in main.query(Conversation):
+                conversation.follow_streaming = self.config.appearance.follow_streaming
 
     # ------------------------------------------------------------------ threads
 
@@ -317,6 +318,7 @@ class SonarApp(App[None]):
         await self.service.delete(thread_id)
         if self.main.thread_id == thread_id:
             await self.main.show_empty_thread()
+        await self.main.forget_thread(thread_id)
         await self.refresh_threads()
         self.notify("Thread deleted.")
 

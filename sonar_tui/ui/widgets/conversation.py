@@ -76,8 +76,9 @@ class Conversation(VerticalScroll, can_focus=True):
     ]
 
     class AnswerSelected(Message):
-        def __init__(self, view: AnswerView | None) -> None:
+        def __init__(self, conversation: Conversation, view: AnswerView | None) -> None:
             super().__init__()
+            self.conversation = conversation
             self.view = view
 
     class MarkerChosen(Message):
@@ -103,6 +104,9 @@ class Conversation(VerticalScroll, can_focus=True):
         self.has_older = False
         self._loading_older = False
         self.follow_streaming = True  # appearance.follow_streaming
+        # (updated_at, message_count) of the thread when the reader left this conversation
+        # with its answers ended: kept hidden, it is shown again only if they still match.
+        self.left_as: tuple[float, int] | None = None
         self._virtualize_pending = False
 
     def on_mount(self) -> None:
@@ -141,6 +145,15 @@ class Conversation(VerticalScroll, can_focus=True):
     def on_streaming_markdown_needs_layout(self, event: StreamingMarkdown.NeedsLayout) -> None:
         event.stop()
         self.schedule_virtualize()
+
+    @property
+    def streaming(self) -> bool:
+        """Whether an answer is streaming into this conversation right now."""
+        return any(view.live is not None and view.live.active and view.live.view is view
+                   for view in self.query_children(AnswerView))
+
+    def question_texts(self) -> list[str]:
+        return [view.text for view in self.query_children(QuestionView)]
 
     @property
     def following(self) -> bool:
@@ -256,7 +269,7 @@ class Conversation(VerticalScroll, can_focus=True):
             view.add_class("-selected")
             if scroll:
                 self.scroll_to_widget(view, top=True, animate=False)
-        self.post_message(self.AnswerSelected(view))
+        self.post_message(self.AnswerSelected(self, view))
 
     def action_select_answer(self, step: int) -> None:
         answers = self.answers()

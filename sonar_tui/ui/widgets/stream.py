@@ -659,6 +659,20 @@ class StreamingMarkdown(Widget):
             self._timer = self.set_interval(LONG_FLUSH_INTERVAL, self._flush)
 
     def _flush(self) -> None:
+        """The timer's flush: nothing to do for text nobody can see (a thread kept hidden
+        while it streams, folded reasoning): it is shown in one go when it is."""
+        if self._pending and self._displayed():
+            self._flush_now()
+
+    def _displayed(self) -> bool:
+        node: object = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        return True
+
+    def _flush_now(self) -> None:
         if not self._pending:
             return
         fragment = clean_text("".join(self._pending))
@@ -700,14 +714,14 @@ class StreamingMarkdown(Widget):
 
     async def flush(self) -> None:
         """Show what has arrived now, without waiting for the timer (the stream ended)."""
-        self._flush()
+        self._flush_now()
 
     async def finish(self) -> None:
         """End of stream: show everything; the last segment gets one full parse."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        self._flush()
+        self._flush_now()
         self._streaming = False
         if self.segments:
             self.segments[-1].reparse()
