@@ -478,7 +478,8 @@ def lay_out(block: Block, width: int, palette: Palette, y: int, current: int | N
         else:
             style = base + palette.headings[kind]
             rules = {"text_align": "center"} if kind == "h1" else None
-            fill = style if kind in FULL_WIDTH_HEADINGS else base
+            # Only the background goes to the end of the row, not an underline.
+            fill = Style(background=style.background) if kind in FULL_WIDTH_HEADINGS else base
             rows = [_pad(row, width, fill)
                     for row in _text_rows(content, width, style, palette, y, rules)]
         return Laid(rows, [], _marks(rows, marks))
