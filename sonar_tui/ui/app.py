@@ -88,6 +88,10 @@ class SonarApp(App[None]):
                 tooltip="Start a new thread"),
         Binding("ctrl+f", "search", "Search", id="app.search",
                 tooltip="Search every thread (full text)"),
+        # Early: on a narrow screen the footer shows only the first keys, and Help is the
+        # one that leads to all the others.
+        Binding("f1,question_mark", "help", "Help", id="app.help",
+                tooltip="This help"),
         Binding("escape", "escape", "Stop", show=False, id="app.stop",
                 tooltip="Stop the streaming answer (its partial text is kept)"),
         Binding("ctrl+r", "regenerate", "Regenerate", id="app.regenerate",
@@ -113,8 +117,6 @@ class SonarApp(App[None]):
                 tooltip="Clear this thread's overrides"),
         Binding("f3", "attach", "Attach image", show=False, id="app.attach",
                 tooltip="Attach an image to the next question"),
-        Binding("f1,question_mark", "help", "Help", id="app.help",
-                tooltip="This help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
                 tooltip="Quit"),
     ]
@@ -264,9 +266,7 @@ class SonarApp(App[None]):
 
     def _apply_layout_settings(self) -> None:
         main = self.main
-        panel = self.config.appearance.citation_panel
-        main.set_class(panel == "bottom", "-citations-bottom")
-        main.set_class(panel == "hidden", "-citations-hidden")
+        main.place_sources(self.config.appearance.citation_panel)
         if main.is_mounted:  # at start-up the screen applies it itself, once composed
             for conversation in main.query(Conversation):
                 conversation.follow_streaming = self.config.appearance.follow_streaming
@@ -556,14 +556,14 @@ class SonarApp(App[None]):
 
     def action_search(self) -> None:
         main = self.main
-        main.add_class("-sidebar-open")
-        main.remove_class("-sidebar-closed")
+        main.show_sidebar()
         main.query_one("#thread-filter").focus()
 
     def action_escape(self) -> None:
-        """Esc: stop the answer streaming in this thread; otherwise back to the composer."""
+        """Esc: close the thread drawer; stop the answer streaming in this thread; otherwise
+        back to the composer."""
         main = self.main
-        if self.screen is not main:
+        if self.screen is not main or main.close_drawer():
             return
         live = self.live.get(main.thread_id or 0) or next(
             (p for p in self.pending), None)
@@ -609,14 +609,10 @@ class SonarApp(App[None]):
         self.main.conversation.action_toggle_reasoning()
 
     def action_toggle_citations(self) -> None:
-        self.main.toggle_class("-citations-hidden")
+        self.main.toggle_sources()
 
     def action_toggle_sidebar(self) -> None:
-        main = self.main
-        if main.has_class("-narrow"):
-            main.toggle_class("-sidebar-open")
-        else:
-            main.toggle_class("-sidebar-closed")
+        self.main.toggle_sidebar()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -28,40 +28,57 @@ from sonar_tui.ui.widgets.status import StatusLine
 if TYPE_CHECKING:
     from sonar_tui.ui.app import SonarApp
 
+WIDE = 110  # columns from which the panels sit beside the conversation
 FIRST_PAGE = 12  # messages mounted when a thread opens (about six exchanges)
 KEEP_FINISHED = 3  # conversations of finished threads kept mounted, hidden, for going back
 OLDER_PAGE = 10
 SEARCH_DEBOUNCE = 0.15
 
 
+def sidebar_width(width: int) -> int:
+    return max(24, min(36, round(width * 0.22)))
+
+
+def sources_width(width: int) -> int:
+    return max(30, min(48, round(width * 0.28)))
+
+
 class MainScreen(Screen):
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    """Layout: on a wide screen the thread list and the sources panel have columns of
+    their own, and the conversation the width that leaves; showing or hiding a panel
+    never changes that width (the conversation stays centred in the room left), so no
+    text is wrapped again and the reader's place does not move. A panel without a column
+    (the thread list on a narrow screen, the sources panel set to "hidden") opens as a
+    drawer over the conversation. On a narrow screen the sources panel sits below the
+    conversation (only its height changes when it is toggled)."""
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     AUTO_FOCUS = "#composer"
     DEFAULT_CSS = """
     MainScreen { layout: vertical; }
-    MainScreen > #main { height: 1fr; }
+    MainScreen > #main { height: 1fr; layers: base drawer; align-horizontal: center; }
     /* The centre never collapses: a zero-width composer crashes TextArea's rendering. */
     MainScreen #center { width: 1fr; height: 1fr; min-width: 40; }
-    MainScreen #sidebar { width: 22%; min-width: 24; max-width: 36; }
-    MainScreen #citations { width: 28%; min-width: 30; max-width: 48; }
+    MainScreen #sidebar { dock: left; }
+    MainScreen #citations { dock: right; }
     MainScreen #conversations { height: 1fr; }
     MainScreen #attachments { height: auto; color: $text-muted; padding: 0 2; display: none; }
     MainScreen #attachments.-shown { display: block; }
 
     MainScreen.-sidebar-closed #sidebar { display: none; }
-    MainScreen.-narrow #sidebar { display: none; }
-    MainScreen.-narrow.-sidebar-open #sidebar { display: block; width: 28; min-width: 20; }
-
     MainScreen.-citations-hidden #citations { display: none; }
-    MainScreen.-narrow > #main, MainScreen.-citations-bottom > #main { layout: vertical; }
     MainScreen.-narrow #citations, MainScreen.-citations-bottom #citations {
-        width: 1fr; max-width: 100%; height: 30%; min-height: 5; max-height: 14;
+        dock: bottom; width: 100%; height: 30%; min-height: 5; max-height: 14;
         border-left: none;
         border-top: hkey $border-blurred;
     }
-    MainScreen.-narrow #center, MainScreen.-citations-bottom #center { height: 1fr; }
-    MainScreen.-narrow.-sidebar-open > #main { layout: horizontal; }
-    MainScreen.-narrow.-sidebar-open #citations { display: none; }
+    /* Drawers: over the conversation, which keeps its width. */
+    MainScreen.-narrow #sidebar { layer: drawer; display: none; width: 32; max-width: 80%; }
+    MainScreen.-narrow.-sidebar-open #sidebar { display: block; }
+    MainScreen.-citations-overlay #citations { layer: drawer; }
+    MainScreen.-narrow #sidebar, MainScreen.-citations-overlay #citations {
+        background: $panel;
+    }
     """
 
     def __init__(self) -> None:
@@ -91,6 +108,72 @@ class MainScreen(Screen):
 
     def on_mount(self) -> None:
         self.conversation.follow_streaming = self.sonar.config.appearance.follow_streaming
+        self.fit_columns()
+
+    def on_resize(self) -> None:
+        self.fit_columns()
+
+    # ------------------------------------------------------------------ panels
+
+    def fit_columns(self) -> None:
+        """Columns from the screen's width and the panels' places (settings), never from
+        whether a panel is shown at the moment."""
+        width = self.size.width
+        if not width or not self.is_mounted:
+            return
+        center, sidebar, citations = (self.query_one("#center"), self.sidebar,
+                                      self.citations)
+        if width < WIDE:
+            for widget in (center, sidebar, citations):
+                widget.styles.width = None  # the stylesheet's
+            return
+        sidebar.styles.width = sidebar_width(width)
+        citations.styles.width = sources_width(width)
+        beside = not (self.has_class("-citations-bottom") or self.has_class("-citations-overlay"))
+        center.styles.width = max(40, width - sidebar_width(width)
+                                  - (sources_width(width) if beside else 0))
+
+    def place_sources(self, place: str) -> None:
+        """The sources panel's place (appearance.citation_panel): right, bottom, hidden (a
+        drawer, shown by ctrl+g)."""
+        self.set_class(place == "bottom", "-citations-bottom")
+        self.set_class(place == "hidden", "-citations-overlay")
+        self.set_class(place == "hidden", "-citations-hidden")
+        self.fit_columns()
+
+    def _focus_out_of(self, panel) -> None:
+        focused = self.focused
+        if focused is not None and panel in focused.ancestors_with_self:
+            self.composer.focus()
+
+    def toggle_sidebar(self) -> None:
+        if self.has_class("-narrow"):
+            opening = not self.has_class("-sidebar-open")
+            self.set_class(opening, "-sidebar-open")
+            if opening:
+                self.sidebar.option_list.focus()  # a drawer is opened to pick a thread
+        else:
+            self.toggle_class("-sidebar-closed")
+            opening = not self.has_class("-sidebar-closed")
+        if not opening:
+            self._focus_out_of(self.sidebar)
+
+    def toggle_sources(self) -> None:
+        self.toggle_class("-citations-hidden")
+        if self.has_class("-citations-hidden"):
+            self._focus_out_of(self.citations)
+
+    def show_sidebar(self) -> None:
+        self.add_class("-sidebar-open")
+        self.remove_class("-sidebar-closed")
+
+    def close_drawer(self) -> bool:
+        """Close the thread list's drawer (narrow screen); False if it was not open."""
+        if self.has_class("-narrow") and self.has_class("-sidebar-open"):
+            self.remove_class("-sidebar-open")
+            self._focus_out_of(self.sidebar)
+            return True
+        return False
 
     # ------------------------------------------------------------------ shortcuts
 
@@ -256,6 +339,7 @@ class MainScreen(Screen):
     @on(Sidebar.Opened)
     async def _opened(self, event: Sidebar.Opened) -> None:
         await self.open_thread(event.target.thread_id, event.target.message_id)
+        self.close_drawer()  # on a narrow screen the thread is what the reader wants now
         if event.target.message_id is not None:
             self.conversation.focus()
 
@@ -296,7 +380,7 @@ class MainScreen(Screen):
             return
         if event.focus:
             if self.has_class("-citations-hidden"):
-                self.remove_class("-citations-hidden")
+                self.toggle_sources()
             self.citations.source_list.focus()
 
     @on(SourceList.Back)
