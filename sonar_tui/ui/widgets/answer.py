@@ -11,6 +11,7 @@ from textual.content import Content
 from textual.events import Click
 from textual.message import Message
 from textual.style import Style
+from textual.widget import Widget
 from textual.widgets import Collapsible, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -204,21 +205,35 @@ class QuestionView(Vertical):
                          .stylize("$foreground-muted"))
 
 
+class AnswerRail(Widget):
+    """The bar down an answer's left side. A border would be drawn again, row by row, on
+    every frame the streaming answer grows; a BLANK widget of one colour costs nothing."""
+
+    BLANK = True
+    DEFAULT_CSS = """
+    AnswerRail { dock: left; width: 1; height: 100%; background: $panel; }
+    """
+
+
 class AnswerView(Vertical):
     """An answer: header, reasoning, body, error, related questions, images."""
 
+    BLANK = True  # a container: its rows are its children's (and its rail's)
     DEFAULT_CSS = """
     AnswerView {
         height: auto;
         margin: 1 0 0 0;
-        padding: 0 1;
-        border-left: thick $panel;
-        &.-selected { border-left: thick $accent; }
-        & > #answer-header { height: auto; color: $text-muted; }
-        & > #notice { height: 1; color: $text-warning; }
-        & > #error { color: $text; background: $error 12%; padding: 0 1; margin: 1 0 0 0; }
-        & > #images { margin: 1 0 0 0; }
-        & > #related-title { color: $text-muted; text-style: bold; margin: 1 0 0 0; }
+        padding: 0 1 0 0;
+        &.-selected > AnswerRail { background: $accent; }
+        /* One column between the rail and the content, as a border and padding gave. */
+        & > #answer-header { height: auto; color: $text-muted; margin: 0 0 0 1; }
+        & > #notice { height: 1; color: $text-warning; margin: 0 0 0 1; }
+        & > ReasoningBlock { margin: 0 0 1 1; }
+        & > #body { margin: 0 0 0 1; }
+        & > #error { color: $text; background: $error 12%; padding: 0 1; margin: 1 0 0 1; }
+        & > #images { margin: 1 0 0 1; }
+        & > #related-title { color: $text-muted; text-style: bold; margin: 1 0 0 1; }
+        & > RelatedList { margin: 0 0 1 1; }
     }
     """
 
@@ -280,6 +295,7 @@ class AnswerView(Vertical):
             self.steps, self.sources, self.status = list(live.steps), list(live.sources), live.status
         self._shown_text = len(self._initial_text)
         self._shown_reasoning = len(self._reasoning)
+        yield AnswerRail()
         yield Static(self._header(), id="answer-header")
         if self._reasoning or self.steps:
             yield self._make_reasoning(collapsed=not self.streaming or bool(self._initial_text))

@@ -621,6 +621,7 @@ class StreamingMarkdown(Widget):
         self._timer: Timer | None = None
         self._slow_timer = False
         self._palette: Palette | None = None
+        self._palette_stale = False
         self.current: int | None = None  # the highlighted [n] citation
 
     def compose(self):
@@ -748,8 +749,11 @@ class StreamingMarkdown(Widget):
     # ------------------------------------------------------------------ styles
 
     def palette(self) -> Palette:
-        """Styles for laying out, from this widget's CSS (the same object until the theme
-        or a pseudo-class changes them)."""
+        """Styles for laying out, from this widget's CSS: the same object until a style
+        update (a theme, a pseudo-class) changes them."""
+        if self._palette is not None and not self._palette_stale:
+            return self._palette
+        self._palette_stale = False
         get = self.get_visual_style
         base = self.visual_style
         headings = {f"h{n}": get(f"md-h{n}", partial=True) for n in range(1, 7)}
@@ -774,6 +778,7 @@ class StreamingMarkdown(Widget):
         super().notify_style_update()
         if self._palette is not None:
             old = self._palette.key
+            self._palette_stale = True
             if self.palette().key != old:
                 for part in self._parts():
                     part.palette_changed()
