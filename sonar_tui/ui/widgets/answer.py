@@ -20,7 +20,7 @@ from sonar_tui.store.models import MessageRecord
 from sonar_tui.ui.format import format_cost, format_tokens, plural
 from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.widgets.markdown import MARKER_RE
-from sonar_tui.ui.widgets.stream import StreamingMarkdown
+from sonar_tui.ui.widgets.stream import GrowsInOnePass, StreamingMarkdown
 
 URL_META = "sonar-url"
 STATUS_LABELS = {
@@ -205,7 +205,7 @@ class QuestionView(Vertical):
                          .stylize("$foreground-muted"))
 
 
-class AnswerRail(Widget):
+class AnswerRail(GrowsInOnePass, Widget):
     """The bar down an answer's left side. A border would be drawn again, row by row, on
     every frame the streaming answer grows; a BLANK widget of one colour costs nothing."""
 
@@ -215,7 +215,7 @@ class AnswerRail(Widget):
     """
 
 
-class AnswerView(Vertical):
+class AnswerView(GrowsInOnePass, Vertical):
     """An answer: header, reasoning, body, error, related questions, images."""
 
     BLANK = True  # a container: its rows are its children's (and its rail's)

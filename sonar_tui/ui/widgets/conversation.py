@@ -18,12 +18,12 @@ from textual.widgets.option_list import Option
 from sonar_tui.store.models import MessageRecord
 from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.widgets.answer import AnswerView, QuestionView, RelatedList
-from sonar_tui.ui.widgets.stream import StreamingMarkdown
+from sonar_tui.ui.widgets.stream import GrowsInOnePass, StreamingMarkdown
 
 LOAD_OLDER_MARGIN = 3  # lines from the top at which older messages are fetched
 
 
-class Conversation(VerticalScroll, can_focus=True):
+class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
     BLANK = True  # a container: what it shows is its children's (no rows of its own to draw)
     DEFAULT_CSS = """
     Conversation {
