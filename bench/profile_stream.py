@@ -44,11 +44,11 @@ from sonar_tui.mock.content import last_line  # noqa: E402
 
 # Functions whose cumulative time tells the streaming path's story.
 KEY_FUNCTIONS = (
-    "stream.py:_flush", "stream.py:_close_stream", "stream.py:_start_live", "stream.py:finish",
-    "stream.py:plan_cuts", "stream.py:boundaries",
-    "_markdown.py:append", "_markdown.py:update", "_markdown.py:_update_from_block",
-    "_markdown.py:_parse_markdown", "_markdown.py:_run",
-    "markdown.py:_token_to_content", "markdown.py:mark_citations",
+    "stream.py:_flush_now", "stream.py:segments_changed", "stream.py:_prepare_tail",
+    "stream.py:lay_out", "stream.py:render_line", "stream.py:virtualize", "stream.py:finish",
+    "stream.py:plan_cuts", "stream.py:boundaries", "stream.py:append",
+    "markdown.py:parse_blocks", "markdown.py:lay_out", "markdown.py:inline_content",
+    "markdown.py:_text_rows", "markdown.py:highlight_code",
     "app.py:_handle", "app.py:_run_answer", "client.py:stream", "sonar.py:feed",
     "service.py:ask", "answer.py:add_text", "answer.py:set_meta",
     "answer.py:refresh_header", "live.py:add_text", "sanitize.py:clean_text",

@@ -53,10 +53,12 @@ def step_content(step: dict[str, Any]) -> Content:
     if extra > 0:
         lines.append(Content(f"   … and {extra} more").stylize("$foreground-muted"))
     for url in (step.get("urls") or ())[:6]:
-        lines.append(Content("   – " + (url_domain(url) or clean_line(url))).stylize("$source-domain"))
+        lines.append(Content("   – " + (url_domain(url) or clean_line(url)))
+                     .stylize("$source-domain"))
     code = clean_text(step.get("code") or "").strip("\n")
     if code:
-        lines.extend(Content("   │ " + line).stylize("$text-secondary") for line in code.splitlines()[:12])
+        lines.extend(Content("   │ " + line).stylize("$text-secondary")
+                     for line in code.splitlines()[:12])
     output = clean_text(step.get("output") or "").strip("\n")
     if output:
         lines.extend(Content("   ⇒ " + line) for line in output.splitlines()[:6])
@@ -165,7 +167,8 @@ def error_content(error: dict[str, Any] | None, retry_note: str = "") -> Content
     error = error or {}
     title = clean_line(error.get("title") or "") or "The answer failed"
     status = error.get("status")
-    head = Content(f"✖ {title}" + (f" (HTTP {status})" if status else "")).stylize("bold $text-error")
+    head = Content(f"✖ {title}" + (f" (HTTP {status})" if status else "")).stylize(
+        "bold $text-error")
     lines = [head]
     message = clean_text(error.get("message") or "").strip()
     if message:
@@ -292,7 +295,8 @@ class AnswerView(GrowsInOnePass, Vertical):
         live = self.live
         if live is not None:  # take the answer as it stands now; on_mount catches up the rest
             self._initial_text, self._reasoning = live.full_text, live.full_reasoning
-            self.steps, self.sources, self.status = list(live.steps), list(live.sources), live.status
+            self.steps, self.sources = list(live.steps), list(live.sources)
+            self.status = live.status
         self._shown_text = len(self._initial_text)
         self._shown_reasoning = len(self._reasoning)
         yield AnswerRail()
@@ -466,7 +470,8 @@ class AnswerView(GrowsInOnePass, Vertical):
         elif existing:
             existing.first(Static).update(Content(text))
         else:
-            await self.mount(Static(Content(text), id="notice"), after=self.query_one("#answer-header"))
+            await self.mount(Static(Content(text), id="notice"),
+                             after=self.query_one("#answer-header"))
 
     def on_unmount(self) -> None:
         # Leaving the screen (thread switch) detaches the view; the answer keeps streaming.

@@ -191,15 +191,15 @@ class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
             views.append(Static("↑ older messages load as you scroll up", id="older-hint"))
         views.extend(self.views_for(messages))
         if live is not None:
-            if not any(getattr(v, "message_id", None) == live.question_id and isinstance(v, QuestionView)
+            if not any(isinstance(v, QuestionView) and v.message_id == live.question_id
                        for v in views):
                 views.append(QuestionView(live.question, message_id=live.question_id))
             views.append(AnswerView.from_live(live))
         if not views:
             views.append(Static(empty_hint, id="empty"))
             if suggestions:
-                views.append(RelatedList(*[Option(q, id=f"q{i}") for i, q in enumerate(suggestions)],
-                                         id="suggestions"))
+                options = [Option(q, id=f"q{i}") for i, q in enumerate(suggestions)]
+                views.append(RelatedList(*options, id="suggestions"))
         # Detach answers that are still streaming first: Textual removes a view's children
         # before the view, and a chunk arriving in between must not find it half gone.
         for view in self.query_children(AnswerView):
@@ -350,8 +350,8 @@ class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
         self.scroll_home(animate=False)
 
     def action_page(self, direction: int) -> None:
-        self.scroll_to(y=self.scroll_y + direction * max(1, self.scrollable_content_region.height - 1),
-                       animate=False)
+        page = max(1, self.scrollable_content_region.height - 1)
+        self.scroll_to(y=self.scroll_y + direction * page, animate=False)
 
     def action_toggle_reasoning(self) -> None:
         if self.selected is not None and self.selected.reasoning_block is not None:
@@ -385,5 +385,6 @@ def empty_thread_hint(demo: bool = False) -> Content:
     ]
     if demo:
         lines += [Content(""), Content("This is the offline demo: answers come from a local mock "
-                                       "service. Try one (shift+tab, then Enter):").stylize("$text-accent")]
+                                       "service. Try one (shift+tab, then Enter):").stylize(
+                                           "$text-accent")]
     return Content("\n").join(lines)
