@@ -35,6 +35,23 @@ OLDER_PAGE = 10
 SEARCH_DEBOUNCE = 0.15
 
 
+# The containers that only lay the screen out are BLANK: they draw nothing of their own
+# (no border, no background of their own), and a BLANK widget's rows are one strip
+# repeated, which every frame of a streaming answer would otherwise build row by row.
+
+
+class Columns(Horizontal):
+    BLANK = True
+
+
+class Column(Vertical):
+    BLANK = True
+
+
+class Conversations(ContentSwitcher):
+    BLANK = True
+
+
 def sidebar_width(width: int) -> int:
     return max(24, min(36, round(width * 0.22)))
 
@@ -95,10 +112,10 @@ class MainScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
-        with Horizontal(id="main"):
+        with Columns(id="main"):
             yield Sidebar(clock=self.sonar.clock, id="sidebar")
-            with Vertical(id="center"):
-                yield ContentSwitcher(self._conversation, id="conversations",
+            with Column(id="center"):
+                yield Conversations(self._conversation, id="conversations",
                                       initial=self._conversation.id)
                 yield Static(id="attachments")
                 yield Composer(id="composer")
