@@ -93,7 +93,8 @@ class SonarApp(App[None]):
         Binding("f1,question_mark", "help", "Help", id="app.help",
                 tooltip="This help"),
         Binding("escape", "escape", "Stop", show=False, id="app.stop",
-                tooltip="Stop the streaming answer (its partial text is kept)"),
+                tooltip="Stop the streaming answer (its partial text is kept); close the "
+                        "thread drawer"),
         Binding("ctrl+r", "regenerate", "Regenerate", id="app.regenerate",
                 tooltip="Answer the last question again, or retry after an error"),
         Binding("f2", "edit_last", "Edit last", show=False, id="app.edit_last",
