@@ -28,9 +28,6 @@ class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
     DEFAULT_CSS = """
     Conversation {
         height: 1fr;
-        /* Placements up to the first child that changed are reused: a streaming answer is
-           the last child. */
-        layout: stream;
         padding: 0 1 1 1;
         & > #older-hint { color: $text-muted; height: 1; text-align: center; }
         & > #empty { color: $text-muted; padding: 2 2 1 2; }
