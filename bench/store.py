@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 
 COMMON = (
     "the of and to in is a that for it as was with be by on not he this are or his from at "
@@ -194,7 +194,7 @@ async def measure(path: Path, big_thread: int, runs: int) -> None:
         partial = TextMaker(7).answer()
         ms, _ = await median_ms(lambda: store.checkpoint_answer(answer_id, partial, ""), runs)
         line(f"checkpoint_answer ({len(partial)} chars)", ms, None)
-        await store.finish_answer(answer_id, "complete", partial)
+        await store.finish_answer(answer_id, FinalAnswer("complete", partial))
 
 
 def main() -> int:

@@ -43,8 +43,9 @@ from sonar_tui.config import (
     remember_agent_endpoint,
     sending_blocked,
 )
-from sonar_tui.key_redaction import KeyRedactor, StreamRedactor
 from sonar_tui.jobs import CancelOutcome, JobProgress, JobRunner, JobSubmitted
+from sonar_tui.key_redaction import KeyRedactor, StreamRedactor
+from sonar_tui.records import STATUS_FOR_FINISH, error_from_record, error_record, final_answer
 from sonar_tui.store import (
     AnswerWriter,
     JobRecord,
@@ -57,14 +58,11 @@ from sonar_tui.store import (
     ThreadRecord,
 )
 from sonar_tui.store.errors import MessageNotFoundError, ThreadNotFoundError
+from sonar_tui.store.models import MessageStatus
 
 log = logging.getLogger(__name__)
 
 HISTORY_MESSAGES = 20  # earlier messages sent with a question (10 exchanges)
-STATUS_FOR_FINISH = {"stop": "complete", "length": "complete", "incomplete": "interrupted",
-                     "cancelled": "cancelled", "failed": "error"}
-# An answer stopped before its end: by the user, or because the process is going away.
-_STOPPED_REASONS = {"cancelled": "cancelled", "interrupted": "incomplete"}
 
 
 # ----------------------------------------------------------------------------- events
@@ -128,11 +126,6 @@ class StorageProblem:
 
 ServiceEvent = (Event | QuestionSaved | AnswerStarted | AnswerKept | AnswerSaved
                 | StorageProblem | AgentEndpointRemembered | JobSubmitted | JobProgress)
-
-
-def error_record(error: ApiError) -> dict[str, Any]:
-    """What is stored (and shown) for a failed answer: the server's words, a title, a hint."""
-    return {**error.to_dict(), "title": error.title, "hint": error.hint}
 
 
 class RemoteText:
@@ -227,19 +220,6 @@ def storage_error(exc: Exception) -> ApiError:
     if isinstance(exc, StoreError) and not isinstance(exc, StoreWriteError):
         return StorageError(ErrorKind.STORAGE, str(exc), heading="Database error", advice="")
     return ApiError(ErrorKind.STORAGE, str(exc) or exc.__class__.__name__)
-
-
-def error_from_record(record: dict[str, Any]) -> ApiError:
-    """A stored error (``error_record``) as the error it was."""
-    try:
-        kind = ErrorKind(record.get("kind") or "protocol")
-    except ValueError:
-        kind = ErrorKind.PROTOCOL
-    retry_after = record.get("retry_after")
-    return ApiError(kind, str(record.get("message") or ""), status=record.get("status"),
-                    error_type=record.get("type"),
-                    retry_after=retry_after if isinstance(retry_after, (int, float)) else None,
-                    field=record.get("field"), host=record.get("host"))
 
 
 class ChatService:
@@ -594,7 +574,7 @@ class ChatService:
         warned = False
         gone = False  # the row (with its thread) was deleted elsewhere: nothing left to save
         unsaved = False  # the row could not be created: the answer is shown, not stored
-        status: str | None = None  # set by the terminal event; None: stopped before it
+        status: MessageStatus | None = None  # set by the terminal event; None: stopped
         message_id: int | None = None
         # Regenerating an answer that has text: the new row (which replaces the old one in
         # the same transaction) waits for the new answer's first text.
@@ -668,29 +648,10 @@ class ChatService:
             yield AnswerKept(thread.id, replacing.id, status, builder.answer().error)
 
     @staticmethod
-    async def _finish(writer: AnswerWriter, builder: AnswerBuilder, status: str,
+    async def _finish(writer: AnswerWriter, builder: AnswerBuilder, status: MessageStatus,
                       endpoint: str) -> ApiError | None:
-        answer = builder.answer()
-        # Only an Agent API id can be continued, and only where it was issued.
-        response_id = answer.response_id if answer.api == "agent" else None
         try:
-            await writer.finish(
-                status,  # type: ignore[arg-type]
-                steps=[s.to_dict() for s in answer.steps],
-                sources=[s.to_dict() for s in answer.sources],
-                related=list(answer.related),
-                images=[i.to_dict() for i in answer.images],
-                usage=answer.usage.to_dict() if answer.usage else None,
-                cost=answer.cost,
-                model=answer.model or None,
-                api=answer.api,
-                finish_reason=answer.finish_reason or _STOPPED_REASONS.get(status),
-                error=error_record(answer.error) if answer.error else None,
-                content=answer.text,
-                reasoning=answer.reasoning,
-                response_id=response_id,
-                response_endpoint=(endpoint or None) if response_id else None,
-            )
+            await writer.finish(final_answer(builder.answer(), status, endpoint=endpoint))
         except StoreError as exc:
             return storage_error(exc)
         return None

@@ -17,7 +17,7 @@ import aiosqlite
 
 from sonar_tui.store import codec
 from sonar_tui.store.errors import MessageNotFoundError, ThreadNotFoundError
-from sonar_tui.store.models import AttachmentRecord, MessageRecord, ThreadRecord
+from sonar_tui.store.models import AttachmentRecord, FinalAnswer, MessageRecord, ThreadRecord
 
 FINAL_STATUSES = frozenset({"complete", "interrupted", "cancelled", "error"})
 
@@ -207,27 +207,8 @@ async def checkpoint_answer(
     return cursor.rowcount > 0
 
 
-async def finish_answer(
-    conn: aiosqlite.Connection,
-    message_id: int,
-    *,
-    status: str,
-    content: str,
-    reasoning: str,
-    steps: Sequence[Mapping[str, Any]],
-    sources: Sequence[Mapping[str, Any]],
-    related: Sequence[str],
-    images: Sequence[Mapping[str, Any]],
-    usage: Mapping[str, Any] | None,
-    cost: float | None,
-    model: str | None,
-    api: str | None,
-    finish_reason: str | None,
-    error: Mapping[str, Any] | None,
-    now: float,
-    response_id: str | None = None,
-    response_endpoint: str | None = None,
-) -> int:
+async def finish_answer(conn: aiosqlite.Connection, message_id: int, final: FinalAnswer,
+                        now: float) -> int:
     """Finalise the answer and replace its children; returns the thread id."""
     rows = await conn.execute_fetchall(
         "SELECT thread_id, model, api FROM messages WHERE id = ? AND role = 'assistant'",
@@ -235,20 +216,23 @@ async def finish_answer(
     if not rows:
         raise MessageNotFoundError(message_id)
     thread_id = rows[0]["thread_id"]
-    model = model if model is not None else rows[0]["model"]
-    api = api if api is not None else rows[0]["api"]
+    model = final.model if final.model is not None else rows[0]["model"]
+    api = final.api if final.api is not None else rows[0]["api"]
     await conn.execute(
         "UPDATE messages SET status = ?, content = ?, reasoning = ?, steps = ?, error = ?,"
         " model = ?, api = ?, usage = ?, cost = ?, finish_reason = ?, finished_at = ?,"
         " checkpoint_at = ?, response_id = ?, response_endpoint = ? WHERE id = ?",
-        (status, codec.text(content), codec.text(reasoning), codec.dump_json(list(steps or [])),
-         codec.dump_json_or_none(dict(error) if error is not None else None),
+        (final.status, codec.text(final.content), codec.text(final.reasoning),
+         codec.dump_json(list(final.steps)),
+         codec.dump_json_or_none(dict(final.error) if final.error is not None else None),
          codec.opt_text(model), codec.opt_text(api),
-         codec.dump_json_or_none(dict(usage) if usage is not None else None),
-         cost, codec.opt_text(finish_reason), now, now, codec.opt_text(response_id),
-         codec.opt_text(response_endpoint), message_id),
+         codec.dump_json_or_none(dict(final.usage) if final.usage is not None else None),
+         final.cost, codec.opt_text(final.finish_reason), now, now,
+         codec.opt_text(final.response_id), codec.opt_text(final.response_endpoint),
+         message_id),
     )
-    await replace_children(conn, message_id, sources=sources, related=related, images=images)
+    await replace_children(conn, message_id, sources=list(final.sources),
+                           related=list(final.related), images=list(final.images))
     await conn.execute(
         "UPDATE threads SET updated_at = ?, last_model = coalesce(?, last_model),"
         " last_api = coalesce(?, last_api) WHERE id = ?",

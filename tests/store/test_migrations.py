@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sonar_tui.store import Store, StoreError
+from sonar_tui.store import FinalAnswer, Store, StoreError
 from sonar_tui.store.db import Database
 from sonar_tui.store.migrations import LATEST_VERSION, MIGRATIONS, Migration
 
@@ -124,8 +124,9 @@ async def test_v3_to_v4_keeps_response_ids_for_continuing_a_thread(db_path):
     async with await Store.open(db_path) as store:
         assert store.schema_version >= 4
         answer = await store.start_answer(2, {}, "fast", "agent")
-        await store.finish_answer(answer, "complete", "Yes.", finish_reason="stop",
-                                  response_id="resp_42", response_endpoint="https://x.example/v1")
+        await store.finish_answer(answer, FinalAnswer(
+            "complete", "Yes.", finish_reason="stop", response_id="resp_42",
+            response_endpoint="https://x.example/v1"))
         saved = (await store.load_messages(2))[-1]
         assert (saved.response_id, saved.response_endpoint) == ("resp_42",
                                                                 "https://x.example/v1")
@@ -147,7 +148,7 @@ async def test_v4_to_v5_adds_background_jobs_to_old_threads(db_path):
         job = await store.add_job(2, 4, endpoint="https://api.perplexity.ai",
                                   path="/v1/responses", settings={}, model="sonar")
         assert (await store.get_thread(2)).job_status == "submitting"
-        answer = await store.finish_job(job.id, "completed", status="complete", content="Yes.")
+        answer = await store.finish_job(job.id, "completed", FinalAnswer("complete", "Yes."))
         assert [m.id for m in await store.load_messages(2)] == [4, answer]
         assert await store.list_jobs(unfinished=True) == []
     with raw(db_path) as conn:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 
 from .conftest import assert_consistent, raw
 from .procs import expect, kill, spawn
@@ -132,7 +132,7 @@ async def test_a_suspended_writer_takes_its_row_back(db_path):
         await writer.checkpoint()
         assert (await b.get_message(message_id)).status == "streaming"
         assert await b.recover_interrupted() == []  # the checkpoint refreshed A's heartbeat
-        await writer.finish("complete")
+        await writer.finish(FinalAnswer("complete", writer.content, writer.reasoning))
         answer = await b.get_message(message_id)
         assert answer.status == "complete" and answer.content == "resumed"
     assert_consistent(db_path)

@@ -8,7 +8,7 @@ import pytest
 
 from sonar_tui.api.settings import RequestSettings
 from sonar_tui.references import code_blocks
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 from sonar_tui.ui.screens.help import HelpScreen
 from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
 from sonar_tui.ui.widgets.markdown import AnswerMarkdown
@@ -83,7 +83,8 @@ async def test_long_threads_mount_the_newest_page_and_load_older_on_scroll(harne
     for index in range(40):
         await store.add_user_message(thread.id, f"Question {index}")
         message_id = await store.start_answer(thread.id, {}, "sonar", "sonar")
-        await store.finish_answer(message_id, "complete", f"Answer {index}\n\n" + "text " * 40)
+        await store.finish_answer(message_id,
+                                  FinalAnswer("complete", f"Answer {index}\n\n" + "text " * 40))
     await store.close()
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)
