@@ -13,9 +13,11 @@ The order of writes is the product's promise that nothing is lost:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+import os
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -48,6 +50,7 @@ from sonar_tui.key_redaction import KeyRedactor, StreamRedactor
 from sonar_tui.records import STATUS_FOR_FINISH, error_from_record, error_record, final_answer
 from sonar_tui.store import (
     AnswerWriter,
+    ImportResult,
     JobRecord,
     MessageRecord,
     SearchHit,
@@ -55,6 +58,7 @@ from sonar_tui.store import (
     StoreCorruptError,
     StoreError,
     StoreWriteError,
+    ThreadData,
     ThreadRecord,
 )
 from sonar_tui.store.errors import MessageNotFoundError, ThreadNotFoundError
@@ -238,6 +242,20 @@ class ChatService:
         self.shutting_down = False
         self.jobs = JobRunner(self)
 
+    @classmethod
+    async def open(cls, config: LoadedConfig, db_path: str | os.PathLike[str] | None,
+                   **options: Any) -> ChatService:
+        """A service on the database at ``db_path`` (None: without one; nothing is saved),
+        with what a killed run left "streaming" recovered as "interrupted", as the app does
+        at start, so that no command shows an answer as still being written. Raises
+        ``StoreError`` when the database cannot be opened; ``close`` releases it."""
+        store = None
+        if db_path is not None:
+            store = await Store.open(db_path)
+            with contextlib.suppress(StoreError):  # a read-only or damaged file can be read
+                await store.recover_interrupted()
+        return cls(store, config, **options)
+
     # ------------------------------------------------------------------ plumbing
 
     @property
@@ -262,9 +280,18 @@ class ChatService:
             await client.aclose()
 
     async def aclose(self) -> None:
+        """Close the HTTP client; the database stays open (the app owns it: see ``close``)."""
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    async def close(self) -> None:
+        """Close the HTTP client and the database: the end of a service made by ``open``."""
+        try:
+            await self.aclose()
+        finally:
+            if self.store is not None:
+                await self.store.close()
 
     def _require_store(self) -> Store:
         if self.store is None:
@@ -328,6 +355,21 @@ class ChatService:
 
     async def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         return await self._require_store().search(query, limit)
+
+    async def all_thread_ids(self) -> list[int]:
+        """Every thread, in the sidebar's order (pinned, then the latest first)."""
+        every = 2**62  # SQLite's LIMIT is a 64-bit integer: more threads than any file holds
+        return [thread.id for thread in await self._require_store().list_threads(limit=every)]
+
+    async def export_thread(self, thread_id: int) -> ThreadData:
+        """The thread with its messages, sources and attachments, for ``sonar_tui.export``.
+        Raises ``ThreadNotFoundError``, or ``StoreCorruptError`` for an unreadable one."""
+        return await self._require_store().export_thread(thread_id)
+
+    async def import_thread(self, document: Mapping[str, Any]) -> ImportResult:
+        """A thread from an export; one already in the database is skipped, not doubled.
+        Raises ``StoreImportError`` (with what is wrong) for a document that is not one."""
+        return await self._require_store().import_thread(document)
 
     # ------------------------------------------------------------------ asking
 
