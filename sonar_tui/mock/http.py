@@ -4,7 +4,8 @@ Written on asyncio streams rather than ``http.server`` because the fault profile
 control the standard library does not give: drop the connection in the middle of a chunked
 body, stall without closing, pace chunks. Handlers are async functions from
 :class:`Request` to :class:`Response`; a streaming body is an (async) iterable of ``bytes``
-and control items (:class:`Pause`, :data:`DROP`, :data:`HANG`). A handler may also return
+and control items (:class:`Pause`, :class:`Gate`, :data:`DROP`, :data:`HANG`). A handler
+may also return
 ``DROP`` or ``HANG`` itself, to fail before the status line is sent.
 
 Every request is recorded in ``HttpServer.requests`` so tests can check what the client
@@ -14,6 +15,7 @@ really sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
@@ -45,6 +47,43 @@ class Pause:
     seconds: float
 
 
+class Gate:
+    """Send nothing more until a test opens the gate (or the client gives up).
+
+    A test's control instead of the clock: the stream is certainly still going while the
+    test looks at it, however loaded the machine, and it ends the moment the test says so.
+    ``open`` may be called from any thread (tests run on another loop than the server's).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._opened = False
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self.reached = threading.Event()  # the stream got here and is waiting
+
+    @property
+    def waiting(self) -> bool:
+        return self.reached.is_set() and not self._opened
+
+    def open(self) -> None:
+        with self._lock:
+            self._opened = True
+            waiters, self._waiters = self._waiters, []
+        for loop, event in waiters:
+            # A closed server loop (RuntimeError) has nothing waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait(self) -> None:
+        event = asyncio.Event()
+        with self._lock:
+            if self._opened:
+                return
+            self._waiters.append((asyncio.get_running_loop(), event))
+        self.reached.set()
+        await event.wait()
+
+
 class _Control:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -57,7 +96,7 @@ Control = _Control  # the public name, for type hints
 DROP = _Control("DROP")  # abort the TCP connection now (a mid-stream disconnect)
 HANG = _Control("HANG")  # send nothing more; wait until the client gives up
 
-BodyItem = Union[bytes, Pause, _Control]
+BodyItem = bytes | Pause | Gate | _Control
 
 
 @dataclass
@@ -241,6 +280,21 @@ class HttpServer:
         except ConnectionError:
             pass
 
+    async def _through(self, gate: Gate, reader: asyncio.StreamReader) -> bool:
+        """Wait at ``gate`` until it opens (True) or the client hangs up (False)."""
+        opened = asyncio.ensure_future(gate.wait())
+        gone = asyncio.ensure_future(self._wait_for_eof(reader))
+        try:
+            await asyncio.wait((opened, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (opened, gone):
+                task.cancel()
+            # The reader may be read again (the next request) only once its read has ended.
+            await asyncio.gather(opened, gone, return_exceptions=True)
+        through = opened.done() and not opened.cancelled()
+        gate.open()  # passed, or nobody left to receive the rest: nothing waits there now
+        return through
+
     async def _write_response(self, reader, writer: asyncio.StreamWriter, response: Response,
                               keep_alive: bool) -> bool:
         """Write the response; False when the connection must not be reused."""
@@ -266,6 +320,8 @@ class HttpServer:
                     await writer.drain()
             elif isinstance(item, Pause):
                 await asyncio.sleep(item.seconds)
+            elif isinstance(item, Gate) and not await self._through(item, reader):
+                return False
             elif item is DROP:
                 writer.transport.abort()
                 return False
@@ -324,5 +380,5 @@ class ServerThread:
         self.stop()
 
 
-__all__ = ["Control", "DROP", "HANG", "Handler", "HttpServer", "Pause", "Request", "Response",
+__all__ = ["Control", "DROP", "Gate", "HANG", "Handler", "HttpServer", "Pause", "Request", "Response",
            "ServerThread"]
