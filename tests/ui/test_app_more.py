@@ -299,3 +299,26 @@ async def test_a_long_streamed_answer_keeps_only_what_is_near_the_view_rendered(
             assert len(rendered) <= 12, (len(stubs), len(rendered))
     finally:
         harness.close()
+
+
+async def test_a_refresh_of_the_thread_list_keeps_the_readers_place_in_it(harness):
+    # Refreshes come unasked (an answer ends, a job is adopted): a key pressed just before
+    # one must not be undone, or Down then Enter opens nothing (it once looked like a
+    # dropped key in the real-terminal tests).
+    app = harness.app()
+    async with app.run_test(size=(120, 34)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "First question")
+        await pilot.press("ctrl+n")
+        await ask_and_wait(pilot, "Second question")
+        await pilot.press("ctrl+n")
+        sidebar = app.main.sidebar
+        sidebar.option_list.focus()
+        await pilot.press("home", "down")
+        await pilot.pause()
+        assert sidebar.option_list.highlighted == 1
+        await app.refresh_threads()
+        assert sidebar.option_list.highlighted == 1
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.main.thread is not None, "the thread to open")
+        assert app.main.thread.title == "First question"
