@@ -1,7 +1,7 @@
 """Copy text to the user's clipboard from wherever the app runs: locally, over SSH, inside tmux
 or GNU screen. Never raises.
 
-Two paths, both tried on every copy (see ``docs/textual-notes.md`` §2):
+Two paths, both tried on every copy:
 
 - **OSC 52**: an escape sequence the *local* terminal turns into a clipboard write, so it works
   over SSH. It travels through tmux/screen only when wrapped for them; nothing confirms that

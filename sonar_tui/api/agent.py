@@ -1,6 +1,9 @@
 """The Agent API adapter (``POST /v1/responses``): request body out, typed events in.
 
-Wire truth: ``docs/agent-api.md``. The service validates strictly (any unknown field is a 400),
+Wire truth: the recorded responses in ``tests/fixtures/agent/`` (provenance in their
+``SOURCES.md``) and the official SDK's contract (``perplexityai``,
+``perplexity/generated/api.py``; ``tests/mock/test_sdk_contract.py`` checks the mock against
+it). The service validates strictly (any unknown field is a 400),
 so the body is built from an allow-list: only fields the Agent API documents, and only when
 the user set them. Settings with no Agent equivalent are left out; :func:`agent_unsupported`
 names them so the UI can say so.

@@ -1,10 +1,11 @@
 """The Sonar chat-completions adapter: request body out, typed events in.
 
-Wire truth: ``docs/sonar-chat-completions.md``. The parser is tolerant of every era seen on
-the wire (2024 accumulated ``message`` + ``delta``, 2025 chunks, 2026 delta-only with a
-``chat.completion.done`` chunk, concise ``chat.reasoning*`` chunks, deep-research pings and
-choices-less chunks, with or without ``[DONE]``), because one client talks to Perplexity and
-to gateways that replay older shapes.
+Wire truth: the recorded responses in ``tests/fixtures/sonar/`` (provenance in their
+``SOURCES.md``) and the official SDK's models (``perplexityai``). The parser is tolerant of
+every era seen on the wire (2024 accumulated ``message`` + ``delta``, 2025 chunks, 2026
+delta-only with a ``chat.completion.done`` chunk, concise ``chat.reasoning*`` chunks,
+deep-research pings and choices-less chunks, with or without ``[DONE]``), because one client
+talks to Perplexity and to gateways that replay older shapes.
 
 Event order from a parser: ``Started`` once, before anything else; then text, reasoning and
 update events in wire order; then exactly one terminal ``Finished``/``Failed``. ``Finished``
