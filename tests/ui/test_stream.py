@@ -80,12 +80,11 @@ async def test_streamed_segments_render_like_a_fresh_render():
         await pilot.pause()
         segments = list(widget.query_children(AnswerMarkdown))
         assert len(segments) > 5
-        for segment in segments:
-            fresh = AnswerMarkdown(segment.source)
-            await pilot.app.mount(fresh)
-            await pilot.pause()
-            assert shape(segment) == shape(fresh)
-            await fresh.remove()
+        fresh = [AnswerMarkdown(segment.source) for segment in segments]
+        await pilot.app.mount(*fresh)  # all at once: one layout, not one per segment
+        await pilot.pause()
+        for segment, rendered in zip(segments, fresh, strict=True):
+            assert shape(segment) == shape(rendered)
 
 
 async def test_far_segments_become_stubs_and_come_back_when_scrolled_near():
