@@ -102,7 +102,7 @@ def one_answer(tmux: Tmux, work: Path, mock: MockProcess, kind: str, chunks: int
 
 
 def speed(tmux: Tmux, work: Path, sizes: list[int], runs: int, baseline_runs: int) -> None:
-    print(f"\nFULL SPEED: Enter -> last line on screen (tmux 160x50); medians, seconds")
+    print("\nFULL SPEED: Enter -> last line on screen (tmux 160x50); medians, seconds")
     print(f"  {'chunks':>6}  {'sonar-tui':>9} {'runs':>4} {'min..max':>11}  {'wire end':>8}"
           f"  {'bare Textual':>12} {'runs':>4}  {'httpx floor':>11}  {'peak RSS':>8}")
     results: dict[int, float] = {}

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from sonar_tui.sanitize import clean_line
 

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from datetime import datetime, UTC
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from sonar_tui.sanitize import (
     clean_line,
@@ -413,7 +414,7 @@ def utc_iso(timestamp: float | None) -> str:
     """Unix seconds as ISO 8601 UTC (``2025-08-16T00:01:22Z``); "" when unknown."""
     if timestamp is None:
         return ""
-    return datetime.fromtimestamp(float(timestamp), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(float(timestamp), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def thread_markdown(thread: Mapping[str, Any], messages: Iterable[Mapping[str, Any]]) -> str:

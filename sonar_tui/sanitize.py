@@ -24,7 +24,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:

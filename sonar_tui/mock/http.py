@@ -21,7 +21,7 @@ import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Union
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -117,7 +117,7 @@ class Response:
 
 # A handler may also answer DROP (reset the connection before sending a byte: the
 # "empty reply" of an idle proxy) or HANG (send nothing at all until the client gives up).
-Handler = Callable[[Request], Awaitable[Union[Response, Control]]]
+Handler = Callable[[Request], Awaitable[Response | Control]]
 
 
 async def _iterate(body: Iterable[BodyItem] | AsyncIterable[BodyItem]):
