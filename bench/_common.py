@@ -19,6 +19,7 @@ on the machine, so the mock's log and the poller's observations compare directly
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -90,7 +91,7 @@ def machine() -> str:
     except OSError:
         pass
     try:
-        load = " load %.2f %.2f %.2f" % os.getloadavg()
+        load = " load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     except OSError:
         load = ""
     return f"{os.cpu_count()} x {model}, Python {platform.python_version()},{load}"
@@ -253,10 +254,8 @@ class Tmux:
                 time.sleep(rest)
 
     def kill(self, name: str) -> None:
-        try:
+        with contextlib.suppress(TmuxError):  # already gone
             self.command(f"kill-session -t {name}")
-        except TmuxError:
-            pass
 
     def close(self) -> None:
         try:

@@ -203,7 +203,7 @@ def report(api: str, count: int, floors: Timings, clients: Timings, parse: float
     def paired(f: list[float], c: list[float]) -> float:
         # Each client run directly follows its floor run; the median of the paired ratios is
         # steadier than a ratio of medians on a machine whose load drifts.
-        return (statistics.median(b / a for a, b in zip(f, c)) - 1) * 100
+        return (statistics.median(b / a for a, b in zip(f, c, strict=True)) - 1) * 100
 
     fw, cw = statistics.median(floors.wall), statistics.median(clients.wall)
     fc, cc = statistics.median(floors.cpu), statistics.median(clients.cpu)

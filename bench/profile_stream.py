@@ -121,12 +121,12 @@ def report_cprofile(path: Path, wall: float) -> None:
         print(f"    {seconds:7.3f} s  {seconds / total:5.1%}  {name}")
     print("  top functions by self time:")
     rows = sorted(raw.items(), key=lambda kv: -kv[1][2])[:30]
-    for (filename, line, name), (_cc, calls, tottime, cumtime, _) in rows:
+    for (filename, _line, name), (_cc, calls, tottime, cumtime, _) in rows:
         where = f"{component(filename)}:{name}" if not filename.startswith("~") else name
         print(f"    {tottime:7.3f} s  {calls:9,d} calls  cum {cumtime:7.3f} s  {where}")
     print("  cumulative time of the streaming path's functions:")
     found = []
-    for (filename, line, name), (_cc, calls, _tt, cumtime, _) in raw.items():
+    for (filename, _line, name), (_cc, calls, _tt, cumtime, _) in raw.items():
         key = f"{Path(filename).name}:{name}"
         if key in KEY_FUNCTIONS:
             found.append((cumtime, calls, f"{component(filename)}:{name}"))

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -137,7 +138,7 @@ def speed(tmux: Tmux, work: Path, sizes: list[int], runs: int, baseline_runs: in
         verdict = "ok" if results[4000] <= 2.5 else "OVER"
         print(f"  4,000 chunks: {results[4000]:.2f} s   goal <= 2.5 s  {verdict}")
     ordered = sorted(results)
-    pairs = list(zip(ordered, ordered[1:])) + ([(ordered[0], ordered[-1])] if len(ordered) > 2 else [])
+    pairs = list(pairwise(ordered)) + ([(ordered[0], ordered[-1])] if len(ordered) > 2 else [])
     for small, big in pairs:
         ratio = results[big] / results[small]
         factor = big / small
@@ -200,7 +201,7 @@ def region(lines: list[str], box: tuple[int, int, int, int]) -> list[str]:
 
 
 class KeyBench:
-    def __init__(self, tmux: Tmux, session: Session, stream_end: float) -> None:
+    def __init__(self, tmux: Tmux, session: AppSession, stream_end: float) -> None:
         self.tmux = tmux
         self.name = session.name
         self.stream_end = stream_end  # nominal; presses after it are not counted
@@ -221,7 +222,7 @@ class KeyBench:
         while time.monotonic() < deadline:
             time.sleep(0.3)
             after = region(self.tmux.capture(self.name), box)
-            if sum(x != y for x, y in zip(before, after)) <= 2:
+            if sum(x != y for x, y in zip(before, after, strict=True)) <= 2:
                 return before, after
             before = after
         raise TimeoutError("the conversation never stopped moving")
@@ -236,7 +237,7 @@ class KeyBench:
             typed += "abcdefghij"[n % 10]
             sent = self.tmux.type(self.name, typed[-1])
             expected = "│ " + typed + " "
-            seen, _ = self.tmux.wait(self.name, lambda lines: any(
+            seen, _ = self.tmux.wait(self.name, lambda lines, expected=expected: any(
                 expected in line and "╰" not in line for line in lines[-6:]), timeout=10)
             times.append(seen - sent)
             self.gap()
@@ -270,7 +271,7 @@ class KeyBench:
         moved: list[float] = []
         settled: list[float] = []
         at = "B"
-        for n in range(2 * pairs):
+        for _ in range(2 * pairs):
             if not self.streaming():
                 break
             key, target = ("PageUp", "A") if at == "B" else ("PageDown", "B")

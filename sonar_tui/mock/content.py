@@ -344,7 +344,7 @@ class _Writer:
         verbs = self.rng.sample(_VERBS, count)
         terms = self.rng.sample(self.terms, count)
         return "\n".join(f"{i}. {v} {t} before moving on{self.cite()}."
-                         for i, (v, t) in enumerate(zip(verbs, terms), 1))
+                         for i, (v, t) in enumerate(zip(verbs, terms, strict=True), 1))
 
     def table(self) -> str:
         rows = self.rng.sample(self.terms, 4)

@@ -16,6 +16,7 @@ generous deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -240,10 +241,8 @@ class Database:
     async def _rollback(self) -> None:
         # SQLite rolls back by itself on some errors (SQLITE_FULL, for one).
         if self._conn.in_transaction:
-            try:
+            with contextlib.suppress(sqlite3.Error):  # nothing left to roll back
                 await self._conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
 
 
 def _consume_outcome(task: asyncio.Future[Any]) -> None:

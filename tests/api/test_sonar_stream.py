@@ -346,7 +346,7 @@ SAFE_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), ma
 def test_think_and_multibyte_text_survive_any_chunking(reasoning, answer, data):
     content = f"<think>{reasoning}</think>{answer}"
     cut_at = sorted(data.draw(st.lists(st.integers(0, len(content)), max_size=8)))
-    deltas = [content[a:b] for a, b in zip([0, *cut_at], [*cut_at, len(content)])]
+    deltas = [content[a:b] for a, b in zip([0, *cut_at], [*cut_at, len(content)], strict=True)]
     payloads = [{"id": "s", "model": "sonar-reasoning-pro",
                  "choices": [{"index": 0, "delta": {"content": d}}]} for d in deltas]
     payloads.append({"id": "s", "choices": [{"index": 0, "finish_reason": "stop",

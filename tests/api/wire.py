@@ -57,7 +57,7 @@ def raw(status: int, body: bytes, content_type: str = "application/json",
 def chunks(data: bytes, cuts) -> list[bytes]:
     """``data`` cut at the given byte offsets (any order, duplicates allowed)."""
     points = sorted({c for c in cuts if 0 < c < len(data)})
-    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)])]
+    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
 
 
 class SleepRecorder:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -156,13 +157,12 @@ def test_disconnect_without_streaming_is_an_empty_reply(mock, client):
 def test_disconnect_sends_part_of_the_answer_first(mock):
     mock.service.profile = "disconnect"
     received = bytearray()
-    with httpx.Client(base_url=mock.url, headers=AUTH) as http:
-        with pytest.raises(httpx.RemoteProtocolError):
-            with http.stream("POST", "/chat/completions", json={
-                    "model": "sonar", "stream": True,
-                    "messages": [{"role": "user", "content": "q"}]}) as response:
-                for chunk in response.iter_raw():
-                    received += chunk
+    body = {"model": "sonar", "stream": True, "messages": [{"role": "user", "content": "q"}]}
+    with httpx.Client(base_url=mock.url, headers=AUTH) as http, \
+            pytest.raises(httpx.RemoteProtocolError), \
+            http.stream("POST", "/chat/completions", json=body) as response:
+        for chunk in response.iter_raw():
+            received += chunk
     events = parse_sse(bytes(received)).payloads()
     assert 50 <= len(events) < 300
     assert all(e["object"] == "chat.completion.chunk" for e in events)
@@ -252,7 +252,7 @@ async def test_pace_paces_every_event_of_an_answer():
     events = [item for item in items if isinstance(item, bytes)]
     pauses = [item for item in items if isinstance(item, Pause)]
     assert len(events) == 41 and pauses == [Pause(0.02)] * 40
-    assert all(isinstance(a, bytes) != isinstance(b, bytes) for a, b in zip(items, items[1:]))
+    assert all(isinstance(a, bytes) != isinstance(b, bytes) for a, b in pairwise(items))
 
 
 def test_paced_stream_carries_the_same_events(mock, client):
