@@ -208,7 +208,8 @@ class Tmux:
         return started
 
     def size(self, name: str) -> str:
-        return self.command(f"display-message -p -t {name} '#{{window_width}}x#{{window_height}}'").strip()
+        size = "'#{window_width}x#{window_height}'"
+        return self.command(f"display-message -p -t {name} {size}").strip()
 
     def pane_pid(self, name: str) -> int:
         return int(self.command(f"display-message -p -t {name} '#{{pane_pid}}'").strip())

@@ -147,7 +147,8 @@ def report_pyinstrument(path: Path, wall: float, lines: int) -> None:
         stack.extend(frame.children)
         # pyinstrument keeps a frame's own time in "[self]" children (and time under
         # frames it could not name in the frame itself): both belong to the frame.
-        own = frame.time - sum(c.time for c in frame.children if not c.identifier.startswith("[self]"))
+        own = frame.time - sum(c.time for c in frame.children
+                               if not c.identifier.startswith("[self]"))
         if own <= 0 or frame.identifier.startswith("[self]"):
             continue
         file_path = frame.file_path or "<built-in>"

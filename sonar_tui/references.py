@@ -420,8 +420,9 @@ def utc_iso(timestamp: float | None) -> str:
 def thread_markdown(thread: Mapping[str, Any], messages: Iterable[Mapping[str, Any]]) -> str:
     """A whole thread for the clipboard: the title, then each question (see
     :func:`question_markdown`) and its answer with references (its own headings moved two
-    levels down, under the question's), and a note for answers that failed or stopped early. ``thread``/``messages`` have the ``ThreadRecord.to_dict()`` /
-    ``MessageRecord.to_dict()`` keys.
+    levels down, under the question's), and a note for answers that failed or stopped early.
+    ``thread``/``messages`` have the ``ThreadRecord.to_dict()`` / ``MessageRecord.to_dict()``
+    keys.
     """
     title = clean_line(str(thread.get("title") or "")) or "Untitled thread"
     parts = [f"# {neutralise_markdown_links(title)}"]

@@ -207,7 +207,8 @@ class RequestSettings:
         if self.search_mode != "web":
             parts.append(self.search_mode)
         if self.domain_filter:
-            parts.append(f"{len(self.domain_filter)} domain" + ("s" if len(self.domain_filter) > 1 else ""))
+            count = len(self.domain_filter)
+            parts.append(f"{count} domain" + ("s" if count > 1 else ""))
         if self.recency:
             parts.append(f"past {self.recency}")
         if self.uses_date_filters:

@@ -343,7 +343,8 @@ class ServerThread:
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server = HttpServer(handler, host, port)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="mock-http", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="mock-http",
+                                        daemon=True)
 
     @property
     def url(self) -> str:
@@ -380,5 +381,6 @@ class ServerThread:
         self.stop()
 
 
-__all__ = ["Control", "DROP", "Gate", "HANG", "Handler", "HttpServer", "Pause", "Request", "Response",
+__all__ = ["Control", "DROP", "Gate", "HANG", "Handler", "HttpServer", "Pause", "Request",
+           "Response",
            "ServerThread"]

@@ -15,7 +15,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SONAR = FIXTURES / "sonar"
 AGENT = FIXTURES / "agent"
 KEY = "pplx-test-key-0123456789"
-RETIREMENT_403 = AGENT / "cfdude-mcp-perplexity-pro__error-403-async-chat-completions-not-available.json"
+RETIREMENT_403 = (AGENT / "cfdude-mcp-perplexity-pro__error-403-async-chat-completions"
+                  "-not-available.json")
 
 
 def jsonl(path: Path) -> list[bytes]:
@@ -79,7 +80,8 @@ async def collect(client: PerplexityClient, request: AskRequest) -> list[Event]:
     return [event async for event in client.stream(request)]
 
 
-async def ask(url: str, request: AskRequest | None = None, **connection) -> tuple[list[Event], Answer]:
+async def ask(url: str, request: AskRequest | None = None,
+              **connection) -> tuple[list[Event], Answer]:
     async with client_for(url, **connection) as client:
         events = await collect(client, request or AskRequest("What is the population of SF?"))
     return events, build_answer(events)

@@ -93,10 +93,12 @@ async def test_crash_rules_for_other_sessions(store, db_path):
         for name, info in sessions.items():
             if info is not None:
                 pid, h, seen, _ = info
-                conn.execute("INSERT INTO writers VALUES (?, ?, ?, ?, ?)", (name, pid, h, seen, seen))
+                conn.execute("INSERT INTO writers VALUES (?, ?, ?, ?, ?)",
+                             (name, pid, h, seen, seen))
             cursor = conn.execute(
-                "INSERT INTO messages (thread_id, role, content, status, created_at, writer_session)"
-                " VALUES (?, 'assistant', ?, 'streaming', ?, ?)", (thread_id, name, now, name))
+                "INSERT INTO messages (thread_id, role, content, status, created_at,"
+                " writer_session) VALUES (?, 'assistant', ?, 'streaming', ?, ?)",
+                (thread_id, name, now, name))
             if info is None or info[3]:
                 expected.add(cursor.lastrowid)
     conn.close()

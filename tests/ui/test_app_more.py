@@ -99,8 +99,8 @@ async def test_long_threads_mount_the_newest_page_and_load_older_on_scroll(harne
         seen_at = seen.region.y
         await wait_until(pilot, lambda: len(conversation.answers()) > 6, "older messages")
         # What the reader was looking at stays where it was; the older messages are above it.
-        await wait_until(pilot, lambda: abs(seen.region.y - seen_at) <= 1 and conversation.scroll_y > 0,
-                         "the view to stay on the same message")
+        await wait_until(pilot, lambda: abs(seen.region.y - seen_at) <= 1
+                         and conversation.scroll_y > 0, "the view to stay on the same message")
 
 
 async def test_up_recalls_questions_and_f2_takes_back_the_last_one(harness):
