@@ -109,6 +109,7 @@ def _valid() -> dict:
                                                      "data_base64": "!!"}]), "base64"),
     (lambda d: d["messages"][0].update(created_at=float("nan")), "created_at"),
     (lambda d: d["messages"][0].update(response_id=7), r"messages\[0\].response_id"),
+    (lambda d: d["messages"][0].update(steps=[None]), r"messages\[0\].steps\[0\]: expected"),
 ])
 async def test_malformed_documents_are_refused_clearly(store, mutate, message):
     document = _valid()
