@@ -25,7 +25,7 @@ from sonar_tui.store import jobs as background
 from sonar_tui.store import search as fulltext
 from sonar_tui.store.answer_writer import CHECKPOINT_CHARS, CHECKPOINT_INTERVAL_S, AnswerWriter
 from sonar_tui.store.db import BUSY_TIMEOUT_S, Database
-from sonar_tui.store.errors import StoreError, ThreadNotFoundError
+from sonar_tui.store.errors import MessageNotFoundError, StoreError, ThreadNotFoundError
 from sonar_tui.store.models import (
     FinalAnswer,
     ImportResult,
@@ -81,9 +81,12 @@ class Store:
             for message_id, writer in list(self._live.items()):
                 if writer is not None and not writer.finished:
                     await writer.checkpoint()
-                await self._db.write(lambda conn, mid=message_id: conn.execute(
-                    "UPDATE messages SET status = 'interrupted', finish_reason = 'incomplete',"
-                    " finished_at = ? WHERE id = ? AND status = 'streaming'", (time.time(), mid)))
+                async def interrupt(conn: aiosqlite.Connection, mid: int = message_id) -> None:
+                    await conn.execute(
+                        "UPDATE messages SET status = 'interrupted', finish_reason = 'incomplete',"
+                        " finished_at = ? WHERE id = ? AND status = 'streaming'",
+                        (time.time(), mid))
+                await self._db.write(interrupt)
             if self._registered:
                 await self._db.write(lambda conn: writers.unregister(conn, self._me))
         except StoreError as exc:
@@ -122,7 +125,10 @@ class Store:
         thread and its first question in one transaction."""
         async def body(conn: aiosqlite.Connection) -> ThreadRecord:
             thread_id = await threads.insert_thread(conn, title=title, overrides=overrides)
-            return await threads.get_thread(conn, thread_id)
+            thread = await threads.get_thread(conn, thread_id)
+            if thread is None:  # just inserted, in this transaction
+                raise ThreadNotFoundError(thread_id)
+            return thread
         return await self._db.write(body)
 
     async def list_threads(self, limit: int = 200, offset: int = 0,
@@ -199,7 +205,10 @@ class Store:
             message_id = await threads.insert_user_message(conn, tid, content, files, keep_bytes,
                                                            now)
             await threads.touch_thread(conn, tid, now, **retitle)
-            return await threads.get_message(conn, message_id, attachment_data=False)
+            message = await threads.get_message(conn, message_id, attachment_data=False)
+            if message is None:  # just inserted, in this transaction
+                raise MessageNotFoundError(message_id)
+            return message
 
         return await self._db.write(body)
 

@@ -21,6 +21,19 @@ from sonar_tui.store.models import AttachmentRecord, FinalAnswer, MessageRecord,
 
 FINAL_STATUSES = frozenset({"complete", "interrupted", "cancelled", "error"})
 
+
+async def fetch_rows(conn: aiosqlite.Connection, sql: str,
+                     parameters: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+    """``execute_fetchall`` as a list (aiosqlite types it as an Iterable: not indexable)."""
+    return list(await conn.execute_fetchall(sql, parameters))
+
+
+def inserted_id(cursor: aiosqlite.Cursor) -> int:
+    """The id of the row an INSERT just made (never None after one)."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("an INSERT reported no row id")
+    return cursor.lastrowid
+
 _THREAD_COLUMNS = """
     t.id, t.uid, t.title, t.created_at, t.updated_at, t.pinned, t.overrides, t.last_api,
     t.last_model,
@@ -64,18 +77,18 @@ async def insert_thread(
          codec.dump_json(dict(overrides or {})), codec.opt_text(last_api),
          codec.opt_text(last_model)),
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 async def get_thread(conn: aiosqlite.Connection, thread_id: int) -> ThreadRecord | None:
-    rows = await conn.execute_fetchall(
-        f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.id = ?", (thread_id,))
+    rows = await fetch_rows(
+        conn, f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.id = ?", (thread_id,))
     return codec.thread_from_row(rows[0]) if rows else None
 
 
 async def get_thread_by_uid(conn: aiosqlite.Connection, uid: str) -> ThreadRecord | None:
-    rows = await conn.execute_fetchall(
-        f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.uid = ?", (uid,))
+    rows = await fetch_rows(
+        conn, f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.uid = ?", (uid,))
     return codec.thread_from_row(rows[0]) if rows else None
 
 
@@ -86,15 +99,15 @@ async def list_threads(
     # threads_by_updated): no sort of the whole table, whatever its size.
     order = "t.pinned DESC, t.updated_at DESC, t.id DESC" if pinned_first else \
         "t.updated_at DESC, t.id DESC"
-    rows = await conn.execute_fetchall(
-        f"SELECT {_THREAD_COLUMNS} FROM threads t ORDER BY {order} LIMIT ? OFFSET ?",
+    rows = await fetch_rows(
+        conn, f"SELECT {_THREAD_COLUMNS} FROM threads t ORDER BY {order} LIMIT ? OFFSET ?",
         (max(0, int(limit)), max(0, int(offset))),
     )
     return [codec.thread_from_row(row) for row in rows]
 
 
 async def count_threads(conn: aiosqlite.Connection) -> int:
-    rows = await conn.execute_fetchall("SELECT count(*) FROM threads")
+    rows = await fetch_rows(conn, "SELECT count(*) FROM threads")
     return int(rows[0][0])
 
 
@@ -110,7 +123,7 @@ async def update_thread(conn: aiosqlite.Connection, thread_id: int, **columns: A
 
 async def require_thread(conn: aiosqlite.Connection, thread_id: int) -> str:
     """The thread's title; raises if it does not exist."""
-    rows = await conn.execute_fetchall("SELECT title FROM threads WHERE id = ?", (thread_id,))
+    rows = await fetch_rows(conn, "SELECT title FROM threads WHERE id = ?", (thread_id,))
     if not rows:
         raise ThreadNotFoundError(thread_id)
     return rows[0][0]
@@ -137,7 +150,7 @@ async def insert_user_message(
         " VALUES (?, 'user', ?, 'complete', ?, ?)",
         (thread_id, codec.text(content), now, now),
     )
-    message_id = int(cursor.lastrowid)
+    message_id = inserted_id(cursor)
     await insert_attachments(conn, message_id, attachments, keep_bytes)
     return message_id
 
@@ -181,7 +194,7 @@ async def insert_answer(
         (thread_id, codec.dump_json(dict(settings or {})), codec.opt_text(model),
          codec.opt_text(api), now, writer_session, now),
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 async def checkpoint_answer(
@@ -210,8 +223,8 @@ async def checkpoint_answer(
 async def finish_answer(conn: aiosqlite.Connection, message_id: int, final: FinalAnswer,
                         now: float) -> int:
     """Finalise the answer and replace its children; returns the thread id."""
-    rows = await conn.execute_fetchall(
-        "SELECT thread_id, model, api FROM messages WHERE id = ? AND role = 'assistant'",
+    rows = await fetch_rows(
+        conn, "SELECT thread_id, model, api FROM messages WHERE id = ? AND role = 'assistant'",
         (message_id,))
     if not rows:
         raise MessageNotFoundError(message_id)
@@ -286,7 +299,7 @@ async def insert_full_message(conn: aiosqlite.Connection, thread_id: int, m: Mes
          codec.dump_json_or_none(m.usage), m.cost, codec.opt_text(m.finish_reason), created_at,
          m.finished_at, codec.opt_text(m.response_id), codec.opt_text(m.response_endpoint)),
     )
-    message_id = int(cursor.lastrowid)
+    message_id = inserted_id(cursor)
     await replace_children(conn, message_id, sources=m.sources, related=m.related, images=m.images)
     await insert_attachments(conn, message_id, m.attachments, keep_bytes=True)
     return message_id
@@ -303,8 +316,8 @@ async def delete_message(conn: aiosqlite.Connection, message_id: int) -> bool:
 
 
 async def count_messages(conn: aiosqlite.Connection, thread_id: int) -> int:
-    rows = await conn.execute_fetchall(
-        "SELECT count(*) FROM messages WHERE thread_id = ?", (thread_id,))
+    rows = await fetch_rows(
+        conn, "SELECT count(*) FROM messages WHERE thread_id = ?", (thread_id,))
     return int(rows[0][0])
 
 
@@ -322,11 +335,11 @@ async def load_messages(
         where += " AND id < ?"
         params.append(before_id)
     if limit is None:
-        rows = await conn.execute_fetchall(
-            f"SELECT * FROM messages WHERE {where} ORDER BY id", params)
+        rows = await fetch_rows(
+            conn, f"SELECT * FROM messages WHERE {where} ORDER BY id", params)
     else:
-        rows = await conn.execute_fetchall(
-            f"SELECT * FROM messages WHERE {where} ORDER BY id DESC LIMIT ?",
+        rows = await fetch_rows(
+            conn, f"SELECT * FROM messages WHERE {where} ORDER BY id DESC LIMIT ?",
             (*params, max(0, int(limit))))
         rows = list(reversed(rows))
     messages = [codec.message_from_row(row) for row in rows]
@@ -336,7 +349,7 @@ async def load_messages(
 
 async def get_message(conn: aiosqlite.Connection, message_id: int,
                       attachment_data: bool) -> MessageRecord | None:
-    rows = await conn.execute_fetchall("SELECT * FROM messages WHERE id = ?", (message_id,))
+    rows = await fetch_rows(conn, "SELECT * FROM messages WHERE id = ?", (message_id,))
     if not rows:
         return None
     message = codec.message_from_row(rows[0])
