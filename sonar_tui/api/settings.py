@@ -462,7 +462,7 @@ def field_default(cls: type, name: str) -> Any:
         if f.name == name:
             if f.default is not MISSING:
                 return f.default
-            return f.default_factory()  # type: ignore[misc]
+            return f.default_factory()  # type: ignore[operator]  # MISSING is ruled out above
     raise KeyError(name)
 
 
