@@ -866,6 +866,8 @@ async def _import(args: argparse.Namespace) -> int:
     except RecursionError as exc:  # [[[[…]]]] thousands deep: not an export either
         raise UsageError(f"{args.file} is nested too deeply to be an export") from exc
     documents = data.get("threads") if isinstance(data, dict) and "threads" in data else [data]
+    if not isinstance(documents, list):
+        raise UsageError(f'{args.file}: "threads" is not a list of thread exports')
     service = await _open_service(args)
     created = skipped = 0
     try:
