@@ -45,9 +45,9 @@ import base64
 import json
 import math
 import re
-from datetime import datetime, UTC
-from typing import Any, Literal
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from sonar_tui.references import (
     demote_headings,

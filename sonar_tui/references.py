@@ -26,10 +26,10 @@ Markers inside code spans and fenced code are code, not citations (``arr[1]`` st
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime, UTC
-from typing import Any
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from sonar_tui.sanitize import (
     clean_line,

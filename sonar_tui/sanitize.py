@@ -22,10 +22,10 @@ import bisect
 import html
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, NamedTuple
-from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sonar_tui.api.background import background_unavailable
 from sonar_tui.api.conversation import AskRequest, Attachment, Turn, continuation_endpoint
@@ -62,6 +62,9 @@ from sonar_tui.store import (
     ThreadRecord,
 )
 from sonar_tui.store.errors import MessageNotFoundError, ThreadNotFoundError
+
+if TYPE_CHECKING:
+    from sonar_tui.api.client import PerplexityClient  # imported lazily: start-up time
 from sonar_tui.store.models import MessageStatus
 
 log = logging.getLogger(__name__)
@@ -236,7 +239,7 @@ class ChatService:
         self.config = config
         self._transport = transport
         self._client_factory = client_factory
-        self._client = None
+        self._client: PerplexityClient | None = None
         # Set when the process is going away (SIGTERM, SIGHUP, a lost terminal): answers
         # cancelled from then on are saved as "interrupted", like a crash, not "cancelled".
         self.shutting_down = False

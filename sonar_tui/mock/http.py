@@ -21,7 +21,7 @@ import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -192,11 +192,11 @@ class HttpServer:
                     body = json.dumps({"error": {"message": f"mock handler failed: {exc!r}",
                                                  "type": "mock_error", "code": 500}}).encode()
                     response = Response(500, body)
-                if response is DROP:
-                    writer.transport.abort()
-                    return
-                if response is HANG:
-                    await self._wait_for_eof(reader)
+                if isinstance(response, _Control):
+                    if response is DROP:
+                        writer.transport.abort()
+                    else:  # HANG
+                        await self._wait_for_eof(reader)
                     return
                 keep_alive = request.headers.get("connection", "").lower() != "close"
                 if not await self._write_response(reader, writer, response, keep_alive):
@@ -242,7 +242,7 @@ class HttpServer:
         return Request(method.upper(), parts.path, dict(parse_qsl(parts.query)), headers, body)
 
     async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size_line = await reader.readuntil(b"\r\n")
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
@@ -354,7 +354,7 @@ class ServerThread:
     def requests(self) -> list[Request]:
         return self.server.requests
 
-    def start(self) -> ServerThread:
+    def start(self) -> Self:
         if not self._thread.is_alive():  # starting twice is harmless
             self._thread.start()
             asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=10)
@@ -374,7 +374,7 @@ class ServerThread:
         """Run a coroutine on the server's loop (e.g. to change a profile) and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
 
-    def __enter__(self) -> ServerThread:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

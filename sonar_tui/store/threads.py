@@ -50,9 +50,12 @@ _THREAD_COLUMNS = """
 class AttachmentLike(Protocol):
     """What the store needs of an attachment (``api.conversation.Attachment`` fits)."""
 
-    name: str
-    mime: str
-    data: bytes | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def mime(self) -> str: ...
+    @property
+    def data(self) -> bytes | None: ...
 
 
 # ---------------------------------------------------------------------- threads
