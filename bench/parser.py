@@ -173,7 +173,8 @@ async def measure(base: str, runs: int, api: str) -> tuple[Timings, Timings]:
     connection = ConnectionSettings(base_url=base, api_mode=api)
     request = AskRequest("How do I migrate?")
     floors, clients = Timings(), Timings()
-    async with httpx.AsyncClient(timeout=60) as http, PerplexityClient(connection, "bench") as client:
+    async with httpx.AsyncClient(timeout=60) as http, \
+            PerplexityClient(connection, "bench") as client:
         await floor(http, base + path)  # warm both connection pools
         await client_run(client, request)
         for _ in range(runs):
@@ -203,14 +204,16 @@ def report(api: str, count: int, floors: Timings, clients: Timings, parse: float
     def paired(f: list[float], c: list[float]) -> float:
         # Each client run directly follows its floor run; the median of the paired ratios is
         # steadier than a ratio of medians on a machine whose load drifts.
-        return (statistics.median(b / a for a, b in zip(f, c)) - 1) * 100
+        return (statistics.median(b / a for a, b in zip(f, c, strict=True)) - 1) * 100
 
     fw, cw = statistics.median(floors.wall), statistics.median(clients.wall)
     fc, cc = statistics.median(floors.cpu), statistics.median(clients.cpu)
     print(f"{api} stream, {count} chunks, {len(floors.wall)} runs (medians)")
     print("                                   wall ms   chunks/s   client-process CPU ms")
-    print(f"  floor  (httpx aiter_lines)      {fw * 1000:8.1f} {count / fw:10,.0f}   {fc * 1000:8.1f}")
-    print(f"  client (PerplexityClient.stream){cw * 1000:8.1f} {count / cw:10,.0f}   {cc * 1000:8.1f}")
+    print(f"  floor  (httpx aiter_lines)      {fw * 1000:8.1f} {count / fw:10,.0f}"
+          f"   {fc * 1000:8.1f}")
+    print(f"  client (PerplexityClient.stream){cw * 1000:8.1f} {count / cw:10,.0f}"
+          f"   {cc * 1000:8.1f}")
     print(f"  overhead over the floor (paired){paired(floors.wall, clients.wall):+7.1f} %"
           f"              {paired(floors.cpu, clients.cpu):+7.1f} %   (target <= +50 %)")
     print(f"  parser alone, no HTTP           {parse * 1000:8.1f} {count / parse:10,.0f}")

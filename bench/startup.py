@@ -120,7 +120,7 @@ def headless_runs(db: Path, work: Path, runs: int) -> dict[str, list[float]]:
 def report(title: str, results: dict[str, list[float]], first: str, filled_label: str) -> None:
     app, bare, filled = results["app"], results["bare"], results["app sidebar"]
     ratio = median(app) / median(bare)
-    paired = median(a / b for a, b in zip(app, bare))
+    paired = median(a / b for a, b in zip(app, bare, strict=True))
     print(f"\n{title}: process start -> ..., medians of {len(app)} runs, seconds")
     print(f"  {'sonar-tui ' + first:<52} {median(app):6.3f}   ({spread(app)})")
     print(f"  {'sonar-tui ' + filled_label:<52} {median(filled):6.3f}   ({spread(filled)})")

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 
 COMMON = (
     "the of and to in is a that for it as was with be by on not he this are or his from at "
@@ -38,7 +38,8 @@ TOPICS = ("volcano eruption magma climate ocean river capital france paris lyon 
 class TextMaker:
     def __init__(self, seed: int = 42) -> None:
         self.rng = random.Random(seed)
-        syllables = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"] + ["ar", "en", "or", "is"]
+        syllables = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
+        syllables += ["ar", "en", "or", "is"]
         synthetic = {"".join(self.rng.choices(syllables, k=self.rng.randint(2, 4)))
                      for _ in range(40_000)}
         self.words = COMMON + TOPICS + sorted(synthetic)
@@ -117,7 +118,8 @@ def build(path: Path, threads: int, messages: int, big: int) -> tuple[int, float
     return 1, time.perf_counter() - started
 
 
-def _flush(conn: sqlite3.Connection, thread_rows: list, message_rows: list, source_rows: list) -> None:
+def _flush(conn: sqlite3.Connection, thread_rows: list, message_rows: list,
+           source_rows: list) -> None:
     conn.executemany("INSERT INTO threads (id, uid, title, created_at, updated_at, pinned,"
                      " overrides, last_api, last_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      thread_rows)
@@ -194,7 +196,7 @@ async def measure(path: Path, big_thread: int, runs: int) -> None:
         partial = TextMaker(7).answer()
         ms, _ = await median_ms(lambda: store.checkpoint_answer(answer_id, partial, ""), runs)
         line(f"checkpoint_answer ({len(partial)} chars)", ms, None)
-        await store.finish_answer(answer_id, "complete", partial)
+        await store.finish_answer(answer_id, FinalAnswer("complete", partial))
 
 
 def main() -> int:

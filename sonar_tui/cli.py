@@ -230,15 +230,25 @@ def _db_path(args: argparse.Namespace) -> Path:
     return paths.demo_db_path() if args.demo else paths.default_db_path()
 
 
-async def _open_store(args: argparse.Namespace):
-    """The database, with what a killed run left 'streaming' recovered as 'interrupted' (as
-    the app does at start), so that no command shows an answer as still being written."""
-    from sonar_tui.store import Store, StoreError
+async def _open_service(args: argparse.Namespace, config=None, *, save: bool = True):
+    """The service on the command's database (none when ``save`` is false), with what a
+    killed run left 'streaming' recovered as 'interrupted' (see ``ChatService.open``).
 
-    store = await Store.open(_db_path(args))
-    with contextlib.suppress(StoreError):  # a read-only or damaged file can still be read
-        await store.recover_interrupted()
-    return store
+    Without ``config`` (commands that only read or write the database: threads, search,
+    export, import), the configuration is loaded quietly: its problems do not concern them.
+    """
+    from sonar_tui.service import ChatService
+
+    if config is None:
+        config = _load_config(args)
+    return await ChatService.open(config, _db_path(args) if save else None)
+
+
+def _reported_config(args: argparse.Namespace):
+    """The configuration of a command that sends requests, its problems said on stderr."""
+    config = _load_config(args)
+    _report_config_problems(config)
+    return config
 
 
 # Signals that end the process unless handled: an answer in progress is saved first.
@@ -362,8 +372,6 @@ async def _ask(args: argparse.Namespace) -> int:
 
 
 async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | None) -> int:
-    from sonar_tui.service import ChatService
-
     if demo_url:  # the demo key goes to the local mock, never the user's key anywhere
         config = _load_config(args, base_url=demo_url, api_key="demo-key", path=args.path,
                               api_mode=args.api_mode)
@@ -373,15 +381,12 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
     _refuse_blocked(config)
     _report_config_problems(config)
     settings = config.request.with_overrides(_request_overrides(args))
-    store = None
-    if not args.no_save:
-        from sonar_tui.store import StoreError
+    from sonar_tui.store import StoreError
 
-        try:
-            store = await _open_store(args)
-        except StoreError as exc:
-            return _fail(f"{exc}\n(--no-save asks without the database)", EXIT_API)
-    service = ChatService(store, config)
+    try:
+        service = await _open_service(args, config, save=not args.no_save)
+    except StoreError as exc:
+        return _fail(f"{exc}\n(--no-save asks without the database)", EXIT_API)
     background = True if args.background else False if args.no_background else None
     submitted = []
 
@@ -395,7 +400,7 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
 
     received: list[int] = []
     events = service.ask(question, thread_id=args.thread, settings=settings,
-                         save=store is not None, stream=not args.no_stream,
+                         save=service.store is not None, stream=not args.no_stream,
                          background=background, follow=not args.background)
     try:
         with _saving_on_signals(service, received):
@@ -411,10 +416,8 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
         service.shutting_down = True
     finally:
         # The answer's final save runs now, whatever ended the loop.
-        await events.aclose()  # type: ignore[attr-defined]
-        await service.aclose()
-        if store is not None:
-            await store.close()
+        await events.aclose()
+        await service.close()
     if received:
         return _terminated(received[0])
     if args.background and submitted and answer.error is None:
@@ -579,15 +582,6 @@ def _job_json(job, now: float) -> dict[str, Any]:
             "checks": job.polls, "answer_id": job.answer_id, "error": job.error}
 
 
-async def _service_and_store(args: argparse.Namespace):
-    from sonar_tui.service import ChatService
-
-    config = _load_config(args)
-    _report_config_problems(config)
-    store = await _open_store(args)
-    return ChatService(store, config), store
-
-
 async def _check_job(service, job_id: int) -> None:
     async for _ in service.follow_job(job_id, once=True):
         pass
@@ -598,15 +592,14 @@ async def _jobs(args: argparse.Namespace) -> int:
 
     from sonar_tui.sanitize import clean_line
 
-    service, store = await _service_and_store(args)
+    service = await _open_service(args, _reported_config(args))
     try:
         if not args.no_check:
             running = await service.list_jobs(None, unfinished=True)
             await asyncio.gather(*(_check_job(service, job.id) for job in running))
         jobs = await service.list_jobs(args.limit)
     finally:
-        await service.aclose()
-        await store.close()
+        await service.close()
     now = time.time()
     if args.json:
         _print_json([_job_json(job, now) for job in jobs])
@@ -631,7 +624,7 @@ async def _jobs(args: argparse.Namespace) -> int:
 async def _wait(args: argparse.Namespace) -> int:
     from sonar_tui.api.errors import format_wait
 
-    service, store = await _service_and_store(args)
+    service = await _open_service(args, _reported_config(args))
     args.job_thread = args.thread
     try:
         job = await service.thread_job(args.thread)
@@ -651,8 +644,7 @@ async def _wait(args: argparse.Namespace) -> int:
             await events.aclose()
         job = await service.thread_job(args.thread)
     finally:
-        await service.aclose()
-        await store.close()
+        await service.close()
     code = _report_answer(answer, args, streamed)
     if job is not None and not job.finished:
         print(f"sonar-tui: the job is kept: `sonar-tui wait {args.thread}` again once that "
@@ -677,7 +669,7 @@ async def _until_stuck(events):
 async def _cancel(args: argparse.Namespace) -> int:
     from sonar_tui.sanitize import clean_line
 
-    service, store = await _service_and_store(args)
+    service = await _open_service(args, _reported_config(args))
     try:
         job = await service.thread_job(args.thread, unfinished=True)
         if job is None:
@@ -686,8 +678,7 @@ async def _cancel(args: argparse.Namespace) -> int:
                              + (f" (its last one is {last.status})" if last else ""))
         outcome = await service.cancel_job(job.id)
     finally:
-        await service.aclose()
-        await store.close()
+        await service.close()
     if outcome.stopped:
         print(clean_line(outcome.message))
         return EXIT_OK
@@ -763,11 +754,11 @@ def _config(args: argparse.Namespace) -> int:
 async def _threads(args: argparse.Namespace) -> int:
     from sonar_tui.sanitize import clean_line
 
-    store = await _open_store(args)
+    service = await _open_service(args)
     try:
-        threads = await store.list_threads(limit=args.limit)
+        threads = await service.list_threads(limit=args.limit)
     finally:
-        await store.close()
+        await service.close()
     if args.json:
         _print_json([{"id": t.id, "title": t.title, "created_at": t.created_at,
                       "updated_at": t.updated_at, "messages": t.message_count,
@@ -791,11 +782,11 @@ async def _search(args: argparse.Namespace) -> int:
     from sonar_tui.sanitize import clean_line, clean_text
     from sonar_tui.store.models import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN
 
-    store = await _open_store(args)
+    service = await _open_service(args)
     try:
-        hits = await store.search(args.query, limit=args.limit)
+        hits = await service.search(args.query, limit=args.limit)
     finally:
-        await store.close()
+        await service.close()
     if args.json:
         _print_json([{"thread_id": h.thread_id, "thread_title": h.thread_title,
                       "message_id": h.message_id, "role": h.role, "rank": h.rank,
@@ -828,22 +819,22 @@ async def _export(args: argparse.Namespace) -> int:
         raise UsageError("name threads to export (IDs) or use --all")
     from sonar_tui.store import StoreCorruptError
 
-    store = await _open_store(args)
+    service = await _open_service(args)
     unreadable: list[tuple[int, StoreCorruptError]] = []
     try:
-        ids = args.threads or [t.id for t in await store.list_threads(limit=10**9)]
+        ids = args.threads or await service.all_thread_ids()
         data = []
         for thread_id in ids:
-            if await store.get_thread(thread_id) is None:
+            if await service.get_thread(thread_id) is None:
                 raise UsageError(f"there is no thread {thread_id}")
             try:
-                data.append((await store.export_thread(thread_id)).to_dict())
+                data.append((await service.export_thread(thread_id)).to_dict())
             except StoreCorruptError as exc:  # save what can be read: that is the point now
                 unreadable.append((thread_id, exc))
                 print(f"sonar-tui: warning: thread {thread_id} could not be read ({exc}); "
                       "skipped", file=sys.stderr)
     finally:
-        await store.close()
+        await service.close()
     if unreadable and not data:
         raise unreadable[0][1]
     if len(data) == 1 and not args.all:
@@ -875,12 +866,14 @@ async def _import(args: argparse.Namespace) -> int:
     except RecursionError as exc:  # [[[[…]]]] thousands deep: not an export either
         raise UsageError(f"{args.file} is nested too deeply to be an export") from exc
     documents = data.get("threads") if isinstance(data, dict) and "threads" in data else [data]
-    store = await _open_store(args)
+    if not isinstance(documents, list):
+        raise UsageError(f'{args.file}: "threads" is not a list of thread exports')
+    service = await _open_service(args)
     created = skipped = 0
     try:
         for document in documents:
             try:
-                result = await store.import_thread(document)
+                result = await service.import_thread(document)
             except StoreImportError as exc:
                 return _fail(str(exc), EXIT_USAGE)
             if result.created:
@@ -888,7 +881,7 @@ async def _import(args: argparse.Namespace) -> int:
             else:
                 skipped += 1
     finally:
-        await store.close()
+        await service.close()
     message = f"Imported {created} thread(s)"
     if skipped:
         message += f"; {skipped} already in the database (skipped)"

@@ -1,7 +1,7 @@
 """Copy text to the user's clipboard from wherever the app runs: locally, over SSH, inside tmux
 or GNU screen. Never raises.
 
-Two paths, both tried on every copy (see ``docs/textual-notes.md`` §2):
+Two paths, both tried on every copy:
 
 - **OSC 52**: an escape sequence the *local* terminal turns into a clipboard write, so it works
   over SSH. It travels through tmux/screen only when wrapped for them; nothing confirms that
@@ -18,13 +18,15 @@ No Textual here: the UI passes a ``write_terminal`` callable (its driver's ``wri
 from __future__ import annotations
 
 import base64
+import importlib
 import os
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Mapping
+from typing import Any
 
 from sonar_tui.sanitize import clean_line
 
@@ -173,10 +175,10 @@ def _try_system(text: str, env: Mapping[str, str], platform: str,
         reason = "SSH session without a display" if is_ssh_session(env) else "no display"
         return CopyPath("system", False, reason)
     try:
-        module = pyperclip_module
+        module: Any = pyperclip_module  # pyperclip ships no type hints
         if module is None:
-            import pyperclip as module  # lazily: slow-ish import, optional at runtime
-        module.copy(text)  # type: ignore[union-attr]
+            module = importlib.import_module("pyperclip")  # lazily: slow-ish, optional
+        module.copy(text)
     except ImportError:
         return CopyPath("system", False, "pyperclip is not installed")
     except Exception as error:  # PyperclipException (no xclip/xsel/wl-copy) or anything else

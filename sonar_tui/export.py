@@ -45,8 +45,9 @@ import base64
 import json
 import math
 import re
-from datetime import datetime, timezone
-from typing import Any, Iterable, Literal, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from sonar_tui.references import (
     demote_headings,
@@ -158,7 +159,7 @@ def _md_literal(text: str) -> str:
 def _human_time(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
-    return datetime.fromtimestamp(float(timestamp), tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(float(timestamp), tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _thread_model(thread: Mapping[str, Any], messages: list[Mapping[str, Any]]) -> str:

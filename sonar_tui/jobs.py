@@ -41,20 +41,21 @@ from sonar_tui.api.events import (
     Event,
     Failed,
     Finished,
-    Image,
-    ImagesUpdate,
     ReasoningStep,
-    RelatedUpdate,
     Retrying,
     Source,
     SourcesUpdate,
-    Started,
     StepsUpdate,
-    TextDelta,
-    Usage,
-    UsageUpdate,
+)
+from sonar_tui.records import (
+    STATUS_FOR_FINISH,
+    error_from_record,
+    error_record,
+    events_from_message,
+    final_answer,
 )
 from sonar_tui.store import JobRecord, MessageRecord, StoreError, ThreadRecord
+from sonar_tui.store.models import MessageStatus
 
 if TYPE_CHECKING:
     from sonar_tui.service import ChatService
@@ -288,8 +289,6 @@ class JobRunner:
                       ) -> tuple[list[Event], JobRecord, float, StoreError | None]:
         """Store what an unfinished check found. Returns the events to show, the job as it
         now stands, the wait before the next check, and a failure to save it."""
-        from sonar_tui.service import error_record
-
         store = self._store
         events: list[Event] = []
         wait = schedule.interval
@@ -330,13 +329,7 @@ class JobRunner:
     async def _finish(self, job: JobRecord, events: Sequence[Event],
                       job_status: str) -> AsyncIterator[Any]:
         """Write the job's answer and end it (one transaction), then show it."""
-        from sonar_tui.service import (
-            STATUS_FOR_FINISH,
-            AnswerSaved,
-            StorageProblem,
-            error_record,
-            storage_error,
-        )
+        from sonar_tui.service import AnswerSaved, StorageProblem, storage_error
 
         events = list(events)
         error = None
@@ -350,23 +343,17 @@ class JobRunner:
         for event in events:
             builder.feed(event)
         answer = builder.answer()
-        if answer.error is not None:
-            status = "error"
-        else:
-            status = STATUS_FOR_FINISH.get(answer.finish_reason or "stop", "complete")
+        status: MessageStatus = "error" if answer.error is not None else \
+            STATUS_FOR_FINISH.get(answer.finish_reason or "stop", "complete")
+        # What the checks found stays when the final answer repeats none of it.
         steps = answer.steps or tuple(ReasoningStep.from_dict(s) for s in job.steps)
         sources = answer.sources or tuple(Source.from_dict(s) for s in job.sources)
-        failure = answer.error or error
+        final = replace(final_answer(answer, status, endpoint=job.endpoint, error=error),
+                        steps=[s.to_dict() for s in steps],
+                        sources=[s.to_dict() for s in sources],
+                        response_id=job.response_id, response_endpoint=job.endpoint or None)
         try:
-            message_id = await self._store.finish_job(
-                job.id, job_status, status=status,
-                content=answer.text, reasoning=answer.reasoning,
-                steps=[s.to_dict() for s in steps], sources=[s.to_dict() for s in sources],
-                related=list(answer.related), images=[i.to_dict() for i in answer.images],
-                usage=answer.usage.to_dict() if answer.usage else None, cost=answer.cost,
-                model=answer.model or None, finish_reason=answer.finish_reason,
-                error=error_record(failure) if failure is not None else None,
-                response_id=job.response_id, response_endpoint=job.endpoint or None)
+            message_id = await self._store.finish_job(job.id, job_status, final)
         except StoreError as exc:
             # The job stays unfinished in the database: the next check writes it again.
             yield StorageProblem(storage_error(exc))
@@ -388,7 +375,7 @@ class JobRunner:
 
     async def _replay(self, job: JobRecord) -> AsyncIterator[Any]:
         """An ended job's stored answer, as the events that would have shown it."""
-        from sonar_tui.service import AnswerSaved, error_from_record
+        from sonar_tui.service import AnswerSaved
 
         message = await self._store.get_message(job.answer_id, attachment_data=False) \
             if job.answer_id is not None else None
@@ -470,27 +457,4 @@ async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:
     return woken
 
 
-def events_from_message(message: MessageRecord) -> list[Event]:
-    """A stored answer as the events that build it (without the error, see ``_replay``)."""
-    events: list[Event] = [Started(api="agent", model=message.model or "",
-                                   response_id=message.response_id)]
-    if message.steps:
-        events.append(StepsUpdate(tuple(ReasoningStep.from_dict(s) for s in message.steps)))
-    if message.sources:
-        events.append(SourcesUpdate(tuple(Source.from_dict(s) for s in message.sources)))
-    if message.images:
-        events.append(ImagesUpdate(tuple(Image.from_dict(i) for i in message.images)))
-    if message.related:
-        events.append(RelatedUpdate(tuple(message.related)))
-    if message.content:
-        events.append(TextDelta(message.content))
-    if message.usage:
-        events.append(UsageUpdate(Usage.from_dict(message.usage)))
-    if message.status != "error":
-        reason = {"cancelled": "cancelled", "interrupted": "incomplete"}.get(
-            message.status, message.finish_reason or "stop")
-        events.append(Finished(reason, model=message.model))  # type: ignore[arg-type]
-    return events
-
-
-__all__ = ["CancelOutcome", "JobProgress", "JobRunner", "JobSubmitted", "events_from_message"]
+__all__ = ["CancelOutcome", "JobProgress", "JobRunner", "JobSubmitted"]

@@ -18,12 +18,6 @@ def data_dir() -> Path:
     return user_data_path(APP_NAME, appauthor=False)
 
 
-def default_config_path() -> Path:
-    """``$SONAR_TUI_CONFIG``, else ``config.toml`` in the platform config directory."""
-    override = os.environ.get("SONAR_TUI_CONFIG")
-    return Path(override).expanduser() if override else config_dir() / "config.toml"
-
-
 def default_db_path() -> Path:
     """``$SONAR_TUI_DB``, else ``threads.db`` in the platform data directory."""
     override = os.environ.get("SONAR_TUI_DB")

@@ -26,9 +26,10 @@ Markers inside code spans and fenced code are code, not citations (``arr[1]`` st
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from sonar_tui.sanitize import (
     clean_line,
@@ -413,14 +414,15 @@ def utc_iso(timestamp: float | None) -> str:
     """Unix seconds as ISO 8601 UTC (``2025-08-16T00:01:22Z``); "" when unknown."""
     if timestamp is None:
         return ""
-    return datetime.fromtimestamp(float(timestamp), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(float(timestamp), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def thread_markdown(thread: Mapping[str, Any], messages: Iterable[Mapping[str, Any]]) -> str:
     """A whole thread for the clipboard: the title, then each question (see
     :func:`question_markdown`) and its answer with references (its own headings moved two
-    levels down, under the question's), and a note for answers that failed or stopped early. ``thread``/``messages`` have the ``ThreadRecord.to_dict()`` /
-    ``MessageRecord.to_dict()`` keys.
+    levels down, under the question's), and a note for answers that failed or stopped early.
+    ``thread``/``messages`` have the ``ThreadRecord.to_dict()`` / ``MessageRecord.to_dict()``
+    keys.
     """
     title = clean_line(str(thread.get("title") or "")) or "Untitled thread"
     parts = [f"# {neutralise_markdown_links(title)}"]

@@ -22,10 +22,10 @@ import bisect
 import html
 import ipaddress
 import re
-import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
@@ -98,43 +98,6 @@ def clean_line(text: str) -> str:
     """A one-line field (title, snippet, list entry): cleaned, whitespace runs -> one space,
     trimmed."""
     return _WHITESPACE_RE.sub(" ", clean_text(text, keep_newlines=False)).strip()
-
-
-# ----------------------------------------------------------------------------- display width
-
-def char_width(char: str) -> int:
-    """Terminal cells taken by one code point: 0 for combining and format characters, 2 for wide."""
-    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
-        return 0
-    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
-
-
-def cell_width(text: str) -> int:
-    return sum(char_width(c) for c in text)
-
-
-def truncate(text: str, width: int, *, ellipsis: str = "…") -> str:
-    """``text`` cut to at most ``width`` terminal cells, ending with ``ellipsis`` when cut.
-
-    Wide characters (CJK, most emoji) count two cells and are never split; combining marks stay
-    with their base character.
-    """
-    if width <= 0:
-        return ""
-    if cell_width(text) <= width:
-        return text
-    room = width - cell_width(ellipsis)
-    if room < 0:
-        return ""
-    used = 0
-    out: list[str] = []
-    for char in text:
-        w = char_width(char)
-        if used + w > room:
-            break
-        out.append(char)
-        used += w
-    return "".join(out) + ellipsis
 
 
 # ----------------------------------------------------------------------------- URLs

@@ -13,11 +13,13 @@ The order of writes is the product's promise that nothing is lost:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+import os
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sonar_tui.api.background import background_unavailable
 from sonar_tui.api.conversation import AskRequest, Attachment, Turn, continuation_endpoint
@@ -43,10 +45,12 @@ from sonar_tui.config import (
     remember_agent_endpoint,
     sending_blocked,
 )
-from sonar_tui.key_redaction import KeyRedactor, StreamRedactor
 from sonar_tui.jobs import CancelOutcome, JobProgress, JobRunner, JobSubmitted
+from sonar_tui.key_redaction import KeyRedactor, StreamRedactor
+from sonar_tui.records import STATUS_FOR_FINISH, error_from_record, error_record, final_answer
 from sonar_tui.store import (
     AnswerWriter,
+    ImportResult,
     JobRecord,
     MessageRecord,
     SearchHit,
@@ -54,17 +58,18 @@ from sonar_tui.store import (
     StoreCorruptError,
     StoreError,
     StoreWriteError,
+    ThreadData,
     ThreadRecord,
 )
 from sonar_tui.store.errors import MessageNotFoundError, ThreadNotFoundError
 
+if TYPE_CHECKING:
+    from sonar_tui.api.client import PerplexityClient  # imported lazily: start-up time
+from sonar_tui.store.models import MessageStatus
+
 log = logging.getLogger(__name__)
 
 HISTORY_MESSAGES = 20  # earlier messages sent with a question (10 exchanges)
-STATUS_FOR_FINISH = {"stop": "complete", "length": "complete", "incomplete": "interrupted",
-                     "cancelled": "cancelled", "failed": "error"}
-# An answer stopped before its end: by the user, or because the process is going away.
-_STOPPED_REASONS = {"cancelled": "cancelled", "interrupted": "incomplete"}
 
 
 # ----------------------------------------------------------------------------- events
@@ -128,11 +133,6 @@ class StorageProblem:
 
 ServiceEvent = (Event | QuestionSaved | AnswerStarted | AnswerKept | AnswerSaved
                 | StorageProblem | AgentEndpointRemembered | JobSubmitted | JobProgress)
-
-
-def error_record(error: ApiError) -> dict[str, Any]:
-    """What is stored (and shown) for a failed answer: the server's words, a title, a hint."""
-    return {**error.to_dict(), "title": error.title, "hint": error.hint}
 
 
 class RemoteText:
@@ -229,19 +229,6 @@ def storage_error(exc: Exception) -> ApiError:
     return ApiError(ErrorKind.STORAGE, str(exc) or exc.__class__.__name__)
 
 
-def error_from_record(record: dict[str, Any]) -> ApiError:
-    """A stored error (``error_record``) as the error it was."""
-    try:
-        kind = ErrorKind(record.get("kind") or "protocol")
-    except ValueError:
-        kind = ErrorKind.PROTOCOL
-    retry_after = record.get("retry_after")
-    return ApiError(kind, str(record.get("message") or ""), status=record.get("status"),
-                    error_type=record.get("type"),
-                    retry_after=retry_after if isinstance(retry_after, (int, float)) else None,
-                    field=record.get("field"), host=record.get("host"))
-
-
 class ChatService:
     """Everything the UI and CLI do with threads, answers and settings."""
 
@@ -252,11 +239,25 @@ class ChatService:
         self.config = config
         self._transport = transport
         self._client_factory = client_factory
-        self._client = None
+        self._client: PerplexityClient | None = None
         # Set when the process is going away (SIGTERM, SIGHUP, a lost terminal): answers
         # cancelled from then on are saved as "interrupted", like a crash, not "cancelled".
         self.shutting_down = False
         self.jobs = JobRunner(self)
+
+    @classmethod
+    async def open(cls, config: LoadedConfig, db_path: str | os.PathLike[str] | None,
+                   **options: Any) -> ChatService:
+        """A service on the database at ``db_path`` (None: without one; nothing is saved),
+        with what a killed run left "streaming" recovered as "interrupted", as the app does
+        at start, so that no command shows an answer as still being written. Raises
+        ``StoreError`` when the database cannot be opened; ``close`` releases it."""
+        store = None
+        if db_path is not None:
+            store = await Store.open(db_path)
+            with contextlib.suppress(StoreError):  # a read-only or damaged file can be read
+                await store.recover_interrupted()
+        return cls(store, config, **options)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -282,9 +283,18 @@ class ChatService:
             await client.aclose()
 
     async def aclose(self) -> None:
+        """Close the HTTP client; the database stays open (the app owns it: see ``close``)."""
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    async def close(self) -> None:
+        """Close the HTTP client and the database: the end of a service made by ``open``."""
+        try:
+            await self.aclose()
+        finally:
+            if self.store is not None:
+                await self.store.close()
 
     def _require_store(self) -> Store:
         if self.store is None:
@@ -348,6 +358,21 @@ class ChatService:
 
     async def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         return await self._require_store().search(query, limit)
+
+    async def all_thread_ids(self) -> list[int]:
+        """Every thread, in the sidebar's order (pinned, then the latest first)."""
+        every = 2**62  # SQLite's LIMIT is a 64-bit integer: more threads than any file holds
+        return [thread.id for thread in await self._require_store().list_threads(limit=every)]
+
+    async def export_thread(self, thread_id: int) -> ThreadData:
+        """The thread with its messages, sources and attachments, for ``sonar_tui.export``.
+        Raises ``ThreadNotFoundError``, or ``StoreCorruptError`` for an unreadable one."""
+        return await self._require_store().export_thread(thread_id)
+
+    async def import_thread(self, document: Mapping[str, Any]) -> ImportResult:
+        """A thread from an export; one already in the database is skipped, not doubled.
+        Raises ``StoreImportError`` (with what is wrong) for a document that is not one."""
+        return await self._require_store().import_thread(document)
 
     # ------------------------------------------------------------------ asking
 
@@ -594,7 +619,7 @@ class ChatService:
         warned = False
         gone = False  # the row (with its thread) was deleted elsewhere: nothing left to save
         unsaved = False  # the row could not be created: the answer is shown, not stored
-        status: str | None = None  # set by the terminal event; None: stopped before it
+        status: MessageStatus | None = None  # set by the terminal event; None: stopped
         message_id: int | None = None
         # Regenerating an answer that has text: the new row (which replaces the old one in
         # the same transaction) waits for the new answer's first text.
@@ -668,29 +693,10 @@ class ChatService:
             yield AnswerKept(thread.id, replacing.id, status, builder.answer().error)
 
     @staticmethod
-    async def _finish(writer: AnswerWriter, builder: AnswerBuilder, status: str,
+    async def _finish(writer: AnswerWriter, builder: AnswerBuilder, status: MessageStatus,
                       endpoint: str) -> ApiError | None:
-        answer = builder.answer()
-        # Only an Agent API id can be continued, and only where it was issued.
-        response_id = answer.response_id if answer.api == "agent" else None
         try:
-            await writer.finish(
-                status,  # type: ignore[arg-type]
-                steps=[s.to_dict() for s in answer.steps],
-                sources=[s.to_dict() for s in answer.sources],
-                related=list(answer.related),
-                images=[i.to_dict() for i in answer.images],
-                usage=answer.usage.to_dict() if answer.usage else None,
-                cost=answer.cost,
-                model=answer.model or None,
-                api=answer.api,
-                finish_reason=answer.finish_reason or _STOPPED_REASONS.get(status),
-                error=error_record(answer.error) if answer.error else None,
-                content=answer.text,
-                reasoning=answer.reasoning,
-                response_id=response_id,
-                response_endpoint=(endpoint or None) if response_id else None,
-            )
+            await writer.finish(final_answer(builder.answer(), status, endpoint=endpoint))
         except StoreError as exc:
             return storage_error(exc)
         return None

@@ -7,7 +7,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 
 ANSWER_WORDS = "lorem ipsum " * 400  # long answers: the threads span several table pages
 
@@ -20,9 +20,9 @@ async def fill(path: Path, threads: int = 6) -> list[int]:
         for i in range(threads):
             question = await store.add_user_message(None, f"Question {i} " + "words " * 50)
             answer = await store.start_answer(question.thread_id, {}, "sonar", "sonar")
-            await store.finish_answer(answer, "complete", f"Answer {i} {ANSWER_WORDS}",
-                                      sources=[{"number": 1, "url": "https://example.com",
-                                                "title": f"Source {i}"}])
+            await store.finish_answer(answer, FinalAnswer(
+                "complete", f"Answer {i} {ANSWER_WORDS}",
+                sources=[{"number": 1, "url": "https://example.com", "title": f"Source {i}"}]))
             ids.append(question.thread_id)
     finally:
         await store.close()  # checkpoints the WAL: every page is in the main file

@@ -556,6 +556,10 @@ def test_export_and_import_refusals_are_plain(cli, mock, tmp_path):
     run = cli("import", str(bad))
     assert run.code == 2
     plain_errors(run)
+    bad.write_text('{"threads": null}')  # a many-thread export without its list
+    run = cli("import", str(bad))
+    assert run.code == 2 and "threads" in run.err
+    plain_errors(run)
 
 
 def test_a_database_that_is_not_one_is_a_plain_error(cli, mock, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import stat
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -200,7 +201,7 @@ def test_real_pyperclip_without_a_clipboard_tool_is_a_reported_failure(
     pyperclip = pytest.importorskip("pyperclip")
     if not sys.platform.startswith("linux"):
         pytest.skip("pyperclip picks pbcopy / the Windows API elsewhere")
-    if "microsoft" in open("/proc/version").read().lower():
+    if "microsoft" in Path("/proc/version").read_text().lower():
         pytest.skip("WSL: pyperclip uses clip.exe")
     monkeypatch.setattr(pyperclip, "copy", pyperclip.copy)  # restored: pyperclip caches a backend
     monkeypatch.setenv("DISPLAY", ":99")  # pyperclip reads the real environment

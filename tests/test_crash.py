@@ -122,7 +122,8 @@ async def test_sigkill_mid_answer_keeps_the_question_and_the_partial_answer(tmp_
 
 
 async def test_two_apps_on_one_database_both_answer_and_see_each_other(tmp_path):
-    harness = Harness(tmp_path, chunks=300, pace=100)  # ~3 s each: the two overlap
+    harness = Harness(tmp_path, chunks=300)
+    harness.configure(hold_at=100)  # both held half-way: the two certainly overlap
     try:
         first, second = harness.app(), harness.app()
         async with first.run_test(size=(120, 36)) as one, \
@@ -133,6 +134,9 @@ async def test_two_apps_on_one_database_both_answer_and_see_each_other(tmp_path)
             await wait_until(one, lambda: first.live or first.main.sidebar.threads,
                              "the first question to be saved")
             await ask(two, "Second instance: what is BGP?")
+            await wait_until(one, lambda: harness.service.streams_held() == 2,
+                             "both answers streaming at once")
+            assert harness.release() == 2
             await wait_until(one, lambda: idle(first) and idle(second)
                              and first.main.conversation.answers()
                              and second.main.conversation.answers(), "both answers")
@@ -204,26 +208,28 @@ async def test_disk_full_when_asking_refuses_the_question_and_keeps_it_in_the_co
 
 
 async def test_disk_full_mid_answer_is_reported_and_the_last_checkpoint_survives(tmp_path):
-    harness = Harness(tmp_path, chunks=800, pace=200)  # ~6 KB over ~4 s
+    harness = Harness(tmp_path, chunks=1600)  # ~12 KB: checkpoints at 4 and 8 KB
+    harness.configure(hold_at=800)  # held after the first checkpoint: then the disk fills
     try:
         app = harness.app()
         async with app.run_test(size=(120, 36)) as pilot:
             await ready(pilot)
             await ask(pilot, "A long answer, please")
-            await wait_until(pilot, lambda: app.live and next(iter(app.live.values())).message_id,
-                             "the answer's row")
+            await wait_until(pilot, lambda: harness.service.streams_held() == 1
+                             and checkpointed_text(harness.db_path), "a first checkpoint")
             conn = app.store.db.connection
             await conn.execute(f"PRAGMA max_page_count = {await page_count(conn)}")
+            harness.release()
             await wait_until(pilot, lambda: "Could not save" in notices(app),
-                             "the failed checkpoint to be reported", timeout=30)
-            await wait_until(pilot, lambda: idle(app), "the answer to end", timeout=30)
+                             "the failed checkpoint to be reported")
+            await wait_until(pilot, lambda: idle(app), "the answer to end")
             await app.workers.wait_for_complete()
             await pilot.pause()
             assert "disk is full" in notices(app)
             assert "Traceback" not in notices(app) + app.export_screenshot()
             view = last_answer(app)
             # The answer on screen is whole: only saving failed.
-            assert view.body.source.rstrip().endswith(last_line(800))
+            assert view.body.source.rstrip().endswith(last_line(1600))
             await pilot.press("ctrl+n")
             await pilot.pause()
             assert app.main.thread is None and app.is_running
@@ -238,7 +244,7 @@ async def test_disk_full_mid_answer_is_reported_and_the_last_checkpoint_survives
     assert question == "A long answer, please"
     # A consistent earlier checkpoint: a prefix of the answer, never a torn write.
     assert status in ("streaming", "interrupted")
-    assert content.startswith("# ") and last_line(800) not in content
+    assert content.startswith("# ") and last_line(1600) not in content
 
 
 async def test_read_only_database_is_explained_and_the_app_keeps_running(tmp_path):

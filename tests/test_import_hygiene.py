@@ -9,14 +9,17 @@ so what another test imported cannot hide a leak.
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import sonar_tui
 import sonar_tui.api
+import sonar_tui.config
 import sonar_tui.mock
 import sonar_tui.store
 
@@ -33,6 +36,7 @@ HEADLESS = sorted({
     *_modules_under(sonar_tui.api),
     *_modules_under(sonar_tui.store),
     *_modules_under(sonar_tui.mock),
+    *_modules_under(sonar_tui.config),
     "sonar_tui.cli",
     "sonar_tui.clipboard",
     "sonar_tui.config",
@@ -40,6 +44,7 @@ HEADLESS = sorted({
     "sonar_tui.jobs",
     "sonar_tui.notify",
     "sonar_tui.paths",
+    "sonar_tui.records",
     "sonar_tui.references",
     "sonar_tui.sanitize",
     "sonar_tui.service",
@@ -70,3 +75,17 @@ def test_the_probe_does_see_a_ui_import():
     result = subprocess.run([sys.executable, "-c", PROBE, "sonar_tui.ui.app", *UI_PACKAGES],
                             capture_output=True, text=True, timeout=60)
     assert "textual" in result.stdout.split()
+
+
+# What the store offers besides its data types and errors: the database itself. The CLI
+# reaches threads, answers and exports only through the service (ChatService), which keeps
+# the order of writes the product promises in one place.
+STORE_ACCESS = {"Store", "AnswerWriter"}
+
+
+def test_the_cli_reaches_the_database_only_through_the_service():
+    tree = ast.parse(Path(sonar_tui.__file__).with_name("cli.py").read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and (node.module or "").startswith("sonar_tui.store") for alias in node.names}
+    assert imported, "the CLI names the store's errors: the check must see those imports"
+    assert not imported & STORE_ACCESS, f"cli.py imports {imported & STORE_ACCESS}"

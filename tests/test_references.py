@@ -16,7 +16,6 @@ from sonar_tui.references import (
     nearest_code_block,
     plain_text,
     question_markdown,
-    source_line,
     sources_markdown,
     status_note,
     thread_markdown,

@@ -8,8 +8,6 @@ ordinary text (mixed scripts, emoji, no controls) takes ~2 ms (one regex scan, f
 
 from __future__ import annotations
 
-import unicodedata
-
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -17,7 +15,6 @@ from markdown_it import MarkdownIt
 from textual.markup import to_content
 
 from sonar_tui.sanitize import (
-    cell_width,
     clean_line,
     clean_text,
     code_span,
@@ -25,7 +22,6 @@ from sonar_tui.sanitize import (
     markdown_code_segments,
     neutralise_markdown_links,
     safe_url,
-    truncate,
     url_domain,
 )
 
@@ -155,34 +151,6 @@ def test_clean_line_is_one_trimmed_line(text: str) -> None:
 
 def test_clean_line_collapses_whitespace() -> None:
     assert clean_line("  Title\n\twith   gaps \r\n") == "Title with gaps"
-
-
-# ----------------------------------------------------------------------------- width / truncate
-
-
-def test_cell_width_counts_wide_and_zero_width_characters() -> None:
-    assert cell_width("abc") == 3
-    assert cell_width("中文") == 4
-    assert cell_width("e\u0301") == 1
-    assert cell_width("😀") == 2
-
-
-@pytest.mark.parametrize(
-    ("text", "width", "expected"),
-    [
-        ("short", 10, "short"),
-        ("exactly10!", 10, "exactly10!"),
-        ("a longer title", 8, "a longe…"),
-        ("中文中文中文", 7, "中文中…"),  # 6 cells + ellipsis; never half a wide char
-        ("中文中文中文", 6, "中文…"),
-        ("e\u0301e\u0301e\u0301e", 3, "e\u0301e\u0301…"),  # marks stay with their base
-        ("abc", 1, "…"),
-        ("abc", 0, ""),
-    ],
-)
-def test_truncate_is_wide_character_aware(text: str, width: int, expected: str) -> None:
-    assert truncate(text, width) == expected
-    assert cell_width(truncate(text, width)) <= max(width, 0)
 
 
 # ----------------------------------------------------------------------------- URLs

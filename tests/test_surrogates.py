@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from sonar_tui.api.sse import load_json
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 from tests.gateways import lone_surrogates, start_gateway
 
 KEY = "pplx-FAKE0123456789abcdefSURROGATEKEY"
@@ -120,14 +120,14 @@ async def test_the_store_replaces_lone_surrogates_wherever_text_goes_in(tmp_path
         message_id = await store.start_answer(question.thread_id, {"system_prompt": bad},
                                               f"model {bad}", "sonar")
         await store.checkpoint_answer(message_id, f"partial {bad}", f"thinking {bad}")
-        await store.finish_answer(
-            message_id, "error", f"text {bad}", f"reasoning {bad}",
+        await store.finish_answer(message_id, FinalAnswer(
+            "error", f"text {bad}", f"reasoning {bad}",
             steps=[{"kind": "web_search", "thought": bad}],
             sources=[{"number": 1, "url": f"https://example.com/{bad}", "title": bad,
                       "snippet": bad, "date": bad}],
             related=[bad], images=[{"url": f"https://img.example/{bad}", "title": bad}],
             usage={"note": bad}, model=bad, finish_reason=bad,
-            error={"kind": "server", "message": bad})
+            error={"kind": "server", "message": bad}))
         await store.rename_thread(question.thread_id, f"title {bad}")
         await store.set_overrides(question.thread_id, {"system_prompt": bad})
         (answer,) = [m for m in await store.load_messages(question.thread_id)
@@ -152,10 +152,10 @@ def export_document(tmp_path: Path) -> dict:
         try:
             question = await store.add_user_message(None, "An exported question")
             answer = await store.start_answer(question.thread_id, {}, "sonar", "sonar")
-            await store.finish_answer(answer, "complete", "An exported answer [1].",
-                                      sources=[{"number": 1, "url": "https://example.com/a",
-                                                "title": "A source"}],
-                                      related=["A related question?"])
+            await store.finish_answer(answer, FinalAnswer(
+                "complete", "An exported answer [1].",
+                sources=[{"number": 1, "url": "https://example.com/a", "title": "A source"}],
+                related=["A related question?"]))
             return (await store.export_thread(question.thread_id)).to_dict()
         finally:
             await store.close()

@@ -92,7 +92,8 @@ def test_bundled_themes_keep_their_text_readable(name):
             assert contrast(getattr(theme, colour), where) >= floor, (colour, where)
         assert contrast(v["source-domain"], where) >= floor
         assert contrast(v["streaming-indicator"], where) >= 3.0  # a glyph, not text
-    assert contrast(v["citation-marker"], v["citation-marker-background"], theme.background) >= floor
+    marker = contrast(v["citation-marker"], v["citation-marker-background"], theme.background)
+    assert marker >= floor
     assert contrast(v["reasoning-foreground"], v["reasoning-background"], theme.background) >= floor
 
 
@@ -135,7 +136,8 @@ def test_bad_user_themes_are_reported_and_skipped_while_good_ones_load(tmp_path)
     (tmp_path / "bad-colour.toml").write_text('primary = "#12345"\n')
     (tmp_path / "unknown-key.toml").write_text('primary = "#123456"\nbackgroud = "#000000"\n')
     (tmp_path / "syntax.toml").write_text('primary = "#123456\n')
-    (tmp_path / "bad-var.toml").write_text('primary = "#123456"\n[variables]\ncitation-markr = "red"\n')
+    (tmp_path / "bad-var.toml").write_text(
+        'primary = "#123456"\n[variables]\ncitation-markr = "red"\n')
     (tmp_path / "var-colour.toml").write_text(
         'primary = "#123456"\n[variables]\nsource-domain = "blurple"\n')
     (tmp_path / "no-primary.toml").write_text('background = "#000000"\n')

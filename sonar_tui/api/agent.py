@@ -1,6 +1,9 @@
 """The Agent API adapter (``POST /v1/responses``): request body out, typed events in.
 
-Wire truth: ``docs/agent-api.md``. The service validates strictly (any unknown field is a 400),
+Wire truth: the recorded responses in ``tests/fixtures/agent/`` (provenance in their
+``SOURCES.md``) and the official SDK's contract (``perplexityai``,
+``perplexity/generated/api.py``; ``tests/mock/test_sdk_contract.py`` checks the mock against
+it). The service validates strictly (any unknown field is a 400),
 so the body is built from an allow-list: only fields the Agent API documents, and only when
 the user set them. Settings with no Agent equivalent are left out; :func:`agent_unsupported`
 names them so the UI can say so.
@@ -614,15 +617,15 @@ def _number_of(value, fallback):
 
 def parse_agent_response(body: bytes | str | dict) -> list[Event]:
     """A non-streaming Agent API body as events. ``status`` decides, even on HTTP 200."""
-    body = json_object_body(body)
-    if isinstance(body, Failed):
-        return [body]
-    if body.get("object") != "response" and "output" not in body:
-        if body.get("error"):
-            return [Failed(error_from_payload(body["error"]))]
+    parsed = json_object_body(body)
+    if isinstance(parsed, Failed):
+        return [parsed]
+    if parsed.get("object") != "response" and "output" not in parsed:
+        if parsed.get("error"):
+            return [Failed(error_from_payload(parsed["error"]))]
         return [Failed(ApiError(ErrorKind.PROTOCOL,
                                 "The service's answer is not an Agent API response (no output)."))]
-    return AgentStreamParser().whole_response(body)
+    return AgentStreamParser().whole_response(parsed)
 
 
 def parse_agent_progress(body: dict) -> list[Event]:

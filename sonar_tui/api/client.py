@@ -163,8 +163,8 @@ class PerplexityClient:
                 body = build_agent_body(self._agent_request(request, gateway))
             else:
                 body = build_sonar_body(request, include_usage=gateway and conn.stream_usage)
-        except ApiError as error:
-            yield [Failed(error)]
+        except ApiError as refused:
+            yield [Failed(refused)]
             return
         path = conn.agent_path if api == "agent" else conn.path
         url = conn.base_url.rstrip("/") + path

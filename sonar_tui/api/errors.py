@@ -2,7 +2,8 @@
 
 ``ApiError.message`` is the server's own words made readable (JSON envelope, FastAPI
 ``detail``, or an HTML page reduced to its text); ``hint`` says what the user can do.
-Classification drives retries (``retryable``) and the CLI's exit codes (``exit_code``).
+Classification drives the CLI's exit codes (``exit_code``); which statuses are retried
+before the first byte is ``RETRYABLE_STATUSES`` (the client decides).
 """
 
 from __future__ import annotations
@@ -68,13 +69,6 @@ class ApiError(Exception):
 
     def __str__(self) -> str:
         return self.message
-
-    @property
-    def retryable(self) -> bool:
-        """Worth another try before the first byte (never after: the answer would repeat)."""
-        if self.kind in (ErrorKind.NETWORK, ErrorKind.RATE_LIMIT, ErrorKind.SERVER):
-            return True
-        return self.status in RETRYABLE_STATUSES
 
     @property
     def exit_code(self) -> int:

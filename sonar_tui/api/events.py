@@ -15,7 +15,7 @@ Conventions:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from sonar_tui.api.errors import ApiError
@@ -257,21 +257,21 @@ class Failed:
     error: ApiError
 
 
-Event = Union[
-    Started,
-    TextDelta,
-    TextFinal,
-    ReasoningDelta,
-    StepsUpdate,
-    SourcesUpdate,
-    ImagesUpdate,
-    RelatedUpdate,
-    UsageUpdate,
-    Retrying,
-    ApiSwitched,
-    Finished,
-    Failed,
-]
+Event = (
+    Started
+    | TextDelta
+    | TextFinal
+    | ReasoningDelta
+    | StepsUpdate
+    | SourcesUpdate
+    | ImagesUpdate
+    | RelatedUpdate
+    | UsageUpdate
+    | Retrying
+    | ApiSwitched
+    | Finished
+    | Failed
+)
 
 TERMINAL_EVENTS = (Finished, Failed)
 

@@ -207,7 +207,8 @@ class RequestSettings:
         if self.search_mode != "web":
             parts.append(self.search_mode)
         if self.domain_filter:
-            parts.append(f"{len(self.domain_filter)} domain" + ("s" if len(self.domain_filter) > 1 else ""))
+            count = len(self.domain_filter)
+            parts.append(f"{count} domain" + ("s" if count > 1 else ""))
         if self.recency:
             parts.append(f"past {self.recency}")
         if self.uses_date_filters:
@@ -461,7 +462,7 @@ def field_default(cls: type, name: str) -> Any:
         if f.name == name:
             if f.default is not MISSING:
                 return f.default
-            return f.default_factory()  # type: ignore[misc]
+            return f.default_factory()  # type: ignore[operator]  # MISSING is ruled out above
     raise KeyError(name)
 
 

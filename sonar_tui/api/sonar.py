@@ -1,10 +1,11 @@
 """The Sonar chat-completions adapter: request body out, typed events in.
 
-Wire truth: ``docs/sonar-chat-completions.md``. The parser is tolerant of every era seen on
-the wire (2024 accumulated ``message`` + ``delta``, 2025 chunks, 2026 delta-only with a
-``chat.completion.done`` chunk, concise ``chat.reasoning*`` chunks, deep-research pings and
-choices-less chunks, with or without ``[DONE]``), because one client talks to Perplexity and
-to gateways that replay older shapes.
+Wire truth: the recorded responses in ``tests/fixtures/sonar/`` (provenance in their
+``SOURCES.md``) and the official SDK's models (``perplexityai``). The parser is tolerant of
+every era seen on the wire (2024 accumulated ``message`` + ``delta``, 2025 chunks, 2026
+delta-only with a ``chat.completion.done`` chunk, concise ``chat.reasoning*`` chunks,
+deep-research pings and choices-less chunks, with or without ``[DONE]``), because one client
+talks to Perplexity and to gateways that replay older shapes.
 
 Event order from a parser: ``Started`` once, before anything else; then text, reasoning and
 update events in wire order; then exactly one terminal ``Finished``/``Failed``. ``Finished``
@@ -25,6 +26,7 @@ from sonar_tui.api.events import (
     Event,
     Failed,
     Finished,
+    FinishReason,
     Image,
     ImagesUpdate,
     ReasoningDelta,
@@ -43,7 +45,8 @@ from sonar_tui.api.sse import SseEvent, SseEventParser, load_json as _loads
 from sonar_tui.api.sse import scan_json as _scan_json
 from sonar_tui.api.think import ThinkSplitter
 
-_FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "stop"}
+_FINISH_REASONS: dict[str, FinishReason] = {"stop": "stop", "length": "length",
+                                             "tool_calls": "stop"}
 _SNIPPET_CHARS = 200
 # OpenRouter's annotation content is page extracts, often kilobytes: a snippet is the start.
 ANNOTATION_SNIPPET_CHARS = 1000
@@ -269,13 +272,13 @@ def build_sources(citations, search_results, annotations=()) -> tuple[Source, ..
             by_url.setdefault(url, r)
             by_url.setdefault(url.rstrip("/"), r)
         for number, citation in enumerate(citations, 1):
-            url = citation.get("url") if isinstance(citation, dict) else citation
-            if not isinstance(url, str) or not url:
+            cited = citation.get("url") if isinstance(citation, dict) else citation
+            if not isinstance(cited, str) or not cited:
                 continue  # keep the numbering: later [n] markers still point at their entry
-            match = by_url.get(url) or by_url.get(url.rstrip("/"))
+            match = by_url.get(cited) or by_url.get(cited.rstrip("/"))
             if match is None and isinstance(citation, dict):
                 match = citation
-            sources.append(source_from_result(number, url, filled(match, url)))
+            sources.append(source_from_result(number, cited, filled(match, cited)))
     else:
         for number, r in enumerate(results, 1):
             sources.append(source_from_result(number, str(r["url"]), filled(r, r["url"])))
@@ -709,12 +712,14 @@ class SonarStreamParser(SseEventParser):
                 message += f" It began with: {self._junk}"
             out.append(Failed(ApiError(ErrorKind.PROTOCOL, message)))
             return
+        reason: FinishReason
+        detail: str | None
         if self._finish is None:
             reason, detail = "incomplete", "the stream ended before the answer was finished"
         else:
             reason = _FINISH_REASONS.get(self._finish, "stop")
             detail = None if self._finish in ("stop", "length") else self._finish
-        out.append(Finished(reason, model=self._model or None, detail=detail))  # type: ignore[arg-type]
+        out.append(Finished(reason, model=self._model or None, detail=detail))
 
 
 def json_object_body(body: bytes | str | dict) -> dict | Failed:
@@ -733,17 +738,17 @@ def json_object_body(body: bytes | str | dict) -> dict | Failed:
 
 def parse_sonar_response(body: bytes | str | dict) -> list[Event]:
     """A non-streaming chat-completions body as the same events a stream would give."""
-    body = json_object_body(body)
-    if isinstance(body, Failed):
-        return [body]
-    if body.get("error") and not body.get("choices"):
-        return [Failed(error_from_payload(body["error"]))]
-    if not isinstance(body.get("choices"), list):
+    parsed = json_object_body(body)
+    if isinstance(parsed, Failed):
+        return [parsed]
+    if parsed.get("error") and not parsed.get("choices"):
+        return [Failed(error_from_payload(parsed["error"]))]
+    if not isinstance(parsed.get("choices"), list):
         return [Failed(ApiError(ErrorKind.PROTOCOL,
                                 "The service's answer has no choices (no answer text)."))]
     parser = SonarStreamParser()
     out: list[Event] = []
-    parser.handle(body, out)
+    parser.handle(parsed, out)
     out.extend(parser.close())
     return out
 

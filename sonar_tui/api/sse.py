@@ -222,7 +222,7 @@ class SseEventParser:
 
 
 # The C scanner behind json.loads: (value, end) = scan_json(text, index).
-scan_json = json.JSONDecoder().scan_once
+scan_json = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # not in typeshed
 
 
 def load_json(text: str) -> Any:

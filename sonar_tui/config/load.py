@@ -23,7 +23,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sonar_tui import paths
 from sonar_tui.api.settings import validate_connection_settings
@@ -310,13 +310,15 @@ def load_config(path: Path | None = None, *, env: Mapping[str, str] = os.environ
     layers = _Layers()
 
     document, file_ok, file_exists = _read_document(path, problems)
-    file_key, keymap = (None, {})
+    file_key: str | None = None
+    keymap: dict[str, str] = {}
     if document is not None:
         file_key, keymap = _read_file_layer(document, str(path), layers, problems)
     _read_env_layer(env, layers)
     _read_flag_layer(flags, layers)
     built = _resolve(layers, problems)
 
+    api_key_source: Literal["flag", "env", "file"] | None
     api_key, api_key_source = file_key, ("file" if file_key else None)
     if env.get(ENV_API_KEY, "").strip():
         api_key, api_key_source = env[ENV_API_KEY].strip(), "env"

@@ -68,7 +68,7 @@ def save_config(loaded: LoadedConfig, *, request: RequestSettings | None = None,
             if loaded.keymap.get(binding_id) != keys:
                 changes.append(("keymap", binding_id, keys))
         changes.extend(("keymap", b, _REMOVE) for b in loaded.keymap if b not in keymap)
-    updated = {section.attr: new[section.table] for section in SECTIONS
+    updated: dict[str, Any] = {section.attr: new[section.table] for section in SECTIONS
                if new[section.table] is not None}
     # What holds from now on, saved or not (a failed write keeps it for the session).
     session = replace(loaded, **updated, keymap=dict(loaded.keymap if keymap is None else keymap),

@@ -132,7 +132,8 @@ def _describe_fields(section: Section) -> Iterator[SettingField]:
             (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
             optional = True
         kind = typing.get_origin(hint) or hint
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default if f.default is not MISSING else \
+            f.default_factory()  # type: ignore[operator]  # every field has one of the two
         yield SettingField(section, f.name, kind, optional, default, f.metadata)
 
 

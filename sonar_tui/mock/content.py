@@ -324,11 +324,9 @@ class _Writer:
         name = _SECTIONS[index % len(_SECTIONS)]
         title = f"## {name}" if cycle == 0 else f"## {name} ({cycle + 1})"
         kind = index % len(_SECTIONS)
-        if kind in (0, 2, 7):
-            block = self.paragraph(3)
-        else:
-            block = (None, self.bullets, self.numbered, self.numbered, self.table, self.code,
-                     self.pitfalls)[kind]()
+        writers = {1: self.bullets, 3: self.numbered, 4: self.table, 5: self.code,
+                   6: self.pitfalls}
+        block = writers[kind]() if kind in writers else self.paragraph(3)
         return f"{title}\n\n{block}"
 
     def bullets(self) -> str:
@@ -344,7 +342,7 @@ class _Writer:
         verbs = self.rng.sample(_VERBS, count)
         terms = self.rng.sample(self.terms, count)
         return "\n".join(f"{i}. {v} {t} before moving on{self.cite()}."
-                         for i, (v, t) in enumerate(zip(verbs, terms), 1))
+                         for i, (v, t) in enumerate(zip(verbs, terms, strict=True), 1))
 
     def table(self) -> str:
         rows = self.rng.sample(self.terms, 4)
@@ -463,7 +461,7 @@ def build_answer(question: str, *, chunks: int = DEFAULT_CHUNKS, seed: int = 0,
         tokens += len(_TOKEN_RE.findall(block))
     text = "\n\n".join(parts) + tail
 
-    queries = (_clean_line(question)[:200] or topic,)
+    queries: tuple[str, ...] = (_clean_line(question)[:200] or topic,)
     if hostile:
         queries = queries + ("\x1b[31mhostile query\x1b[0m",)
     related: tuple[str, ...]

@@ -4,7 +4,8 @@ Written on asyncio streams rather than ``http.server`` because the fault profile
 control the standard library does not give: drop the connection in the middle of a chunked
 body, stall without closing, pace chunks. Handlers are async functions from
 :class:`Request` to :class:`Response`; a streaming body is an (async) iterable of ``bytes``
-and control items (:class:`Pause`, :data:`DROP`, :data:`HANG`). A handler may also return
+and control items (:class:`Pause`, :class:`Gate`, :data:`DROP`, :data:`HANG`). A handler
+may also return
 ``DROP`` or ``HANG`` itself, to fail before the status line is sent.
 
 Every request is recorded in ``HttpServer.requests`` so tests can check what the client
@@ -14,12 +15,13 @@ really sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Union
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -45,6 +47,43 @@ class Pause:
     seconds: float
 
 
+class Gate:
+    """Send nothing more until a test opens the gate (or the client gives up).
+
+    A test's control instead of the clock: the stream is certainly still going while the
+    test looks at it, however loaded the machine, and it ends the moment the test says so.
+    ``open`` may be called from any thread (tests run on another loop than the server's).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._opened = False
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self.reached = threading.Event()  # the stream got here and is waiting
+
+    @property
+    def waiting(self) -> bool:
+        return self.reached.is_set() and not self._opened
+
+    def open(self) -> None:
+        with self._lock:
+            self._opened = True
+            waiters, self._waiters = self._waiters, []
+        for loop, event in waiters:
+            # A closed server loop (RuntimeError) has nothing waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait(self) -> None:
+        event = asyncio.Event()
+        with self._lock:
+            if self._opened:
+                return
+            self._waiters.append((asyncio.get_running_loop(), event))
+        self.reached.set()
+        await event.wait()
+
+
 class _Control:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -57,7 +96,7 @@ Control = _Control  # the public name, for type hints
 DROP = _Control("DROP")  # abort the TCP connection now (a mid-stream disconnect)
 HANG = _Control("HANG")  # send nothing more; wait until the client gives up
 
-BodyItem = Union[bytes, Pause, _Control]
+BodyItem = bytes | Pause | Gate | _Control
 
 
 @dataclass
@@ -78,7 +117,7 @@ class Response:
 
 # A handler may also answer DROP (reset the connection before sending a byte: the
 # "empty reply" of an idle proxy) or HANG (send nothing at all until the client gives up).
-Handler = Callable[[Request], Awaitable[Union[Response, Control]]]
+Handler = Callable[[Request], Awaitable[Response | Control]]
 
 
 async def _iterate(body: Iterable[BodyItem] | AsyncIterable[BodyItem]):
@@ -153,11 +192,11 @@ class HttpServer:
                     body = json.dumps({"error": {"message": f"mock handler failed: {exc!r}",
                                                  "type": "mock_error", "code": 500}}).encode()
                     response = Response(500, body)
-                if response is DROP:
-                    writer.transport.abort()
-                    return
-                if response is HANG:
-                    await self._wait_for_eof(reader)
+                if isinstance(response, _Control):
+                    if response is DROP:
+                        writer.transport.abort()
+                    else:  # HANG
+                        await self._wait_for_eof(reader)
                     return
                 keep_alive = request.headers.get("connection", "").lower() != "close"
                 if not await self._write_response(reader, writer, response, keep_alive):
@@ -203,7 +242,7 @@ class HttpServer:
         return Request(method.upper(), parts.path, dict(parse_qsl(parts.query)), headers, body)
 
     async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size_line = await reader.readuntil(b"\r\n")
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
@@ -241,6 +280,21 @@ class HttpServer:
         except ConnectionError:
             pass
 
+    async def _through(self, gate: Gate, reader: asyncio.StreamReader) -> bool:
+        """Wait at ``gate`` until it opens (True) or the client hangs up (False)."""
+        opened = asyncio.ensure_future(gate.wait())
+        gone = asyncio.ensure_future(self._wait_for_eof(reader))
+        try:
+            await asyncio.wait((opened, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (opened, gone):
+                task.cancel()
+            # The reader may be read again (the next request) only once its read has ended.
+            await asyncio.gather(opened, gone, return_exceptions=True)
+        through = opened.done() and not opened.cancelled()
+        gate.open()  # passed, or nobody left to receive the rest: nothing waits there now
+        return through
+
     async def _write_response(self, reader, writer: asyncio.StreamWriter, response: Response,
                               keep_alive: bool) -> bool:
         """Write the response; False when the connection must not be reused."""
@@ -266,6 +320,8 @@ class HttpServer:
                     await writer.drain()
             elif isinstance(item, Pause):
                 await asyncio.sleep(item.seconds)
+            elif isinstance(item, Gate) and not await self._through(item, reader):
+                return False
             elif item is DROP:
                 writer.transport.abort()
                 return False
@@ -287,7 +343,8 @@ class ServerThread:
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server = HttpServer(handler, host, port)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="mock-http", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="mock-http",
+                                        daemon=True)
 
     @property
     def url(self) -> str:
@@ -297,7 +354,7 @@ class ServerThread:
     def requests(self) -> list[Request]:
         return self.server.requests
 
-    def start(self) -> ServerThread:
+    def start(self) -> Self:
         if not self._thread.is_alive():  # starting twice is harmless
             self._thread.start()
             asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=10)
@@ -317,12 +374,13 @@ class ServerThread:
         """Run a coroutine on the server's loop (e.g. to change a profile) and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
 
-    def __enter__(self) -> ServerThread:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
 
-__all__ = ["Control", "DROP", "HANG", "Handler", "HttpServer", "Pause", "Request", "Response",
+__all__ = ["Control", "DROP", "Gate", "HANG", "Handler", "HttpServer", "Pause", "Request",
+           "Response",
            "ServerThread"]

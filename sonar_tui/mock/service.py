@@ -10,11 +10,15 @@
 - ``GET /v1/models`` (auth required, as live);
 - anything else with a 404 JSON envelope.
 
-Its knobs (``profile``, ``chunks``, ``pace``, ``fault_times``, ``api_key``, ``seed``, and
-for background jobs ``job_polls`` / ``job_seconds``, see :mod:`sonar_tui.mock.jobs`) are
+Its knobs (``profile``, ``chunks``, ``pace``, ``hold_at``, ``fault_times``, ``api_key``,
+``seed``, and for background jobs ``job_polls`` / ``job_seconds``, see
+:mod:`sonar_tui.mock.jobs`) are
 plain attributes that tests may change between requests from another thread: each request
 reads them once, under a lock, when it starts. ``fault_times=N`` makes the profile apply
 to the next N requests it affects, after which the service falls back to ``default``.
+``hold_at=N`` stops every stream that starts from then on before its Nth event, until
+``release_streams()``: a test sees an answer in the middle of streaming for as long as it
+needs, without pacing it by the clock (``streams_held()`` says how many wait).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sonar_tui.mock import bodies, gateway_wire
@@ -42,7 +46,7 @@ from sonar_tui.mock.agent_wire import (
 )
 from sonar_tui.mock.bodies import ErrorReply
 from sonar_tui.mock.content import DEFAULT_CHUNKS, MockAnswer, build_answer
-from sonar_tui.mock.http import DROP, HANG, Control, Request, Response
+from sonar_tui.mock.http import DROP, HANG, Control, Gate, Request, Response
 from sonar_tui.mock.jobs import JobBoard, JobPlan
 from sonar_tui.mock.jsonenc import compact_json, go_json
 from sonar_tui.mock.profiles import (
@@ -84,6 +88,8 @@ class _Settings:
     seed: int
     number: int  # 1-based request number, for ids and timestamps
     job: JobPlan = JobPlan()
+    gate: Gate | None = None  # where a held stream waits (``hold_at``)
+    hold_at: int | None = None
 
 
 class MockService:
@@ -104,6 +110,8 @@ class MockService:
         # (both None) when released.
         self.job_polls = job_polls
         self.job_seconds = job_seconds
+        self.hold_at: int | None = None
+        self._gates: list[Gate] = []
         self.jobs = JobBoard()
         self.requests: list[Request] = []
         self._count = 0
@@ -124,7 +132,7 @@ class MockService:
     def configure(self, **changes: Any) -> None:
         """Set several knobs at once, atomically with respect to requests."""
         allowed = {"profile", "api_key", "chunks", "pace", "fault_times", "seed", "clock",
-                   "job_polls", "job_seconds"}
+                   "job_polls", "job_seconds", "hold_at"}
         unknown = set(changes) - allowed
         if unknown:
             raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
@@ -228,9 +236,13 @@ class MockService:
                 self.fault_times -= 1
                 if self.fault_times <= 0:
                     self._profile, self.fault_times = DEFAULT_PROFILE, None
+            gate = None
+            if self.hold_at is not None:
+                gate = Gate()
+                self._gates.append(gate)
             return _Settings(profile if applies else DEFAULT_PROFILE, max(1, int(self.chunks)),
                              self.pace, self.seed, self._count,
-                             JobPlan(self.job_polls, self.job_seconds))
+                             JobPlan(self.job_polls, self.job_seconds), gate, self.hold_at)
 
     def _authorised(self, request: Request) -> bool:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
@@ -322,6 +334,21 @@ class MockService:
             headers={"retry-after": "1", "x-ratelimit-limit": str(RATE_LIMIT),
                      "x-ratelimit-remaining": "0", "x-ratelimit-used": str(RATE_LIMIT)}))
 
+    def release_streams(self) -> int:
+        """Let every held stream (``hold_at``) go on, as fast as its pace allows; returns
+        how many were waiting. Streams that start later are held again unless ``hold_at``
+        is set back to None."""
+        with self._lock:
+            gates, self._gates = self._gates, []
+        for gate in gates:
+            gate.open()
+        return sum(1 for gate in gates if gate.reached.is_set())
+
+    def streams_held(self) -> int:
+        """How many streams wait at their ``hold_at`` event right now."""
+        with self._lock:
+            return sum(1 for gate in self._gates if gate.waiting)
+
     def release_jobs(self, response_id: str | None = None) -> int:
         """Let background jobs finish at their next read (one, or every one)."""
         return self.jobs.release(response_id)
@@ -365,18 +392,21 @@ class MockService:
 
     def _shape(self, settings: _Settings, answer_events: int, malformed: bytes) -> StreamShape:
         profile = settings.profile
-        shape = StreamShape(pace=settings.pace)
+        shape = self._healthy_shape(settings)
         cut_at = max(1, int(answer_events * CUT_FRACTION))
         if profile == "disconnect":
-            return StreamShape(pace=settings.pace, cut_at=cut_at, cut=DROP)
+            return replace(shape, cut_at=cut_at, cut=DROP)
         if profile == "stall":
-            return StreamShape(pace=settings.pace, cut_at=cut_at, cut=HANG)
+            return replace(shape, cut_at=cut_at, cut=HANG)
         if profile == "malformed":
-            return StreamShape(pace=settings.pace, insert_at=max(1, answer_events // 2),
-                               insert=malformed)
+            return replace(shape, insert_at=max(1, answer_events // 2), insert=malformed)
         if profile == "pings-no-done":
-            return StreamShape(pace=settings.pace, ping_every=5, drop_done=True)
+            return replace(shape, ping_every=5, drop_done=True)
         return shape
+
+    @staticmethod
+    def _healthy_shape(settings: _Settings) -> StreamShape:
+        return StreamShape(pace=settings.pace, gate_at=settings.hold_at, gate=settings.gate)
 
     @staticmethod
     def _non_stream_fault(profile: str) -> Control | None:
@@ -440,7 +470,7 @@ class MockService:
             events = gateway_wire.huge_line_stream(answer, wire)
         else:
             return None
-        return Response(200, shape_stream(events, StreamShape(pace=settings.pace)),
+        return Response(200, shape_stream(events, self._healthy_shape(settings)),
                         content_type="text/event-stream")
 
     # ------------------------------------------------------------------ Agent API

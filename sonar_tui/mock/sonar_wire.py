@@ -1,6 +1,7 @@
 """Sonar Chat Completions on the wire: streams and bodies, era by era.
 
-Shapes follow ``docs/sonar-chat-completions.md`` §4-§5 and the recorded fixtures:
+Shapes follow the recorded responses in ``tests/fixtures/sonar/`` (provenance in their
+``SOURCES.md``):
 
 - ``2024``: every chunk is ``object:"chat.completion"`` with the accumulated
   ``message.content`` and the incremental ``delta``; cumulative usage; Python separators.

@@ -1,8 +1,9 @@
 """From a list of SSE events to the body items the HTTP server writes.
 
 The wire modules render what a healthy server sends; this module adds what goes wrong or
-slow on the way: pacing (``Pause`` between events), keep-alive pings, one malformed event,
-and cutting the stream short with ``DROP`` (disconnect) or ``HANG`` (stall).
+slow on the way: pacing (``Pause`` between events), a ``Gate`` a test opens, keep-alive
+pings, one malformed event, and cutting the stream short with ``DROP`` (disconnect) or
+``HANG`` (stall).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sonar_tui.mock.http import DROP, HANG, BodyItem, Control, Pause
+from sonar_tui.mock.http import DROP, HANG, BodyItem, Control, Gate, Pause
 
 PING = b": ping\n\n"
 DONE = b"data: [DONE]\n\n"
@@ -27,6 +28,8 @@ class StreamShape:
     insert: bytes = b""
     cut_at: int | None = None  # stop before this event ...
     cut: Control | None = None  # ... and then DROP or HANG
+    gate_at: int | None = None  # wait at ``gate`` before this event ...
+    gate: Gate | None = None  # ... until a test opens it
 
 
 def shape_stream(events: Iterable[bytes], shape: StreamShape) -> Iterator[BodyItem]:
@@ -45,6 +48,8 @@ def shape_stream(events: Iterable[bytes], shape: StreamShape) -> Iterator[BodyIt
             if shape.cut is not None:
                 yield shape.cut
             return
+        if shape.gate is not None and shape.gate_at == index:
+            yield shape.gate
         if shape.insert_at == index:
             yield from send(shape.insert)
         if shape.drop_done and event == DONE:
@@ -54,4 +59,4 @@ def shape_stream(events: Iterable[bytes], shape: StreamShape) -> Iterator[BodyIt
             yield from send(PING)
 
 
-__all__ = ["DONE", "DROP", "HANG", "PING", "StreamShape", "shape_stream"]
+__all__ = ["DONE", "DROP", "Gate", "HANG", "PING", "StreamShape", "shape_stream"]

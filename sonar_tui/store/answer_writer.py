@@ -10,7 +10,7 @@ new text, whichever comes first. A crash therefore loses at most that much. New 
     async for event in stream:
         writer.append_text(event.text)            # or append_reasoning, set_sources
         await writer.maybe_checkpoint()
-    await writer.finish("complete", sources=..., usage=..., finish_reason="stop")
+    await writer.finish(FinalAnswer("complete", writer.content, sources=..., usage=...))
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sonar_tui.store.models import MessageStatus
+    from sonar_tui.store.models import FinalAnswer
     from sonar_tui.store.store import Store
 
 CHECKPOINT_INTERVAL_S = 0.5
@@ -123,34 +123,11 @@ class AnswerWriter:
                 self._sources = None
         self.checkpoints += 1
 
-    async def finish(
-        self,
-        status: MessageStatus = "complete",
-        *,
-        steps: Sequence[Mapping[str, Any]] = (),
-        sources: Sequence[Mapping[str, Any]] = (),
-        related: Sequence[str] = (),
-        images: Sequence[Mapping[str, Any]] = (),
-        usage: Mapping[str, Any] | None = None,
-        cost: float | None = None,
-        model: str | None = None,
-        api: str | None = None,
-        finish_reason: str | None = None,
-        error: Mapping[str, Any] | None = None,
-        content: str | None = None,
-        reasoning: str | None = None,
-        response_id: str | None = None,
-        response_endpoint: str | None = None,
-    ) -> None:
-        """Finalise with the text appended so far (or ``content``/``reasoning`` when given,
-        e.g. the adapter's final text). Cancelled and failed answers keep their partial text."""
-        await self._store.finish_answer(
-            self.message_id, status,
-            self.content if content is None else content,
-            self.reasoning if reasoning is None else reasoning,
-            steps, sources, related, images, usage, cost, model, api, finish_reason, error,
-            response_id=response_id, response_endpoint=response_endpoint,
-        )
+    async def finish(self, final: FinalAnswer) -> None:
+        """Finalise the answer with ``final`` (its text is the whole answer: the appended
+        deltas, or the adapter's final text). Cancelled and failed answers keep their
+        partial text."""
+        await self._store.finish_answer(self.message_id, final)
         self.finished = True
         self._pending = 0
         self._sources = None

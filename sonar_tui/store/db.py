@@ -16,6 +16,7 @@ generous deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -83,7 +84,8 @@ def translate(exc: sqlite3.Error, path: Path) -> Exception:
         return StoreCorruptError(f"{path} is damaged or is not a sonar-tui database ({exc})",
                                  path)
     if is_busy(exc):
-        return StoreBusyError(path, "another sonar-tui kept the database busy for too long", str(exc))
+        return StoreBusyError(path, "another sonar-tui kept the database busy for too long",
+                              str(exc))
     return exc
 
 
@@ -160,14 +162,16 @@ class Database:
 
     @property
     def connection(self) -> aiosqlite.Connection:
-        """The raw connection, for diagnostics and tests (pragmas); use :meth:`write`/:meth:`read`."""
+        """The raw connection, for diagnostics and tests (pragmas); use :meth:`write` /
+        :meth:`read`."""
         return self._conn
 
     async def user_version(self) -> int:
         return await self.read(_user_version)
 
     # ------------------------------------------------------------------ migrations
-    async def migrate(self, migrations: Sequence[Migration] = MIGRATIONS, target: int | None = None) -> int:
+    async def migrate(self, migrations: Sequence[Migration] = MIGRATIONS,
+                      target: int | None = None) -> int:
         """Apply the pending migrations up to ``target`` (default: the last), each in its own
         transaction together with its ``user_version`` bump, so a failure leaves the previous
         version intact. Safe when two processes start on an old file at once: the version is
@@ -240,10 +244,8 @@ class Database:
     async def _rollback(self) -> None:
         # SQLite rolls back by itself on some errors (SQLITE_FULL, for one).
         if self._conn.in_transaction:
-            try:
+            with contextlib.suppress(sqlite3.Error):  # nothing left to roll back
                 await self._conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
 
 
 def _consume_outcome(task: asyncio.Future[Any]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import aiosqlite
 
 from sonar_tui.store import codec, threads
-from sonar_tui.store.models import JobRecord
+from sonar_tui.store.models import FinalAnswer, JobRecord
 
 _SELECT = ("SELECT j.*, coalesce(m.content, '') AS question, t.title AS thread_title"
            " FROM jobs j JOIN threads t ON t.id = j.thread_id"
@@ -89,23 +89,22 @@ async def record_progress(conn: aiosqlite.Connection, job_id: int, *, status: st
 
 
 async def finish_job(conn: aiosqlite.Connection, job_id: int, *, job_status: str,
-                     answer: Mapping[str, Any], writer_session: str, now: float) -> int | None:
-    """End the job and write its answer as a finished message, at once. ``answer`` holds
-    ``threads.finish_answer``'s keyword arguments (status, content, sources, usage...).
-    Returns the answer's message id; None when the job had already finished (another
-    process got there first), and then nothing is written."""
+                     answer: FinalAnswer, writer_session: str, now: float) -> int | None:
+    """End the job and write its answer as a finished message, at once. Returns the
+    answer's message id; None when the job had already finished (another process got there
+    first), and then nothing is written."""
     job = await get_job(conn, job_id)
     if job is None or job.finished:
         return None
     message_id = await threads.insert_answer(
-        conn, job.thread_id, job.settings, answer.get("model") or job.model, "agent",
+        conn, job.thread_id, job.settings, answer.model or job.model, "agent",
         writer_session, job.created_at)
-    await threads.finish_answer(conn, message_id, now=now, **answer)
-    if answer.get("status") == "complete":  # a regenerated answer replaces its predecessor
+    await threads.finish_answer(conn, message_id, answer, now)
+    if answer.status == "complete":  # a regenerated answer replaces its predecessor
         await conn.execute(
             "DELETE FROM messages WHERE id = (SELECT replaces_id FROM jobs WHERE id = ?)",
             (job_id,))
-    error = answer.get("error")
+    error = answer.error
     await conn.execute(
         "UPDATE jobs SET status = ?, answer_id = ?, finished_at = ?, updated_at = ?,"
         " error = ? WHERE id = ?",

@@ -14,6 +14,7 @@ they do not know, still read it (``response_id`` / ``response_endpoint`` came th
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -95,6 +96,37 @@ class MessageRecord:
         data = asdict(self)
         data["attachments"] = [a.to_dict() for a in self.attachments]
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class FinalAnswer:
+    """Everything a finished answer row holds, written in one transaction
+    (``Store.finish_answer``, or ``Store.finish_job`` for a background job's answer).
+
+    The store's own record, not ``api.events.Answer``: the store does not import the API
+    layer, keeps sources, steps, images and usage as the plain dicts described above, and
+    needs what only the caller knows (the final status, the stored error with its title and
+    hint, the endpoint that issued ``response_id``). ``sonar_tui.records.final_answer``
+    builds one from an ``Answer``. Cancelled and failed answers carry their partial text.
+    """
+
+    status: MessageStatus
+    content: str
+    reasoning: str = ""
+    steps: Sequence[Mapping[str, Any]] = ()
+    sources: Sequence[Mapping[str, Any]] = ()
+    related: Sequence[str] = ()
+    images: Sequence[Mapping[str, Any]] = ()
+    usage: Mapping[str, Any] | None = None
+    cost: float | None = None
+    model: str | None = None  # None keeps what start_answer recorded
+    api: str | None = None  # likewise
+    finish_reason: str | None = None
+    error: Mapping[str, Any] | None = None  # as shown: the error's fields, title and hint
+    # The Agent API's id for the answer and the base URL (without credentials) that issued
+    # it: what the thread's next question can continue from.
+    response_id: str | None = None
+    response_endpoint: str | None = None
 
 
 # Statuses of a job that is still running on the service (or about to): it is followed.

@@ -104,7 +104,8 @@ async def _add_snippets(conn: aiosqlite.Connection, index: str, query: str,
 _CONTEXT_SQL = {
     # -> (rowid, thread_id, thread_title, message_id, role)
     "message_fts": "SELECT m.id, m.thread_id, t.title, m.id, m.role FROM messages m"
-                   " JOIN threads t ON t.id = m.thread_id WHERE m.id IN (SELECT value FROM json_each(?))",
+                   " JOIN threads t ON t.id = m.thread_id"
+                   " WHERE m.id IN (SELECT value FROM json_each(?))",
     "thread_fts": "SELECT t.id, t.id, t.title, NULL, NULL FROM threads t"
                   " WHERE t.id IN (SELECT value FROM json_each(?))",
     "source_fts": "SELECT s.id, m.thread_id, t.title, m.id, m.role FROM sources s"

@@ -14,6 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,12 @@ from sonar_tui.store import jobs as background
 from sonar_tui.store import search as fulltext
 from sonar_tui.store.answer_writer import CHECKPOINT_CHARS, CHECKPOINT_INTERVAL_S, AnswerWriter
 from sonar_tui.store.db import BUSY_TIMEOUT_S, Database
-from sonar_tui.store.errors import StoreError, ThreadNotFoundError
+from sonar_tui.store.errors import MessageNotFoundError, StoreError, ThreadNotFoundError
 from sonar_tui.store.models import (
+    FinalAnswer,
     ImportResult,
     JobRecord,
     MessageRecord,
-    MessageStatus,
     SearchHit,
     ThreadData,
     ThreadRecord,
@@ -80,9 +81,12 @@ class Store:
             for message_id, writer in list(self._live.items()):
                 if writer is not None and not writer.finished:
                     await writer.checkpoint()
-                await self._db.write(lambda conn, mid=message_id: conn.execute(
-                    "UPDATE messages SET status = 'interrupted', finish_reason = 'incomplete',"
-                    " finished_at = ? WHERE id = ? AND status = 'streaming'", (time.time(), mid)))
+                async def interrupt(conn: aiosqlite.Connection, mid: int = message_id) -> None:
+                    await conn.execute(
+                        "UPDATE messages SET status = 'interrupted', finish_reason = 'incomplete',"
+                        " finished_at = ? WHERE id = ? AND status = 'streaming'",
+                        (time.time(), mid))
+                await self._db.write(interrupt)
             if self._registered:
                 await self._db.write(lambda conn: writers.unregister(conn, self._me))
         except StoreError as exc:
@@ -121,7 +125,10 @@ class Store:
         thread and its first question in one transaction."""
         async def body(conn: aiosqlite.Connection) -> ThreadRecord:
             thread_id = await threads.insert_thread(conn, title=title, overrides=overrides)
-            return await threads.get_thread(conn, thread_id)
+            thread = await threads.get_thread(conn, thread_id)
+            if thread is None:  # just inserted, in this transaction
+                raise ThreadNotFoundError(thread_id)
+            return thread
         return await self._db.write(body)
 
     async def list_threads(self, limit: int = 200, offset: int = 0,
@@ -198,7 +205,10 @@ class Store:
             message_id = await threads.insert_user_message(conn, tid, content, files, keep_bytes,
                                                            now)
             await threads.touch_thread(conn, tid, now, **retitle)
-            return await threads.get_message(conn, message_id, attachment_data=False)
+            message = await threads.get_message(conn, message_id, attachment_data=False)
+            if message is None:  # just inserted, in this transaction
+                raise MessageNotFoundError(message_id)
+            return message
 
         return await self._db.write(body)
 
@@ -257,40 +267,13 @@ class Store:
 
         return await self._db.write(body)
 
-    async def finish_answer(
-        self,
-        message_id: int,
-        status: MessageStatus,
-        content: str,
-        reasoning: str = "",
-        steps: Sequence[Mapping[str, Any]] = (),
-        sources: Sequence[Mapping[str, Any]] = (),
-        related: Sequence[str] = (),
-        images: Sequence[Mapping[str, Any]] = (),
-        usage: Mapping[str, Any] | None = None,
-        cost: float | None = None,
-        model: str | None = None,
-        api: str | None = None,
-        finish_reason: str | None = None,
-        error: Mapping[str, Any] | None = None,
-        *,
-        response_id: str | None = None,
-        response_endpoint: str | None = None,
-    ) -> None:
+    async def finish_answer(self, message_id: int, final: FinalAnswer) -> None:
         """Finalise an answer in one transaction: status, text, steps, sources, related
-        questions, images, usage. Cancelled/failed answers pass their partial text.
-        ``model``/``api`` of None keep what ``start_answer`` recorded. ``response_id`` and
-        ``response_endpoint``: the Agent API's id for the answer and the base URL (without
-        credentials) that issued it."""
-        if status not in FINAL_STATUSES:
-            raise ValueError(f"finish_answer needs a final status, not {status!r}")
+        questions, images, usage (see ``FinalAnswer``)."""
+        if final.status not in FINAL_STATUSES:
+            raise ValueError(f"finish_answer needs a final status, not {final.status!r}")
         now = time.time()
-        sources, related, images, steps = list(sources), list(related), list(images), list(steps)
-        await self._db.write(lambda conn: threads.finish_answer(
-            conn, message_id, status=status, content=content, reasoning=reasoning, steps=steps,
-            sources=sources, related=related, images=images, usage=usage, cost=cost, model=model,
-            api=api, finish_reason=finish_reason, error=error, now=now,
-            response_id=response_id, response_endpoint=response_endpoint))
+        await self._db.write(lambda conn: threads.finish_answer(conn, message_id, final, now))
         self._live.pop(message_id, None)
 
     async def load_messages(self, thread_id: int, limit: int | None = None,
@@ -356,28 +339,15 @@ class Store:
             conn, job_id, status=status, steps=steps, sources=sources, error=error,
             polled=polled, now=now))
 
-    async def finish_job(self, job_id: int, job_status: str, *, status: MessageStatus,
-                         content: str = "", reasoning: str = "",
-                         steps: Sequence[Mapping[str, Any]] = (),
-                         sources: Sequence[Mapping[str, Any]] = (),
-                         related: Sequence[str] = (),
-                         images: Sequence[Mapping[str, Any]] = (),
-                         usage: Mapping[str, Any] | None = None, cost: float | None = None,
-                         model: str | None = None, finish_reason: str | None = None,
-                         error: Mapping[str, Any] | None = None,
-                         response_id: str | None = None,
-                         response_endpoint: str | None = None) -> int | None:
+    async def finish_job(self, job_id: int, job_status: str,
+                         final: FinalAnswer) -> int | None:
         """End the job and write its answer (a finished message after its question) in one
         transaction. Returns the answer's id, or None when the job had already finished
         (another process wrote the answer; nothing is written)."""
-        if status not in FINAL_STATUSES:
-            raise ValueError(f"finish_job needs a final status, not {status!r}")
+        if final.status not in FINAL_STATUSES:
+            raise ValueError(f"finish_job needs a final status, not {final.status!r}")
         now = time.time()
-        answer = dict(status=status, content=content, reasoning=reasoning, steps=list(steps),
-                      sources=list(sources), related=list(related), images=list(images),
-                      usage=usage, cost=cost, model=model, api="agent",
-                      finish_reason=finish_reason, error=error, response_id=response_id,
-                      response_endpoint=response_endpoint)
+        answer = replace(final, api="agent")  # a job is always an Agent API answer
         return await self._db.write(lambda conn: background.finish_job(
             conn, job_id, job_status=job_status, answer=answer,
             writer_session=self.session_id, now=now))

@@ -17,9 +17,22 @@ import aiosqlite
 
 from sonar_tui.store import codec
 from sonar_tui.store.errors import MessageNotFoundError, ThreadNotFoundError
-from sonar_tui.store.models import AttachmentRecord, MessageRecord, ThreadRecord
+from sonar_tui.store.models import AttachmentRecord, FinalAnswer, MessageRecord, ThreadRecord
 
 FINAL_STATUSES = frozenset({"complete", "interrupted", "cancelled", "error"})
+
+
+async def fetch_rows(conn: aiosqlite.Connection, sql: str,
+                     parameters: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+    """``execute_fetchall`` as a list (aiosqlite types it as an Iterable: not indexable)."""
+    return list(await conn.execute_fetchall(sql, parameters))
+
+
+def inserted_id(cursor: aiosqlite.Cursor) -> int:
+    """The id of the row an INSERT just made (never None after one)."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("an INSERT reported no row id")
+    return cursor.lastrowid
 
 _THREAD_COLUMNS = """
     t.id, t.uid, t.title, t.created_at, t.updated_at, t.pinned, t.overrides, t.last_api,
@@ -37,9 +50,12 @@ _THREAD_COLUMNS = """
 class AttachmentLike(Protocol):
     """What the store needs of an attachment (``api.conversation.Attachment`` fits)."""
 
-    name: str
-    mime: str
-    data: bytes | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def mime(self) -> str: ...
+    @property
+    def data(self) -> bytes | None: ...
 
 
 # ---------------------------------------------------------------------- threads
@@ -64,18 +80,18 @@ async def insert_thread(
          codec.dump_json(dict(overrides or {})), codec.opt_text(last_api),
          codec.opt_text(last_model)),
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 async def get_thread(conn: aiosqlite.Connection, thread_id: int) -> ThreadRecord | None:
-    rows = await conn.execute_fetchall(
-        f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.id = ?", (thread_id,))
+    rows = await fetch_rows(
+        conn, f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.id = ?", (thread_id,))
     return codec.thread_from_row(rows[0]) if rows else None
 
 
 async def get_thread_by_uid(conn: aiosqlite.Connection, uid: str) -> ThreadRecord | None:
-    rows = await conn.execute_fetchall(
-        f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.uid = ?", (uid,))
+    rows = await fetch_rows(
+        conn, f"SELECT {_THREAD_COLUMNS} FROM threads t WHERE t.uid = ?", (uid,))
     return codec.thread_from_row(rows[0]) if rows else None
 
 
@@ -86,15 +102,15 @@ async def list_threads(
     # threads_by_updated): no sort of the whole table, whatever its size.
     order = "t.pinned DESC, t.updated_at DESC, t.id DESC" if pinned_first else \
         "t.updated_at DESC, t.id DESC"
-    rows = await conn.execute_fetchall(
-        f"SELECT {_THREAD_COLUMNS} FROM threads t ORDER BY {order} LIMIT ? OFFSET ?",
+    rows = await fetch_rows(
+        conn, f"SELECT {_THREAD_COLUMNS} FROM threads t ORDER BY {order} LIMIT ? OFFSET ?",
         (max(0, int(limit)), max(0, int(offset))),
     )
     return [codec.thread_from_row(row) for row in rows]
 
 
 async def count_threads(conn: aiosqlite.Connection) -> int:
-    rows = await conn.execute_fetchall("SELECT count(*) FROM threads")
+    rows = await fetch_rows(conn, "SELECT count(*) FROM threads")
     return int(rows[0][0])
 
 
@@ -110,7 +126,7 @@ async def update_thread(conn: aiosqlite.Connection, thread_id: int, **columns: A
 
 async def require_thread(conn: aiosqlite.Connection, thread_id: int) -> str:
     """The thread's title; raises if it does not exist."""
-    rows = await conn.execute_fetchall("SELECT title FROM threads WHERE id = ?", (thread_id,))
+    rows = await fetch_rows(conn, "SELECT title FROM threads WHERE id = ?", (thread_id,))
     if not rows:
         raise ThreadNotFoundError(thread_id)
     return rows[0][0]
@@ -137,7 +153,7 @@ async def insert_user_message(
         " VALUES (?, 'user', ?, 'complete', ?, ?)",
         (thread_id, codec.text(content), now, now),
     )
-    message_id = int(cursor.lastrowid)
+    message_id = inserted_id(cursor)
     await insert_attachments(conn, message_id, attachments, keep_bytes)
     return message_id
 
@@ -181,7 +197,7 @@ async def insert_answer(
         (thread_id, codec.dump_json(dict(settings or {})), codec.opt_text(model),
          codec.opt_text(api), now, writer_session, now),
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 async def checkpoint_answer(
@@ -207,48 +223,32 @@ async def checkpoint_answer(
     return cursor.rowcount > 0
 
 
-async def finish_answer(
-    conn: aiosqlite.Connection,
-    message_id: int,
-    *,
-    status: str,
-    content: str,
-    reasoning: str,
-    steps: Sequence[Mapping[str, Any]],
-    sources: Sequence[Mapping[str, Any]],
-    related: Sequence[str],
-    images: Sequence[Mapping[str, Any]],
-    usage: Mapping[str, Any] | None,
-    cost: float | None,
-    model: str | None,
-    api: str | None,
-    finish_reason: str | None,
-    error: Mapping[str, Any] | None,
-    now: float,
-    response_id: str | None = None,
-    response_endpoint: str | None = None,
-) -> int:
+async def finish_answer(conn: aiosqlite.Connection, message_id: int, final: FinalAnswer,
+                        now: float) -> int:
     """Finalise the answer and replace its children; returns the thread id."""
-    rows = await conn.execute_fetchall(
-        "SELECT thread_id, model, api FROM messages WHERE id = ? AND role = 'assistant'",
+    rows = await fetch_rows(
+        conn, "SELECT thread_id, model, api FROM messages WHERE id = ? AND role = 'assistant'",
         (message_id,))
     if not rows:
         raise MessageNotFoundError(message_id)
     thread_id = rows[0]["thread_id"]
-    model = model if model is not None else rows[0]["model"]
-    api = api if api is not None else rows[0]["api"]
+    model = final.model if final.model is not None else rows[0]["model"]
+    api = final.api if final.api is not None else rows[0]["api"]
     await conn.execute(
         "UPDATE messages SET status = ?, content = ?, reasoning = ?, steps = ?, error = ?,"
         " model = ?, api = ?, usage = ?, cost = ?, finish_reason = ?, finished_at = ?,"
         " checkpoint_at = ?, response_id = ?, response_endpoint = ? WHERE id = ?",
-        (status, codec.text(content), codec.text(reasoning), codec.dump_json(list(steps or [])),
-         codec.dump_json_or_none(dict(error) if error is not None else None),
+        (final.status, codec.text(final.content), codec.text(final.reasoning),
+         codec.dump_json(list(final.steps)),
+         codec.dump_json_or_none(dict(final.error) if final.error is not None else None),
          codec.opt_text(model), codec.opt_text(api),
-         codec.dump_json_or_none(dict(usage) if usage is not None else None),
-         cost, codec.opt_text(finish_reason), now, now, codec.opt_text(response_id),
-         codec.opt_text(response_endpoint), message_id),
+         codec.dump_json_or_none(dict(final.usage) if final.usage is not None else None),
+         final.cost, codec.opt_text(final.finish_reason), now, now,
+         codec.opt_text(final.response_id), codec.opt_text(final.response_endpoint),
+         message_id),
     )
-    await replace_children(conn, message_id, sources=sources, related=related, images=images)
+    await replace_children(conn, message_id, sources=list(final.sources),
+                           related=list(final.related), images=list(final.images))
     await conn.execute(
         "UPDATE threads SET updated_at = ?, last_model = coalesce(?, last_model),"
         " last_api = coalesce(?, last_api) WHERE id = ?",
@@ -302,7 +302,7 @@ async def insert_full_message(conn: aiosqlite.Connection, thread_id: int, m: Mes
          codec.dump_json_or_none(m.usage), m.cost, codec.opt_text(m.finish_reason), created_at,
          m.finished_at, codec.opt_text(m.response_id), codec.opt_text(m.response_endpoint)),
     )
-    message_id = int(cursor.lastrowid)
+    message_id = inserted_id(cursor)
     await replace_children(conn, message_id, sources=m.sources, related=m.related, images=m.images)
     await insert_attachments(conn, message_id, m.attachments, keep_bytes=True)
     return message_id
@@ -319,8 +319,8 @@ async def delete_message(conn: aiosqlite.Connection, message_id: int) -> bool:
 
 
 async def count_messages(conn: aiosqlite.Connection, thread_id: int) -> int:
-    rows = await conn.execute_fetchall(
-        "SELECT count(*) FROM messages WHERE thread_id = ?", (thread_id,))
+    rows = await fetch_rows(
+        conn, "SELECT count(*) FROM messages WHERE thread_id = ?", (thread_id,))
     return int(rows[0][0])
 
 
@@ -338,11 +338,11 @@ async def load_messages(
         where += " AND id < ?"
         params.append(before_id)
     if limit is None:
-        rows = await conn.execute_fetchall(
-            f"SELECT * FROM messages WHERE {where} ORDER BY id", params)
+        rows = await fetch_rows(
+            conn, f"SELECT * FROM messages WHERE {where} ORDER BY id", params)
     else:
-        rows = await conn.execute_fetchall(
-            f"SELECT * FROM messages WHERE {where} ORDER BY id DESC LIMIT ?",
+        rows = await fetch_rows(
+            conn, f"SELECT * FROM messages WHERE {where} ORDER BY id DESC LIMIT ?",
             (*params, max(0, int(limit))))
         rows = list(reversed(rows))
     messages = [codec.message_from_row(row) for row in rows]
@@ -352,7 +352,7 @@ async def load_messages(
 
 async def get_message(conn: aiosqlite.Connection, message_id: int,
                       attachment_data: bool) -> MessageRecord | None:
-    rows = await conn.execute_fetchall("SELECT * FROM messages WHERE id = ?", (message_id,))
+    rows = await fetch_rows(conn, "SELECT * FROM messages WHERE id = ?", (message_id,))
     if not rows:
         return None
     message = codec.message_from_row(rows[0])

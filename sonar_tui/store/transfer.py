@@ -96,7 +96,7 @@ class _Reader:
             content=self.text(d.get("content"), f"{where}.content"),
             status=status,
             reasoning=self.text(d.get("reasoning"), f"{where}.reasoning"),
-            steps=[dict(self.obj(s, f"{where}.steps[{i}]"))
+            steps=[self.required_obj(s, f"{where}.steps[{i}]")
                    for i, s in enumerate(self.seq(d.get("steps"), f"{where}.steps"))],
             error=self.obj(d.get("error"), f"{where}.error"),
             model=self.opt_text(d.get("model"), f"{where}.model"),
@@ -198,6 +198,12 @@ class _Reader:
         if not isinstance(value, list):
             raise StoreImportError(f"{where}: expected a list")
         return value
+
+    @staticmethod
+    def required_obj(value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise StoreImportError(f"{where}: expected an object")
+        return dict(value)
 
     @staticmethod
     def obj(value: Any, where: str) -> dict[str, Any] | None:

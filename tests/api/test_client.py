@@ -1,6 +1,7 @@
 """PerplexityClient behaviour over loopback: retries, timeouts, drops, cancellation, API choice."""
 
 import asyncio
+import json
 import socket
 
 import pytest
@@ -55,7 +56,7 @@ def ok():
 
 
 def error(status, headers=None, message="busy"):
-    body = ('{"error": {"message": "%s", "type": "t", "code": %d}}' % (message, status)).encode()
+    body = json.dumps({"error": {"message": message, "type": "t", "code": status}}).encode()
     return raw(status, body, headers=headers)
 
 

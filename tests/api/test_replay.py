@@ -15,7 +15,19 @@ from sonar_tui.api.errors import ErrorKind
 from sonar_tui.api.events import Retrying, Started
 from sonar_tui.api.settings import RequestSettings
 
-from .wire import AGENT, KEY, RETIREMENT_403, SONAR, agent_wire, ask, chunks, raw, sonar_wire, split_events, sse
+from .wire import (
+    AGENT,
+    KEY,
+    RETIREMENT_403,
+    SONAR,
+    agent_wire,
+    ask,
+    chunks,
+    raw,
+    sonar_wire,
+    split_events,
+    sse,
+)
 
 SF_CITATIONS = [
     "https://populationstat.com/united-states/san-francisco",
@@ -75,7 +87,8 @@ async def test_sonar_stream_fixture(serve, name, done, framing):
     assert request.json()["stream"] is True
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(sorted(STREAMS)), st.booleans(), st.lists(st.integers(0, 6000), max_size=25))
 async def test_sonar_stream_any_http_chunking(serve, name, done, cuts):
     path, text, urls, usage, _ = STREAMS[name]
@@ -211,7 +224,8 @@ async def test_agent_stream_fixture(serve, framing):
     assert len(answer.sources) == 10 and answer.sources[6].title == (
         "TypeScript: JavaScript With Syntax For Types.")
     assert usage_tuple(answer.usage) == (3007, 37, 3044, 0.00105)
-    assert (answer.model, answer.finish_reason, answer.api) == ("openai/gpt-6-luna", "stop", "agent")
+    assert (answer.model, answer.finish_reason, answer.api) == (
+        "openai/gpt-6-luna", "stop", "agent")
     assert answer.response_id == "resp_5619693e-4309-4fec-b395-5e21e59aba39"
     assert events[0] == Started("agent", "fast", "resp_5619693e-4309-4fec-b395-5e21e59aba39")
     [request] = server.requests

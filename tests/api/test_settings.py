@@ -32,7 +32,8 @@ def test_recency_and_dates_are_exclusive_and_say_why():
 
 
 def test_after_must_not_follow_before():
-    assert "published_before" in problems(published_after="05/01/2025", published_before="04/01/2025")
+    assert "published_before" in problems(published_after="05/01/2025",
+                                          published_before="04/01/2025")
 
 
 def test_domain_filter_rules():
@@ -51,10 +52,14 @@ def test_sampling_ranges():
 
 
 def test_response_format_needs_a_valid_schema_or_regex():
-    assert "not valid JSON" in problems(response_format="json_schema", response_schema="{")["response_schema"]
-    assert "JSON object" in problems(response_format="json_schema", response_schema="[1]")["response_schema"]
+    def schema_problem(response_format: str, schema: str) -> str:
+        return problems(response_format=response_format,
+                        response_schema=schema)["response_schema"]
+
+    assert "not valid JSON" in schema_problem("json_schema", "{")
+    assert "JSON object" in schema_problem("json_schema", "[1]")
     assert problems(response_format="json_schema", response_schema='{"type": "object"}') == {}
-    assert "invalid regular expression" in problems(response_format="regex", response_schema="(")["response_schema"]
+    assert "invalid regular expression" in schema_problem("regex", "(")
 
 
 def test_pro_search_only_on_sonar_pro_but_custom_models_pass():
@@ -73,7 +78,8 @@ def test_overrides_round_trip():
 def test_agent_model_mapping_and_override():
     assert RequestSettings(model="sonar").resolved_agent_model() == "fast"
     assert RequestSettings(model="sonar-deep-research").resolved_agent_model() == "high"
-    assert RequestSettings(model="sonar", agent_model="openai/gpt-5.2").resolved_agent_model() == "openai/gpt-5.2"
+    settings = RequestSettings(model="sonar", agent_model="openai/gpt-5.2")
+    assert settings.resolved_agent_model() == "openai/gpt-5.2"
 
 
 def test_agent_effort_is_a_level_or_a_pinned_level():

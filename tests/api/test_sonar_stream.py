@@ -81,7 +81,8 @@ def test_finished_waits_for_the_end_of_the_stream():
 
 def test_done_marker_ends_the_stream_and_later_bytes_are_ignored():
     parser = SonarStreamParser()
-    events = parser.feed(sonar_wire(COST_STREAM) + b'data: {"choices":[{"delta":{"content":"X"}}]}\n\n')
+    extra = b'data: {"choices":[{"delta":{"content":"X"}}]}\n\n'
+    events = parser.feed(sonar_wire(COST_STREAM) + extra)
     assert parser.done and isinstance(events[-1], Finished)
     assert build_answer(events).text == "OK"
     assert parser.close() == []
@@ -276,7 +277,8 @@ def test_newest_usage_is_flushed_before_a_failure():
 
 def test_error_event_mid_stream():
     events = run(frame({"choices": [{"delta": {"content": "Par"}}]})
-                 + b'event: error\ndata: {"error": {"message": "overloaded", "type": "server_error", "code": 503}}\n\n')
+                 + b'event: error\ndata: {"error": {"message": "overloaded",'
+                 b' "type": "server_error", "code": 503}}\n\n')
     answer = build_answer(events)
     assert answer.text == "Par"
     assert answer.error.kind is ErrorKind.SERVER and answer.error.message == "overloaded"
@@ -284,7 +286,8 @@ def test_error_event_mid_stream():
 
 
 def test_payloads_without_blank_lines_between_them():
-    body = b'data: {"choices":[{"delta":{"content":"a"}}]}\ndata: {"choices":[{"delta":{"content":"b"},"finish_reason":"stop"}]}\n\n'
+    body = (b'data: {"choices":[{"delta":{"content":"a"}}]}\n'
+            b'data: {"choices":[{"delta":{"content":"b"},"finish_reason":"stop"}]}\n\n')
     answer = build_answer(run(body))
     assert (answer.text, answer.finish_reason) == ("ab", "stop")
 
@@ -346,7 +349,7 @@ SAFE_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), ma
 def test_think_and_multibyte_text_survive_any_chunking(reasoning, answer, data):
     content = f"<think>{reasoning}</think>{answer}"
     cut_at = sorted(data.draw(st.lists(st.integers(0, len(content)), max_size=8)))
-    deltas = [content[a:b] for a, b in zip([0, *cut_at], [*cut_at, len(content)])]
+    deltas = [content[a:b] for a, b in zip([0, *cut_at], [*cut_at, len(content)], strict=True)]
     payloads = [{"id": "s", "model": "sonar-reasoning-pro",
                  "choices": [{"index": 0, "delta": {"content": d}}]} for d in deltas]
     payloads.append({"id": "s", "choices": [{"index": 0, "finish_reason": "stop",

@@ -63,7 +63,7 @@ ALPHABET = st.sampled_from(["<", ">", "/", "t", "h", "i", "n", "k", "<think>", "
 @given(st.lists(ALPHABET, max_size=60).map("".join), st.lists(st.integers(0, 200), max_size=20))
 def test_every_character_survives_any_chunking(text, cuts):
     points = sorted({c for c in cuts if 0 < c < len(text)})
-    pieces = [text[a:b] for a, b in zip([0, *points], [*points, len(text)])]
+    pieces = [text[a:b] for a, b in zip([0, *points], [*points, len(text)], strict=True)]
     reasoning, answer, out = split(*pieces)
     assert (reasoning, answer) == oracle(text)
     assert all(piece for _, piece in out)  # no empty pieces

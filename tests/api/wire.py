@@ -15,7 +15,8 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SONAR = FIXTURES / "sonar"
 AGENT = FIXTURES / "agent"
 KEY = "pplx-test-key-0123456789"
-RETIREMENT_403 = AGENT / "cfdude-mcp-perplexity-pro__error-403-async-chat-completions-not-available.json"
+RETIREMENT_403 = (AGENT / "cfdude-mcp-perplexity-pro__error-403-async-chat-completions"
+                  "-not-available.json")
 
 
 def jsonl(path: Path) -> list[bytes]:
@@ -57,7 +58,7 @@ def raw(status: int, body: bytes, content_type: str = "application/json",
 def chunks(data: bytes, cuts) -> list[bytes]:
     """``data`` cut at the given byte offsets (any order, duplicates allowed)."""
     points = sorted({c for c in cuts if 0 < c < len(data)})
-    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)])]
+    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
 
 
 class SleepRecorder:
@@ -79,7 +80,8 @@ async def collect(client: PerplexityClient, request: AskRequest) -> list[Event]:
     return [event async for event in client.stream(request)]
 
 
-async def ask(url: str, request: AskRequest | None = None, **connection) -> tuple[list[Event], Answer]:
+async def ask(url: str, request: AskRequest | None = None,
+              **connection) -> tuple[list[Event], Answer]:
     async with client_for(url, **connection) as client:
         events = await collect(client, request or AskRequest("What is the population of SF?"))
     return events, build_answer(events)

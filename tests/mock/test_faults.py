@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import time
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -154,13 +157,12 @@ def test_disconnect_without_streaming_is_an_empty_reply(mock, client):
 def test_disconnect_sends_part_of_the_answer_first(mock):
     mock.service.profile = "disconnect"
     received = bytearray()
-    with httpx.Client(base_url=mock.url, headers=AUTH) as http:
-        with pytest.raises(httpx.RemoteProtocolError):
-            with http.stream("POST", "/chat/completions", json={
-                    "model": "sonar", "stream": True,
-                    "messages": [{"role": "user", "content": "q"}]}) as response:
-                for chunk in response.iter_raw():
-                    received += chunk
+    body = {"model": "sonar", "stream": True, "messages": [{"role": "user", "content": "q"}]}
+    with httpx.Client(base_url=mock.url, headers=AUTH) as http, \
+            pytest.raises(httpx.RemoteProtocolError), \
+            http.stream("POST", "/chat/completions", json=body) as response:
+        for chunk in response.iter_raw():
+            received += chunk
     events = parse_sse(bytes(received)).payloads()
     assert 50 <= len(events) < 300
     assert all(e["object"] == "chat.completion.chunk" for e in events)
@@ -250,7 +252,7 @@ async def test_pace_paces_every_event_of_an_answer():
     events = [item for item in items if isinstance(item, bytes)]
     pauses = [item for item in items if isinstance(item, Pause)]
     assert len(events) == 41 and pauses == [Pause(0.02)] * 40
-    assert all(isinstance(a, bytes) != isinstance(b, bytes) for a, b in zip(items, items[1:]))
+    assert all(isinstance(a, bytes) != isinstance(b, bytes) for a, b in pairwise(items))
 
 
 def test_paced_stream_carries_the_same_events(mock, client):
@@ -261,6 +263,75 @@ def test_paced_stream_carries_the_same_events(mock, client):
     fast = events(ask_sonar(client))
     mock.service.configure(pace=5000)
     assert events(ask_sonar(client)) == fast
+
+
+def _events_until(lines, count: int) -> list[str]:
+    events = []
+    for line in lines:
+        if line.startswith("data: "):
+            events.append(line)
+            if len(events) == count:
+                break
+    return events
+
+
+def _wait_for(predicate, what: str) -> None:
+    deadline = time.monotonic() + 10  # only guards against a hang
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("api", ["sonar", "agent"])
+def test_a_held_stream_waits_for_the_test_then_sends_the_rest_unchanged(mock, client, api):
+    ask = ask_sonar if api == "sonar" else ask_agent
+    unheld = ask(client).text.splitlines()
+    mock.service.configure(hold_at=5)
+    body = {"model": "sonar", "messages": [{"role": "user", "content": "What is HTTP/3?"}],
+            "stream": True} if api == "sonar" else {"preset": "fast", "stream": True,
+                                                    "input": "What is HTTP/3?"}
+    with client.stream("POST", "/chat/completions" if api == "sonar" else "/v1/responses",
+                       json=body) as response:
+        lines = response.iter_lines()
+        first = _events_until(lines, 5)
+        _wait_for(lambda: mock.service.streams_held() == 1, "the stream to wait")
+        assert mock.service.release_streams() == 1
+        rest = list(lines)
+    assert mock.service.streams_held() == 0
+    received = [line for line in [*first, *rest] if line.startswith("data: ")]
+    expected = [line for line in unheld if line.startswith("data: ")]
+    assert len(received) == len(expected) > 5
+
+    assert [_stable(line) for line in received] == [_stable(line) for line in expected]
+
+
+# What differs between two requests for the same answer: ids and timestamps.
+_VOLATILE = re.compile(r"(^|_)(id|at)$|^created$")
+
+
+def _stable(line: str):
+    def scrub(value):
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items() if not _VOLATILE.search(k)}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+    data = line.removeprefix("data: ")
+    return data if data == "[DONE]" else scrub(json.loads(data))
+
+
+def test_a_client_that_hangs_up_at_a_gate_leaves_nothing_waiting(mock):
+    mock.service.configure(hold_at=3)
+    body = {"model": "sonar", "stream": True, "messages": [{"role": "user", "content": "q"}]}
+    with httpx.Client(base_url=mock.url, headers=AUTH, timeout=10) as client, \
+            client.stream("POST", "/chat/completions", json=body) as response:
+        lines = response.iter_lines()  # kept: closing it hangs up (httpcore)
+        _events_until(lines, 3)
+        _wait_for(lambda: mock.service.streams_held() == 1, "the stream to wait")
+    _wait_for(lambda: mock.service.streams_held() == 0, "the server to see the hang-up")
+    mock.service.configure(hold_at=None)
+    with httpx.Client(base_url=mock.url, headers=AUTH, timeout=10) as client:
+        assert ask_sonar(client).status_code == 200
 
 
 def test_one_sided_profiles_do_not_spend_fault_times_on_the_other_api(mock, client):

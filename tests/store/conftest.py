@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 
 
 @pytest.fixture
@@ -69,6 +69,7 @@ async def full_exchange(store: Store, thread_id: int | None, question: str, answ
     writer.append_reasoning("thinking about it")
     writer.append_text(answer)
     await writer.checkpoint()
-    await writer.finish("complete", steps=STEPS, sources=SOURCES, related=["And Lyon?"],
-                        images=IMAGES, usage=USAGE, cost=0.005, finish_reason="stop")
+    await writer.finish(FinalAnswer("complete", writer.content, writer.reasoning, steps=STEPS,
+                                    sources=SOURCES, related=["And Lyon?"], images=IMAGES,
+                                    usage=USAGE, cost=0.005, finish_reason="stop"))
     return q.thread_id, q.id, answer_id

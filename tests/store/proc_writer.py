@@ -14,7 +14,7 @@ import asyncio
 import os
 import sys
 
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 
 
 async def stream(db: str) -> None:
@@ -48,7 +48,8 @@ async def burst(db: str, shared_thread: int, pairs: int) -> None:
             await writer.checkpoint()
             writer.append_text("part two")
             await writer.checkpoint()
-            await writer.finish("complete", sources=[{"number": 1, "url": f"https://e.x/{i}"}])
+            await writer.finish(FinalAnswer("complete", writer.content, writer.reasoning,
+                                            sources=[{"number": 1, "url": f"https://e.x/{i}"}]))
     print("done", own, store.db.busy_retries, flush=True)
     await store.close()
 

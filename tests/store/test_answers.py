@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 from sonar_tui.store.answer_writer import CHECKPOINT_CHARS, AnswerWriter
 
 from .conftest import SOURCES, assert_consistent
@@ -85,7 +85,8 @@ async def test_error_and_cancel_keep_the_partial_text(store, db_path, status):
     await writer.checkpoint()
     writer.append_text(" plus an unsaved tail")
     error = {"kind": "network", "message": "connection reset"} if status == "error" else None
-    await writer.finish(status, error=error, finish_reason="failed" if error else "cancelled")
+    await writer.finish(FinalAnswer(status, writer.content, writer.reasoning, error=error,
+                                    finish_reason="failed" if error else "cancelled"))
     message = await store.get_message(message_id)
     assert message.status == status
     assert message.content == "partial answer before the failure plus an unsaved tail"
@@ -99,21 +100,24 @@ async def test_streaming_text_is_searchable_only_once_finished(store):
     _, message_id = await started(store)
     await store.checkpoint_answer(message_id, "zeppelin airships", "")
     assert await store.search("zeppelin") == []
-    await store.finish_answer(message_id, "complete", "zeppelin airships", sources=SOURCES)
+    await store.finish_answer(message_id,
+                              FinalAnswer("complete", "zeppelin airships", sources=SOURCES))
     assert [h.message_id for h in await store.search("zeppelin")] == [message_id]
 
 
 async def test_late_checkpoint_never_overwrites_a_finished_answer(store):
     _, message_id = await started(store)
-    await store.finish_answer(message_id, "complete", "final text")
+    await store.finish_answer(message_id, FinalAnswer("complete", "final text"))
     assert await store.checkpoint_answer(message_id, "stale partial", "") is False
     assert (await store.get_message(message_id)).content == "final text"
 
 
 async def test_finish_is_idempotent_and_replaces_children(store):
     _, message_id = await started(store)
-    await store.finish_answer(message_id, "complete", "v1", sources=SOURCES, related=["a", "b"])
-    await store.finish_answer(message_id, "complete", "v2", sources=SOURCES[:1], related=["c"])
+    await store.finish_answer(message_id, FinalAnswer("complete", "v1", sources=SOURCES,
+                                                      related=["a", "b"]))
+    await store.finish_answer(message_id, FinalAnswer("complete", "v2", sources=SOURCES[:1],
+                                                      related=["c"]))
     message = await store.get_message(message_id)
     assert message.content == "v2" and message.sources == SOURCES[:1] and message.related == ["c"]
 
@@ -122,8 +126,9 @@ async def test_the_response_id_is_kept_with_the_answer(store):
     _, message_id = await started(store)
     writer = store.answer_writer(message_id)
     writer.append_text("Answered.")
-    await writer.finish("complete", finish_reason="stop", response_id="resp_1",
-                        response_endpoint="https://api.perplexity.ai")
+    await writer.finish(FinalAnswer("complete", writer.content, writer.reasoning,
+                                    finish_reason="stop", response_id="resp_1",
+                                    response_endpoint="https://api.perplexity.ai"))
     saved = await store.get_message(message_id)
     assert (saved.response_id, saved.response_endpoint) == ("resp_1", "https://api.perplexity.ai")
     assert saved.to_dict()["response_id"] == "resp_1"
@@ -132,7 +137,7 @@ async def test_the_response_id_is_kept_with_the_answer(store):
 async def test_finish_needs_a_final_status(store):
     _, message_id = await started(store)
     with pytest.raises(ValueError):
-        await store.finish_answer(message_id, "streaming", "x")
+        await store.finish_answer(message_id, FinalAnswer("streaming", "x"))
 
 
 async def test_close_mid_stream_saves_the_tail_as_interrupted(db_path):

@@ -25,7 +25,7 @@ async def test_two_writers_lose_nothing_and_never_see_locked(db_path):
     own_threads = [int(own) for own, _retries in done]
     print("busy retries per process:", [r for _, r in done])
     results = await asyncio.gather(*(proc.communicate() for proc in procs))
-    for proc, (_, stderr) in zip(procs, results):
+    for proc, (_, stderr) in zip(procs, results, strict=True):
         assert proc.returncode == 0, stderr.decode()
         assert b"locked" not in stderr
 

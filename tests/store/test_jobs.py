@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 from sonar_tui.store.migrations import LATEST_VERSION
 
 from .conftest import SOURCES, STEPS, USAGE, assert_consistent, raw
@@ -58,9 +58,10 @@ async def test_finishing_writes_the_answer_after_its_question_in_one_go(store, d
     message, job = await new_job(store)
     await store.job_submitted(job.id, "resp_1", "in_progress")
     answer_id = await store.finish_job(
-        job.id, "completed", status="complete", content="TLS began as SSL [1].",
-        steps=STEPS, sources=SOURCES, usage=USAGE, cost=0.005, model="openai/gpt-5.2",
-        finish_reason="stop", response_id="resp_1", response_endpoint=ENDPOINT)
+        job.id, "completed", FinalAnswer(
+            "complete", "TLS began as SSL [1].", steps=STEPS, sources=SOURCES, usage=USAGE,
+            cost=0.005, model="openai/gpt-5.2", finish_reason="stop", response_id="resp_1",
+            response_endpoint=ENDPOINT))
     assert answer_id is not None
     done = await store.get_job(job.id)
     assert (done.status, done.answer_id, done.finished) == ("completed", answer_id, True)
@@ -86,8 +87,8 @@ async def test_two_processes_finishing_one_job_write_one_answer(db_path):
     try:
         message, job = await new_job(first)
         results = await asyncio.gather(
-            first.finish_job(job.id, "completed", status="complete", content="From one"),
-            second.finish_job(job.id, "completed", status="complete", content="From two"))
+            first.finish_job(job.id, "completed", FinalAnswer("complete", "From one")),
+            second.finish_job(job.id, "completed", FinalAnswer("complete", "From two")))
         assert sorted(r is None for r in results) == [False, True]
         messages = await first.load_messages(message.thread_id)
         assert [m.role for m in messages] == ["user", "assistant"]
@@ -101,8 +102,8 @@ async def test_two_processes_finishing_one_job_write_one_answer(db_path):
 async def test_listing_puts_unfinished_jobs_first(store):
     jobs = [(await new_job(store, f"Question {n}"))[1] for n in range(4)]
     for job in jobs[:2]:
-        await store.finish_job(job.id, "failed", status="error",
-                               error={"kind": "server", "message": "no"})
+        await store.finish_job(job.id, "failed", FinalAnswer(
+            "error", "", error={"kind": "server", "message": "no"}))
     listed = await store.list_jobs()
     assert [j.id for j in listed] == [jobs[2].id, jobs[3].id, jobs[1].id, jobs[0].id]
     assert [j.id for j in await store.list_jobs(unfinished=True)] == [jobs[2].id, jobs[3].id]
@@ -123,7 +124,7 @@ async def test_deleting_the_thread_or_the_question_removes_the_job(store):
 async def test_a_finish_needs_a_final_status(store):
     _, job = await new_job(store)
     with pytest.raises(ValueError):
-        await store.finish_job(job.id, "completed", status="streaming")  # type: ignore[arg-type]
+        await store.finish_job(job.id, "completed", FinalAnswer("streaming", ""))  # type: ignore[arg-type]
 
 
 async def test_unfinished_jobs_are_found_through_the_partial_index(store, db_path):

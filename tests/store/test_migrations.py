@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sonar_tui.store import Store, StoreError
+from sonar_tui.store import FinalAnswer, Store, StoreError
 from sonar_tui.store.db import Database
 from sonar_tui.store.migrations import LATEST_VERSION, MIGRATIONS, Migration
 
@@ -20,17 +20,18 @@ async def build_old(path, version: int) -> None:
     with raw(path) as conn:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("BEGIN")
-        conn.execute("INSERT INTO threads (id, uid, title, created_at, updated_at, pinned, overrides,"
-                     " last_api, last_model) VALUES (1, 'aaaa', 'Old volcano thread', 100, 200, 1,"
-                     " '{\"temperature\":0.2}', 'sonar', 'sonar-pro')")
+        conn.execute("INSERT INTO threads (id, uid, title, created_at, updated_at, pinned,"
+                     " overrides, last_api, last_model) VALUES (1, 'aaaa', 'Old volcano thread',"
+                     " 100, 200, 1, '{\"temperature\":0.2}', 'sonar', 'sonar-pro')")
         conn.execute("INSERT INTO threads (id, uid, title, created_at, updated_at) VALUES"
                      " (2, 'bbbb', 'Second', 50, 60)")
         conn.execute("INSERT INTO messages (id, thread_id, role, content, created_at) VALUES"
                      " (1, 1, 'user', 'Why do volcanoes erupt?', 100)")
-        conn.execute("INSERT INTO messages (id, thread_id, role, content, status, steps, model, api,"
-                     " settings, usage, cost, finish_reason, created_at, finished_at) VALUES"
+        conn.execute("INSERT INTO messages (id, thread_id, role, content, status, steps, model,"
+                     " api, settings, usage, cost, finish_reason, created_at, finished_at) VALUES"
                      " (2, 1, 'assistant', 'Magma pressure builds up [1].', 'complete',"
-                     " '[{\"kind\":\"search\"}]', 'sonar-pro', 'sonar', '{\"model\":\"sonar-pro\"}',"
+                     " '[{\"kind\":\"search\"}]', 'sonar-pro', 'sonar',"
+                     " '{\"model\":\"sonar-pro\"}',"
                      " '{\"total_tokens\":5}', 0.01, 'stop', 101, 102)")
         conn.execute("INSERT INTO messages (id, thread_id, role, content, status, created_at)"
                      " VALUES (3, 1, 'assistant', 'Half an answer about lava', 'streaming', 103)")
@@ -107,7 +108,8 @@ async def test_v2_to_v3_adds_tracking_and_indexes(db_path):
     async with await Store.open(db_path):
         pass
     with raw(db_path) as conn:
-        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        indexes = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {"threads_by_pinned", "messages_streaming", "attachments_by_message"} <= indexes
         columns = {r[1] for r in conn.execute("PRAGMA table_info(messages)")}
         assert {"writer_session", "checkpoint_at"} <= columns
@@ -124,8 +126,9 @@ async def test_v3_to_v4_keeps_response_ids_for_continuing_a_thread(db_path):
     async with await Store.open(db_path) as store:
         assert store.schema_version >= 4
         answer = await store.start_answer(2, {}, "fast", "agent")
-        await store.finish_answer(answer, "complete", "Yes.", finish_reason="stop",
-                                  response_id="resp_42", response_endpoint="https://x.example/v1")
+        await store.finish_answer(answer, FinalAnswer(
+            "complete", "Yes.", finish_reason="stop", response_id="resp_42",
+            response_endpoint="https://x.example/v1"))
         saved = (await store.load_messages(2))[-1]
         assert (saved.response_id, saved.response_endpoint) == ("resp_42",
                                                                 "https://x.example/v1")
@@ -147,7 +150,7 @@ async def test_v4_to_v5_adds_background_jobs_to_old_threads(db_path):
         job = await store.add_job(2, 4, endpoint="https://api.perplexity.ai",
                                   path="/v1/responses", settings={}, model="sonar")
         assert (await store.get_thread(2)).job_status == "submitting"
-        answer = await store.finish_job(job.id, "completed", status="complete", content="Yes.")
+        answer = await store.finish_job(job.id, "completed", FinalAnswer("complete", "Yes."))
         assert [m.id for m in await store.load_messages(2)] == [4, answer]
         assert await store.list_jobs(unfinished=True) == []
     with raw(db_path) as conn:

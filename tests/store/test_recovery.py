@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 
 from .conftest import assert_consistent, raw
 from .procs import expect, kill, spawn
@@ -93,10 +93,12 @@ async def test_crash_rules_for_other_sessions(store, db_path):
         for name, info in sessions.items():
             if info is not None:
                 pid, h, seen, _ = info
-                conn.execute("INSERT INTO writers VALUES (?, ?, ?, ?, ?)", (name, pid, h, seen, seen))
+                conn.execute("INSERT INTO writers VALUES (?, ?, ?, ?, ?)",
+                             (name, pid, h, seen, seen))
             cursor = conn.execute(
-                "INSERT INTO messages (thread_id, role, content, status, created_at, writer_session)"
-                " VALUES (?, 'assistant', ?, 'streaming', ?, ?)", (thread_id, name, now, name))
+                "INSERT INTO messages (thread_id, role, content, status, created_at,"
+                " writer_session) VALUES (?, 'assistant', ?, 'streaming', ?, ?)",
+                (thread_id, name, now, name))
             if info is None or info[3]:
                 expected.add(cursor.lastrowid)
     conn.close()
@@ -132,7 +134,7 @@ async def test_a_suspended_writer_takes_its_row_back(db_path):
         await writer.checkpoint()
         assert (await b.get_message(message_id)).status == "streaming"
         assert await b.recover_interrupted() == []  # the checkpoint refreshed A's heartbeat
-        await writer.finish("complete")
+        await writer.finish(FinalAnswer("complete", writer.content, writer.reasoning))
         answer = await b.get_message(message_id)
         assert answer.status == "complete" and answer.content == "resumed"
     assert_consistent(db_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 
 from .conftest import SOURCES
 
@@ -36,11 +36,12 @@ async def test_a_full_session_never_writes_the_key(db_path):
         writer = store.answer_writer(answer_id)
         writer.append_text("An answer.")
         await writer.checkpoint()
-        await writer.finish(
-            "error", sources=SOURCES, usage={"total_tokens": 3, "api_key": FAKE_KEY},
+        await writer.finish(FinalAnswer(
+            "error", writer.content, writer.reasoning, sources=SOURCES,
+            usage={"total_tokens": 3, "api_key": FAKE_KEY},
             steps=[{"kind": "fetch", "output": f"Authorization: Bearer {FAKE_KEY}"}],
             error={"kind": "auth", "message": f"invalid key {FAKE_KEY}",
-                   "request_headers": {"authorization": f"Bearer {FAKE_KEY}"}})
+                   "request_headers": {"authorization": f"Bearer {FAKE_KEY}"}}))
         document = (await store.export_thread(thread_id)).to_dict()
         document["thread"]["uid"] = "imported-copy"
         document["messages"][1]["settings"]["api_key"] = FAKE_KEY  # a hand-edited file

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from sonar_tui.store import AttachmentRecord, ThreadNotFoundError
+from sonar_tui.store import AttachmentRecord, FinalAnswer, ThreadNotFoundError
 from sonar_tui.store.codec import TITLE_MAX_CHARS, title_from_text
 
 from .conftest import IMAGES, SOURCES, STEPS, USAGE, assert_consistent, full_exchange, raw
@@ -103,7 +103,7 @@ async def test_listing_order_pinned_counts_and_streaming(store):
     assert by_id[ids[0]].message_count == 2 and by_id[ids[2]].message_count == 2
     assert by_id[ids[2]].has_streaming and not by_id[ids[0]].has_streaming
     assert by_id[ids[1]].pinned
-    await store.finish_answer(answer_id, "complete", "done")
+    await store.finish_answer(answer_id, FinalAnswer("complete", "done"))
     assert not (await store.get_thread(ids[2])).has_streaming
     assert await store.count_threads() == 5
 

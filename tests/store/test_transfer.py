@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sonar_tui.store import Store, StoreImportError, ThreadNotFoundError
+from sonar_tui.store import FinalAnswer, Store, StoreImportError, ThreadNotFoundError
 from sonar_tui.store.models import EXPORT_FORMAT, EXPORT_VERSION
 
 from .conftest import assert_consistent, full_exchange
@@ -29,13 +29,14 @@ async def rich_thread(store: Store) -> int:
                                  attachments=[Picture("p.png", b"\x89PNG\r\n\x1a\nbytes")],
                                  keep_bytes=True)
     agent = await store.start_answer(thread_id, {"model": "sonar"}, "fast", "agent")
-    await store.finish_answer(agent, "complete", "Continued on the Agent API.",
-                              finish_reason="stop", response_id="resp_0123",
-                              response_endpoint="https://api.perplexity.ai")
+    await store.finish_answer(agent, FinalAnswer(
+        "complete", "Continued on the Agent API.", finish_reason="stop",
+        response_id="resp_0123", response_endpoint="https://api.perplexity.ai"))
     await store.add_user_message(thread_id, "one more")
     failed = await store.start_answer(thread_id, {"model": "sonar"}, "sonar", "sonar")
-    await store.finish_answer(failed, "error", "partial", error={"kind": "network", "message": "x"},
-                              finish_reason="failed")
+    await store.finish_answer(failed, FinalAnswer("error", "partial",
+                                                  error={"kind": "network", "message": "x"},
+                                                  finish_reason="failed"))
     await store.set_pinned(thread_id, True)
     await store.set_overrides(thread_id, {"search_mode": "academic"})
     return thread_id
@@ -108,6 +109,7 @@ def _valid() -> dict:
                                                      "data_base64": "!!"}]), "base64"),
     (lambda d: d["messages"][0].update(created_at=float("nan")), "created_at"),
     (lambda d: d["messages"][0].update(response_id=7), r"messages\[0\].response_id"),
+    (lambda d: d["messages"][0].update(steps=[None]), r"messages\[0\].steps\[0\]: expected"),
 ])
 async def test_malformed_documents_are_refused_clearly(store, mutate, message):
     document = _valid()

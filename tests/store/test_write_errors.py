@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from sonar_tui.store import Store, StoreWriteError
+from sonar_tui.store import FinalAnswer, Store, StoreWriteError
 from sonar_tui.store.answer_writer import AnswerWriter
 
 from .conftest import SOURCES, assert_consistent, full_exchange
@@ -75,10 +75,10 @@ async def test_database_turning_read_only_mid_session(store, db_path):
     with pytest.raises(StoreWriteError):
         await store.checkpoint_answer(answer_id, "saved part and more", "")
     with pytest.raises(StoreWriteError):
-        await store.finish_answer(answer_id, "complete", "all of it", sources=SOURCES)
+        await store.finish_answer(answer_id, FinalAnswer("complete", "all of it", sources=SOURCES))
     assert await snapshot(store) == before
     await store.db.connection.execute("PRAGMA query_only = 0")
-    await store.finish_answer(answer_id, "complete", "all of it", sources=SOURCES)
+    await store.finish_answer(answer_id, FinalAnswer("complete", "all of it", sources=SOURCES))
     assert (await store.get_message(answer_id)).content == "all of it"
     assert question.id in [m.id for m in await store.load_messages(thread_id)]
     assert_consistent(db_path)
@@ -133,7 +133,7 @@ async def test_disk_full_leaves_the_last_good_state(store, db_path):
 
     big = "lorem ipsum " * 200_000  # 2.4 MB
     with pytest.raises(StoreWriteError, match="disk is full"):
-        await store.finish_answer(answer_id, "complete", big, sources=SOURCES * 50)
+        await store.finish_answer(answer_id, FinalAnswer("complete", big, sources=SOURCES * 50))
     with pytest.raises(StoreWriteError, match="disk is full"):
         await store.add_user_message(None, big)  # would create a thread: it must not
     with pytest.raises(StoreWriteError, match="disk is full"):
@@ -145,7 +145,7 @@ async def test_disk_full_leaves_the_last_good_state(store, db_path):
     assert_consistent(db_path)
 
     await conn.execute("PRAGMA max_page_count = 1073741823")  # space again
-    await store.finish_answer(answer_id, "complete", big, sources=SOURCES)
+    await store.finish_answer(answer_id, FinalAnswer("complete", big, sources=SOURCES))
     assert (await store.get_message(answer_id)).content == big
     assert question.id in [m.id for m in await store.load_messages(thread_id)]
     assert_consistent(db_path)

@@ -33,8 +33,14 @@ class Harness:
         return self.mock.service
 
     def configure(self, **changes) -> None:
-        """Change the mock's profile/pace/chunks/fault_times between requests."""
+        """Change the mock's profile/pace/chunks/fault_times/hold_at between requests."""
         self.mock.service.configure(**changes)
+
+    def release(self) -> int:
+        """Let the streams held by ``configure(hold_at=N)`` finish (at once); later ones are
+        not held. Returns how many were waiting."""
+        self.mock.service.configure(hold_at=None)
+        return self.mock.service.release_streams()
 
     def config(self, *, key: str | None = FAKE_KEY, **env: str) -> LoadedConfig:
         environment = {"PERPLEXITY_BASE_URL": self.mock.url, **env}

@@ -74,18 +74,20 @@ async def test_second_question_sends_the_thread_history(harness):
 
 
 async def test_following_stops_when_the_reader_scrolls_up_and_end_resumes(harness):
-    harness.configure(chunks=1500, pace=300)
+    harness.configure(chunks=2000, hold_at=900)  # the rest waits until the reader scrolled
     app = harness.app()
     async with app.run_test(size=(120, 30)) as pilot:
         await ready(pilot)
         await ask(pilot, "Explain TCP congestion control")
         conversation = app.main.conversation
-        await wait_until(pilot, lambda: conversation.max_scroll_y > 20, "a long answer")
+        await wait_until(pilot, lambda: harness.service.streams_held() == 1
+                         and conversation.max_scroll_y > 20, "a long answer")
         assert conversation.following
         conversation.focus()
         await pilot.press("pageup", "pageup")
         assert not conversation.following
         held = conversation.scroll_y
+        harness.release()
         await wait_until(pilot, lambda: conversation.max_scroll_y > held + 30, "more text")
         assert conversation.scroll_y == held  # the reader's place is kept while text arrives
         await pilot.press("end")
@@ -96,17 +98,19 @@ async def test_following_stops_when_the_reader_scrolls_up_and_end_resumes(harnes
 
 
 async def test_reasoning_is_open_while_thinking_and_folds_when_the_answer_starts(harness):
-    harness.configure(pace=40, chunks=80)  # a thinking phase of ~2 s, long enough to observe
+    harness.configure(chunks=80, hold_at=20)  # held in the thinking phase
     app = harness.app(config=harness.config(SONAR_TUI_MODEL="sonar-reasoning-pro"))
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)
         await ask(pilot, "Should I use Rust or Go for a CLI?")
-        await wait_until(pilot, lambda: app.main.conversation.answers()
+        await wait_until(pilot, lambda: harness.service.streams_held() == 1
+                         and app.main.conversation.answers()
                          and last_answer(app).reasoning_block is not None
                          and last_answer(app).reasoning_block.thinking.source, "reasoning text")
         view = last_answer(app)
         block: ReasoningBlock = view.reasoning_block
         assert not block.collapsed and not view.body.source  # thinking, no answer yet
+        harness.release()
         await wait_until(pilot, lambda: bool(view.body.source), "the answer to start")
         await pilot.pause()
         assert block.collapsed
@@ -140,12 +144,13 @@ async def test_a_marker_jumps_to_its_source_and_back(harness):
 
 
 async def test_escape_stops_the_answer_and_keeps_the_partial_text(harness):
-    harness.configure(chunks=2000, pace=100)
+    harness.configure(chunks=2000, hold_at=300)  # held until the stop: it cannot end first
     app = harness.app()
     async with app.run_test(size=(120, 30)) as pilot:
         await ready(pilot)
         await ask(pilot, "Write a long history of the web")
-        await wait_until(pilot, lambda: app.main.conversation.answers()
+        await wait_until(pilot, lambda: harness.service.streams_held() == 1
+                         and app.main.conversation.answers()
                          and len(last_answer(app).body.source) > 200, "some text")
         await pilot.press("escape")
         await wait_until(pilot, lambda: idle(app), "the stop")
@@ -179,30 +184,33 @@ async def test_an_error_is_shown_inline_and_retry_works_once_it_clears(harness):
 
 
 async def test_switching_threads_keeps_both_answers_streaming(harness):
-    # The first answer takes 10 s on the wire, so it is still streaming when the second
-    # starts even on a loaded machine (at 3 s, CI once started the second too late).
-    harness.configure(chunks=2000, pace=200)
+    # Both answers are held half-way on the wire until the test has switched threads: they
+    # are certainly streaming at the same time, however loaded the machine.
+    harness.configure(chunks=400, hold_at=100)
     app = harness.app()
     async with app.run_test(size=(140, 40)) as pilot:
         await ready(pilot)
         await ask(pilot, "First topic: DNS")
-        await wait_until(pilot, lambda: len(app.live) == 1, "the first stream")
+        await wait_until(pilot, lambda: len(app.live) == 1
+                         and harness.service.streams_held() == 1, "the first stream")
         first_thread = app.main.thread_id
-        harness.configure(chunks=600)
+        harness.configure(chunks=250)
         await pilot.press("ctrl+n")
         await ask(pilot, "Second topic: BGP")
-        await wait_until(pilot, lambda: len(app.live) == 2, "two streams at once")
+        await wait_until(pilot, lambda: len(app.live) == 2
+                         and harness.service.streams_held() == 2, "two streams at once")
         assert app.main.status.info.streaming == 2
         await app.main.open_thread(first_thread)  # back to the first, mid-stream
-        await wait_until(pilot, lambda: idle(app), "both answers", timeout=60)
+        assert harness.release() == 2
+        await wait_until(pilot, lambda: idle(app), "both answers")
         await pilot.pause()
-        assert last_answer(app).body.source.rstrip().endswith(last_line(2000))
+        assert last_answer(app).body.source.rstrip().endswith(last_line(400))
     threads, messages = await stored(harness)
     assert len(threads) == 2
     assert all(m[-1].status == "complete" for m in messages)
-    ends = {n for m in messages for n in (600, 2000)
+    ends = {n for m in messages for n in (250, 400)
             if m[-1].content.rstrip().endswith(last_line(n))}
-    assert ends == {600, 2000}
+    assert ends == {250, 400}
 
 
 async def start_streaming_then_leave(pilot, harness, chunks: int):

@@ -8,7 +8,7 @@ import pytest
 
 from sonar_tui.api.settings import RequestSettings
 from sonar_tui.references import code_blocks
-from sonar_tui.store import Store
+from sonar_tui.store import FinalAnswer, Store
 from sonar_tui.ui.screens.help import HelpScreen
 from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
 from tests.ui.appkit import Harness, ask_and_wait, idle, last_answer, ready, wait_until
@@ -81,7 +81,8 @@ async def test_long_threads_mount_the_newest_page_and_load_older_on_scroll(harne
     for index in range(40):
         await store.add_user_message(thread.id, f"Question {index}")
         message_id = await store.start_answer(thread.id, {}, "sonar", "sonar")
-        await store.finish_answer(message_id, "complete", f"Answer {index}\n\n" + "text " * 40)
+        await store.finish_answer(message_id,
+                                  FinalAnswer("complete", f"Answer {index}\n\n" + "text " * 40))
     await store.close()
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)
@@ -96,8 +97,8 @@ async def test_long_threads_mount_the_newest_page_and_load_older_on_scroll(harne
         seen_at = seen.region.y
         await wait_until(pilot, lambda: len(conversation.answers()) > 6, "older messages")
         # What the reader was looking at stays where it was; the older messages are above it.
-        await wait_until(pilot, lambda: abs(seen.region.y - seen_at) <= 1 and conversation.scroll_y > 0,
-                         "the view to stay on the same message")
+        await wait_until(pilot, lambda: abs(seen.region.y - seen_at) <= 1
+                         and conversation.scroll_y > 0, "the view to stay on the same message")
 
 
 async def test_up_recalls_questions_and_f2_takes_back_the_last_one(harness):
@@ -300,3 +301,26 @@ async def test_a_long_streamed_answer_is_one_widget_with_rows_kept_only_near_the
             assert widgets < 40, widgets
     finally:
         harness.close()
+
+
+async def test_a_refresh_of_the_thread_list_keeps_the_readers_place_in_it(harness):
+    # Refreshes come unasked (an answer ends, a job is adopted): a key pressed just before
+    # one must not be undone, or Down then Enter opens nothing (it once looked like a
+    # dropped key in the real-terminal tests).
+    app = harness.app()
+    async with app.run_test(size=(120, 34)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "First question")
+        await pilot.press("ctrl+n")
+        await ask_and_wait(pilot, "Second question")
+        await pilot.press("ctrl+n")
+        sidebar = app.main.sidebar
+        sidebar.option_list.focus()
+        await pilot.press("home", "down")
+        await pilot.pause()
+        assert sidebar.option_list.highlighted == 1
+        await app.refresh_threads()
+        assert sidebar.option_list.highlighted == 1
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.main.thread is not None, "the thread to open")
+        assert app.main.thread.title == "First question"

@@ -269,7 +269,7 @@ async def test_a_chunk_arriving_while_its_answer_view_is_rebuilt_is_applied_safe
         await ask_and_wait(pilot, "A first thread")
         first = app.main.thread_id
         await pilot.press("ctrl+n")
-        harness.configure(chunks=3000, pace=100)  # streams for far longer than the test
+        harness.configure(chunks=600, hold_at=200)  # held: it streams until the test ends
         await ask(pilot, "A long answer")
         await wait_until(pilot, lambda: app.live and last_answer(app).body.source, "streaming")
         live = next(iter(app.live.values()))
@@ -291,7 +291,7 @@ async def test_a_chunk_arriving_while_its_answer_view_is_rebuilt_is_applied_safe
 
 
 async def test_a_display_error_mid_answer_loses_nothing(harness, monkeypatch):
-    harness.configure(chunks=300, pace=150)
+    harness.configure(chunks=300, hold_at=100)  # the rest comes after the failure
     failures = []
     original = AnswerView.add_text
 
@@ -305,7 +305,10 @@ async def test_a_display_error_mid_answer_loses_nothing(harness, monkeypatch):
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)
         await ask(pilot, "Will this answer be kept?")
-        await wait_until(pilot, lambda: failures and idle(app), "the answer to end")
+        await wait_until(pilot, lambda: failures and harness.service.streams_held() == 1,
+                         "the failure, mid-answer")
+        harness.release()
+        await wait_until(pilot, lambda: idle(app), "the answer to end")
         await app.workers.wait_for_complete()
         assert app.is_running
     messages = await stored_messages(harness.db_path)

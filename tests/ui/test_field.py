@@ -228,14 +228,16 @@ async def test_a_thread_deleted_by_another_instance_mid_answer_is_said_and_kept_
     from sonar_tui.store import Store
     from tests.ui.appkit import last_answer
 
-    harness = Harness(tmp_path, chunks=300, pace=150)  # ~2 s: deleted in the middle
+    harness = Harness(tmp_path, chunks=300)
+    harness.configure(hold_at=150)  # held in the middle until the thread is deleted
     try:
         app = harness.app()
         async with app.run_test(size=(120, 36)) as pilot:
             await ready(pilot)
             await ask(pilot, "An answer someone else deletes")
             await wait_until(pilot, lambda: app.live and next(iter(app.live.values()))
-                             .message_id and len(last_answer(app).body.source) > 200,
+                             .message_id and len(last_answer(app).body.source) > 200
+                             and harness.service.streams_held() == 1,
                              "the answer to be streaming")
             thread_id = app.main.thread_id
             other = await Store.open(harness.db_path)  # another sonar-tui on the same file
@@ -243,7 +245,8 @@ async def test_a_thread_deleted_by_another_instance_mid_answer_is_said_and_kept_
                 assert await other.delete_thread(thread_id)
             finally:
                 await other.close()
-            await wait_until(pilot, lambda: idle(app), "the answer to end", timeout=30)
+            harness.release()
+            await wait_until(pilot, lambda: idle(app), "the answer to end")
             await app.workers.wait_for_complete()
             await pilot.pause()
             shown = notices(app)

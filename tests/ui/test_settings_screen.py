@@ -654,7 +654,8 @@ async def test_small_terminal_every_section_and_field_is_reachable(tmp_path):
         chain = screen.focus_chain
         targets = [f.focus_target for f in screen.fields.values() if f.display]
         assert [w for w in chain if w in targets] == targets
-        assert chain[-3:] == [screen.query_one(f"#settings-{b}") for b in ("reset", "cancel", "save")]
+        assert chain[-3:] == [screen.query_one(f"#settings-{b}")
+                              for b in ("reset", "cancel", "save")]
 
         # ...and each field scrolls into view when it gets the focus.
         screen.fields["request.model"].focus_control()

@@ -191,7 +191,10 @@ class Sidebar(Vertical):
         if append:
             option_list.add_options(options)
         else:
-            highlighted = self.current_thread_id
+            # The reader's place in the list survives a refresh (they come unasked: an
+            # answer ends, a job is adopted); without one, the open thread is highlighted.
+            target = getattr(option_list.highlighted_option, "target", None)
+            highlighted = target.thread_id if target is not None else self.current_thread_id
             option_list.set_options(options)
             self._highlight_thread(highlighted)
 
