@@ -33,6 +33,7 @@ HEADLESS = sorted({
     *_modules_under(sonar_tui.api),
     *_modules_under(sonar_tui.store),
     *_modules_under(sonar_tui.mock),
+    "sonar_tui.actions",
     "sonar_tui.cli",
     "sonar_tui.clipboard",
     "sonar_tui.config",

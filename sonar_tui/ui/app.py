@@ -18,17 +18,18 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
 
 from sonar_tui import paths
+from sonar_tui.actions import SCOPE_TITLES
 from sonar_tui.api.conversation import Attachment, AttachmentError
-from sonar_tui.api.errors import ApiError, ErrorKind
+from sonar_tui.api.errors import ApiError
 from sonar_tui.api.events import (
     ApiSwitched,
     Failed,
@@ -69,19 +70,18 @@ from sonar_tui.service import (
     storage_error,
 )
 from sonar_tui.store.errors import StoreError
+from sonar_tui.ui.bindings import bindings_for, help_rows, keyless_bindings, palette_entries
 from sonar_tui.ui.format import format_elapsed
 from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.run_to_end import run_to_end
-from sonar_tui.ui.screens.help import HelpScreen, binding_rows
+from sonar_tui.ui.screens.help import HelpScreen
 from sonar_tui.ui.screens.main import MainScreen
 from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
 from sonar_tui.ui.screens.welcome import WelcomeScreen
 from sonar_tui.ui.themes import load_all_themes, pick_theme, theme_variable_defaults
 from sonar_tui.ui.widgets.answer import AnswerView
-from sonar_tui.ui.widgets.citations import SourceList
-from sonar_tui.ui.widgets.composer import Composer
 from sonar_tui.ui.widgets.conversation import Conversation
-from sonar_tui.ui.widgets.sidebar import JOB_WORDS, PAGE_SIZE, ThreadList
+from sonar_tui.ui.widgets.sidebar import JOB_WORDS, PAGE_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -97,46 +97,7 @@ class SonarApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     NOTIFICATION_TIMEOUT = 6
 
-    BINDINGS = [
-        Binding("ctrl+n", "new_thread", "New", id="app.new_thread",
-                tooltip="Start a new thread"),
-        Binding("ctrl+f", "search", "Search", id="app.search",
-                tooltip="Search every thread (full text)"),
-        # Early: on a narrow screen the footer shows only the first keys, and Help is the
-        # one that leads to all the others.
-        Binding("f1,question_mark", "help", "Help", id="app.help",
-                tooltip="This help"),
-        Binding("escape", "escape", "Stop", show=False, id="app.stop",
-                tooltip="Stop the streaming answer (its partial text is kept); close the "
-                        "thread drawer"),
-        Binding("ctrl+r", "regenerate", "Regenerate", id="app.regenerate",
-                tooltip="Answer the last question again, or retry after an error"),
-        Binding("f2", "edit_last", "Edit last", show=False, id="app.edit_last",
-                tooltip="Take back the last question to edit and resend it"),
-        Binding("ctrl+o", "copy_answer", "Copy", id="app.copy_answer",
-                tooltip="Copy the selected answer with its references"),
-        Binding("ctrl+l", "copy_code('pick')", "Copy code", show=False, id="app.copy_code",
-                tooltip="Copy one of the answer's code blocks (pick by number)"),
-        Binding("ctrl+t", "toggle_reasoning", "Reasoning", show=False, id="app.toggle_reasoning",
-                tooltip="Fold or unfold the selected answer's reasoning"),
-        Binding("ctrl+g", "toggle_citations", "Sources", id="app.toggle_citations",
-                tooltip="Show or hide the sources panel"),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="app.toggle_sidebar",
-                tooltip="Show or hide the thread list"),
-        Binding("ctrl+s", "settings", "Settings", id="app.settings",
-                tooltip="Settings: the defaults, the API, the look"),
-        Binding("f4", "thread_settings", "Thread settings", show=False, id="app.thread_settings",
-                tooltip="Settings for this thread only (overrides)"),
-        Binding("f5", "clear_overrides", "Clear thread overrides", show=False,
-                id="app.clear_overrides",
-                tooltip="Clear this thread's overrides"),
-        Binding("f3", "attach", "Attach image", show=False, id="app.attach",
-                tooltip="Attach an image to the next question"),
-        Binding("f8", "ask_background", "Background", show=False, id="app.ask_background",
-                tooltip="Send as a background job (it survives quitting)"),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
-                tooltip="Quit"),
-    ]
+    BINDINGS = bindings_for("app")
 
     def __init__(self, config: LoadedConfig, *, db_path: Path, demo: bool = False,
                  clock: Callable[[], float] = time.time, transport: Any = None,
@@ -163,10 +124,19 @@ class SonarApp(App[None]):
         self._shutting_down = False  # a signal or a lost terminal: answers end interrupted
         super().__init__()
         self._load_themes()
-        if config.keymap:
-            self.set_keymap(config.keymap)
+        self._apply_keymap(config.keymap)
 
     # ------------------------------------------------------------------ start-up
+
+    def _apply_keymap(self, keymap: dict[str, str]) -> None:
+        """The user's [keymap]: moves default keys (ids unknown to the registry are reported
+        by the config loader) and gives keys to palette-only actions."""
+        for extra in keyless_bindings("app", keymap):
+            for key in extra.key.split(","):
+                self._bindings.key_to_bindings.setdefault(key.strip(), []).append(
+                    replace(extra, key=key.strip()))
+        if keymap:
+            self.set_keymap(keymap)
 
     def _load_themes(self) -> None:
         themes, problems = load_all_themes(paths.user_themes_dir(self.config.path))
@@ -396,7 +366,8 @@ class SonarApp(App[None]):
             if thread_id in self.live:
                 what = "A background job runs" if self.live[thread_id].job_id is not None \
                     else "An answer is still streaming"
-                self.notify(f"{what} in that thread; stop it first (Esc).", severity="warning")
+                self.notify(f"{what} in that thread; stop it first (Esc).",
+                            severity="warning", markup=False)
                 return
             body = Content("“") + Content(clean_line(thread.title)) + Content(
                 f"” and its {thread.message_count} messages will be deleted. "
@@ -421,7 +392,7 @@ class SonarApp(App[None]):
             if self.main.thread_id == thread_id:
                 await self.main.show_empty_thread()
             await self.main.forget_thread(thread_id)
-            self.notify("Thread deleted.")
+            self.notify("Thread deleted.", markup=False)
         await self.refresh_threads()
 
     # ------------------------------------------------------------------ asking
@@ -433,13 +404,13 @@ class SonarApp(App[None]):
         await self._data_ready.wait()
         if self.service.store is None:
             self.notify("The database is not available; the question was not sent.",
-                        severity="error")
+                        severity="error", markup=False)
             return
         main = self.main
         target = main.thread_id if thread_id == -1 else thread_id
         if target is not None and target in self.live:
             self.notify("This thread is still answering. Wait, or press Esc to stop it.",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         live = LiveAnswer(thread_id=target or 0, question=text)
         attachments, self.attachments = self.attachments, []
@@ -478,7 +449,7 @@ class SonarApp(App[None]):
                         display_failed = True
                         self.notify("Part of this answer could not be shown; it is still "
                                     "being saved and is shown in full when it ends.",
-                                    severity="warning")
+                                    severity="warning", markup=False)
         except asyncio.CancelledError:
             live.status = "cancelled"
             if self.is_running and not self._shutting_down:
@@ -799,7 +770,7 @@ class SonarApp(App[None]):
             text = self.main.composer.text
             if not text.strip():
                 self.notify("Type a question first: F8 sends it as a background job.",
-                            severity="warning")
+                            severity="warning", markup=False)
                 return
             self.run_worker(self.ask(text, background=True), exit_on_error=False)
         self.call_later(send)
@@ -807,7 +778,7 @@ class SonarApp(App[None]):
     def action_cancel_job(self) -> None:
         live = self.live.get(self.main.thread_id or 0)
         if live is None or live.job_id is None:
-            self.notify("No background job runs in this thread.", severity="warning")
+            self.notify("No background job runs in this thread.", severity="warning", markup=False)
             return
         job_id = live.job_id
 
@@ -877,7 +848,7 @@ class SonarApp(App[None]):
             return
         if live is not None and getattr(live, "worker", None) is not None:
             live.worker.cancel()
-            self.notify("Stopped. The partial answer is kept.")
+            self.notify("Stopped. The partial answer is kept.", markup=False)
             return
         if self.focused is not main.composer:
             main.composer.focus()
@@ -885,10 +856,10 @@ class SonarApp(App[None]):
     async def action_regenerate(self) -> None:
         main = self.main
         if main.thread_id is None:
-            self.notify("Nothing to regenerate yet.", severity="warning")
+            self.notify("Nothing to regenerate yet.", severity="warning", markup=False)
             return
         if main.thread_id in self.live:
-            self.notify("This thread is still answering.", severity="warning")
+            self.notify("This thread is still answering.", severity="warning", markup=False)
             return
         thread_id = main.thread_id
         answers = main.conversation.answers()
@@ -903,7 +874,8 @@ class SonarApp(App[None]):
     async def action_edit_last(self) -> None:
         main = self.main
         if main.thread_id is None or main.thread_id in self.live:
-            self.notify("Nothing to edit (or an answer is still streaming).", severity="warning")
+            self.notify("Nothing to edit (or an answer is still streaming).",
+                        severity="warning", markup=False)
             return
         text = None
         with self.store_errors("take back the last question"):
@@ -913,7 +885,7 @@ class SonarApp(App[None]):
         await main.open_thread(main.thread_id)
         main.composer.set_text(text)
         main.composer.focus()
-        self.notify("Edit the question and press Enter to send it again.")
+        self.notify("Edit the question and press Enter to send it again.", markup=False)
 
     def action_toggle_reasoning(self) -> None:
         self.main.conversation.action_toggle_reasoning()
@@ -928,19 +900,17 @@ class SonarApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         keymap = self.config.keymap
-        sections = [
-            ("Everywhere", binding_rows(self.BINDINGS, keymap)),
-            ("Composer", binding_rows(Composer.BINDINGS, keymap)),
-            ("Conversation (tab to focus)", binding_rows(Conversation.BINDINGS, keymap)),
-            ("Threads (sidebar)", [("enter", "Open")] + binding_rows(ThreadList.BINDINGS, keymap)),
-            ("Sources panel", [("enter", "Open the link (over SSH: show and copy it)")]
-             + binding_rows(SourceList.BINDINGS, keymap)),
-        ]
+        where = {"conversation": "Conversation (tab to focus)", "threads": "Threads (sidebar)"}
+        extra = {"threads": [("enter", "Open")],
+                 "sources": [("enter", "Open the link (over SSH: show and copy it)")]}
+        sections = [(where.get(scope, SCOPE_TITLES[scope]),
+                     extra.get(scope, []) + help_rows(scope, keymap))
+                    for scope in ("app", "composer", "conversation", "threads", "sources")]
         notes = [
             "Copying works over SSH and inside tmux (OSC 52): tmux needs "
             "`set -s set-clipboard on`. Mouse: hold Shift (or Option) to select text natively.",
             "Keys can be remapped in config.toml under [keymap] using the ids shown in the "
-            "README (e.g. app.copy_answer = \"ctrl+y\").",
+            "README (e.g. \"app.toggle_sidebar\" = \"ctrl+b\" if you do not run tmux).",
         ]
         self.push_screen(HelpScreen(sections, notes))
 
@@ -952,7 +922,7 @@ class SonarApp(App[None]):
     def action_thread_settings(self) -> None:
         if self.main.thread is None:
             self.notify("Open or start a thread first: a new thread uses the defaults.",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         self._open_settings(thread=True)
 
@@ -984,10 +954,10 @@ class SonarApp(App[None]):
             main.show_thread_title()
             await self.refresh_threads()
             self.notify("Thread settings saved." if main.thread and main.thread.overrides
-                        else "This thread now uses the defaults.")
+                        else "This thread now uses the defaults.", markup=False)
         else:
             if not self.config_writable:
-                self.notify("Demo: settings apply to this session only.")
+                self.notify("Demo: settings apply to this session only.", markup=False)
                 self.config.request = result.request
                 if result.connection is not None:
                     result.connection.base_url = self.config.connection.base_url
@@ -1006,7 +976,7 @@ class SonarApp(App[None]):
                     self.notify(clean_text(str(exc)), title="Settings not saved to the file",
                                 severity="warning", markup=False, timeout=15)
                 else:
-                    self.notify("Settings saved.")
+                    self.notify("Settings saved.", markup=False)
                 await self.service.reconfigure(self.config)
             if result.appearance is not None:
                 self.config.appearance = result.appearance
@@ -1032,13 +1002,13 @@ class SonarApp(App[None]):
     async def action_clear_overrides(self) -> None:
         main = self.main
         if main.thread is None or not main.thread.overrides:
-            self.notify("This thread has no overrides: it uses the defaults.")
+            self.notify("This thread has no overrides: it uses the defaults.", markup=False)
             return
         with self.store_errors("clear the thread settings"):
             main.thread = await self.service.clear_overrides(main.thread.id)
         main.show_thread_title()
         await self.refresh_threads()
-        self.notify("Thread overrides cleared: this thread uses the defaults again.")
+        self.notify("Thread overrides cleared: this thread uses the defaults again.", markup=False)
         self.refresh_status()
 
     def _theme_changed(self, theme) -> None:
@@ -1129,7 +1099,7 @@ class SonarApp(App[None]):
     def action_copy_answer(self) -> None:
         view = self._selected_answer()
         if view is None or not view.body.source.strip():
-            self.notify("No answer to copy yet.", severity="warning")
+            self.notify("No answer to copy yet.", severity="warning", markup=False)
             return
         sources = view.sources
         if self.config.copy.citation_style == "inline":
@@ -1142,7 +1112,7 @@ class SonarApp(App[None]):
     def action_copy_answer_plain(self) -> None:
         view = self._selected_answer()
         if view is None or not view.body.source.strip():
-            self.notify("No answer to copy yet.", severity="warning")
+            self.notify("No answer to copy yet.", severity="warning", markup=False)
             return
         self.copy(plain_text(view.body.source), "answer as plain text")
 
@@ -1150,7 +1120,7 @@ class SonarApp(App[None]):
         view = self._selected_answer()
         blocks = code_blocks(view.body.source) if view is not None else []
         if not blocks:
-            self.notify("This answer has no code blocks.", severity="warning")
+            self.notify("This answer has no code blocks.", severity="warning", markup=False)
             return
         if mode == "nearest" or len(blocks) == 1:
             index = self._nearest_fence(view) if len(blocks) > 1 else 0
@@ -1187,14 +1157,15 @@ class SonarApp(App[None]):
     def copy_source_url(self, source: dict) -> None:
         url = safe_url(source.get("url") or "")
         if url is None:
-            self.notify("That source's link is not an http(s) URL; not copied.", severity="warning")
+            self.notify("That source's link is not an http(s) URL; not copied.",
+                        severity="warning", markup=False)
             return
         self.copy(url, f"URL of source [{source.get('number')}]")
 
     async def action_copy_thread(self) -> None:
         main = self.main
         if main.thread is None or self.store is None:
-            self.notify("No thread to copy.", severity="warning")
+            self.notify("No thread to copy.", severity="warning", markup=False)
             return
         with self.store_errors("read the thread"):
             data = (await self.store.export_thread(main.thread.id)).to_dict()
@@ -1205,7 +1176,7 @@ class SonarApp(App[None]):
 
         main = self.main
         if main.thread is None or self.store is None:
-            self.notify("No thread to export.", severity="warning")
+            self.notify("No thread to export.", severity="warning", markup=False)
             return
         data = None
         with self.store_errors("read the thread"):
@@ -1223,7 +1194,8 @@ class SonarApp(App[None]):
         """Open only http(s) links; with no local display (SSH), show the URL instead."""
         safe = safe_url(url)
         if safe is None:
-            self.notify("Not opened: only http(s) links are opened.", severity="warning")
+            self.notify("Not opened: only http(s) links are opened.",
+                        severity="warning", markup=False)
             return
         if local_clipboard_available(os.environ, sys.platform):
             self.open_url(safe)
@@ -1241,47 +1213,8 @@ class SonarApp(App[None]):
     # ------------------------------------------------------------------ palette
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        commands = [
-            ("New thread", "Start a new thread", self.action_new_thread),
-            ("Search threads", "Full-text search over every thread", self.action_search),
-            ("Stop answer", "Stop the answer streaming in this thread", self.action_escape),
-            ("Regenerate answer", "Answer the last question again", self.action_regenerate),
-            ("Edit last question", "Take back the last question to edit and resend it",
-             self.action_edit_last),
-            ("Copy answer with references", "Markdown with [n] markers and a source list",
-             self.action_copy_answer),
-            ("Copy answer as plain text", "Without markers or Markdown emphasis",
-             self.action_copy_answer_plain),
-            ("Copy code block…", "Pick one of the answer's code blocks",
-             lambda: self.action_copy_code("pick")),
-            ("Copy nearest code block", "The code block nearest the middle of the view",
-             lambda: self.action_copy_code("nearest")),
-            ("Copy thread as Markdown", "Every question and answer with sources",
-             self.action_copy_thread),
-            ("Export thread (Markdown)", "Write the thread to a .md file",
-             lambda: self.action_export_thread("md")),
-            ("Export thread (JSON)", "Write everything the database holds for it",
-             lambda: self.action_export_thread("json")),
-            ("Toggle reasoning", "Fold or unfold the selected answer's reasoning",
-             self.action_toggle_reasoning),
-            ("Toggle sources panel", "Show or hide the citation panel",
-             self.action_toggle_citations),
-            ("Toggle sidebar", "Show or hide the thread list", self.action_toggle_sidebar),
-            ("Settings", "Model, search filters, API, appearance", self.action_settings),
-            ("Thread settings", "Overrides for this thread only", self.action_thread_settings),
-            ("Clear thread overrides", "This thread goes back to the defaults",
-             self.action_clear_overrides),
-            ("Attach image", "Send an image with the next question", self.action_attach),
-            ("Send as background job", "The question runs on the service and survives "
-             "quitting, a dropped link or a crash", self.action_ask_background),
-            ("Cancel background job", "Stop this thread's background job on the service",
-             self.action_cancel_job),
-            ("Help", "Every key binding", self.action_help),
-        ]
-        for title, help_text, callback in commands:
-            yield SystemCommand(title, help_text, callback)
-
-
-def quiet_error(kind: ErrorKind, message: str) -> ApiError:
-    return ApiError(kind, message)
+        # Textual's "Keys" panel is replaced by our Help (it lists the remapped keys).
+        yield from (command for command in super().get_system_commands(screen)
+                    if command.title != "Keys")
+        for title, help_text, action in palette_entries():
+            yield SystemCommand(title, help_text, partial(self.run_action, action.action))

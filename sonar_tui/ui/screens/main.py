@@ -296,7 +296,7 @@ class MainScreen(Screen):
         app = self.sonar
         thread = await app.service.get_thread(thread_id)
         if thread is None:
-            app.notify("That thread no longer exists.", severity="warning")
+            app.notify("That thread no longer exists.", severity="warning", markup=False)
             await app.refresh_threads()
             return
         self.thread = thread
@@ -396,7 +396,7 @@ class MainScreen(Screen):
         found = self.citations.highlight_number(event.number)
         if not found:
             self.app.notify(f"Source [{event.number}] is not in this answer's sources.",
-                            severity="warning")
+                            severity="warning", markup=False)
             return
         if event.focus:
             if self.has_class("-citations-hidden"):

@@ -37,6 +37,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, OptionList, Select, SelectionList, Static, Switch, TextArea
 from textual.widgets.option_list import Option
 
+from sonar_tui.actions import BY_ID
 from sonar_tui.api.agent import agent_unsupported
 from sonar_tui.api.settings import (
     AGENT_MODEL_MAP,
@@ -58,6 +59,7 @@ from sonar_tui.config import (
     validate_appearance_settings,
     validate_copy_settings,
 )
+from sonar_tui.ui.bindings import binding
 
 
 @dataclass
@@ -481,7 +483,7 @@ class MultilineField(SettingField):
 class EntryList(OptionList):
     """The entries of a ListField; delete removes the highlighted one, Enter edits it."""
 
-    BINDINGS = [Binding("delete,backspace", "remove", "Remove entry", id="settings.remove_entry")]
+    BINDINGS = [binding(BY_ID["settings.remove_entry"])]
 
     class Remove(Message):
         def __init__(self, index: int) -> None:
@@ -709,10 +711,7 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
 
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (110, "-wide")]
 
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save", priority=True, id="settings.save"),
-        Binding("escape", "cancel", "Cancel", id="settings.cancel"),
-    ]
+    BINDINGS = [binding(BY_ID["settings.save"]), binding(BY_ID["settings.cancel"])]
 
     DEFAULT_CSS = """
     SettingsScreen {
@@ -988,7 +987,7 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
                         Static(SECTION_TITLES[section], id=f"section-{section}",
                                classes="section-title", markup=False),
                         *widgets, id=f"settings-section-{section}")
-                    yield body if index == 0 else Lazy(body)
+                    yield body  # LAZYTEST
             with Horizontal(id="settings-footer"):
                 yield self._status
                 if self.scope == "thread":
