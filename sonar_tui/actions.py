@@ -181,6 +181,14 @@ ACTIONS: tuple[Action, ...] = (
     # -- the settings screen --------------------------------------------------------------
     _a("settings.save", "save", "ctrl+s", "Save", "Save the settings", priority=True),
     _a("settings.cancel", "cancel", "escape", "Cancel", "Close without saving"),
+    _a("settings.previous_choice", "step(-1)", "left", "Previous choice",
+       "In a row of choices: the previous one", show=False),
+    _a("settings.next_choice", "step(1)", "right", "Next choice",
+       "In a row of choices: the next one", show=False),
+    _a("settings.first_choice", "pick(0)", "home", "First choice",
+       "In a row of choices: the first one", show=False),
+    _a("settings.last_choice", "pick(-1)", "end", "Last choice",
+       "In a row of choices: the last one", show=False),
     _a("settings.remove_entry", "remove", "delete,backspace", "Remove entry",
        "Remove the highlighted entry of a list (domains, formats)"),
     # -- dialogs --------------------------------------------------------------------------

@@ -28,11 +28,12 @@ from sonar_tui.config import load_config
 from sonar_tui.ui.app import SonarApp
 from sonar_tui.ui.screens.help import HelpScreen
 from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
-from sonar_tui.ui.screens.settings import EntryList, SettingsScreen
+from sonar_tui.ui.screens.settings import SettingsScreen
 from sonar_tui.ui.screens.welcome import WelcomeScreen
 from sonar_tui.ui.widgets.citations import SourceList
 from sonar_tui.ui.widgets.composer import Composer
 from sonar_tui.ui.widgets.conversation import Conversation
+from sonar_tui.ui.widgets.setting_fields import ChoiceBar, EntryList
 from sonar_tui.ui.widgets.sidebar import ThreadList
 from tests.ui.appkit import Harness, notices, ready, wait_until
 
@@ -41,7 +42,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 OWNERS = {"app": [SonarApp], "composer": [Composer], "conversation": [Conversation],
           "threads": [ThreadList], "sources": [SourceList],
-          "settings": [SettingsScreen, EntryList], "help": [HelpScreen],
+          "settings": [SettingsScreen, EntryList, ChoiceBar], "help": [HelpScreen],
           "confirm": [ConfirmScreen], "input": [TextInputScreen], "pick": [PickScreen],
           "url": [UrlScreen], "welcome": [WelcomeScreen]}
 
