@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.content import Content
@@ -80,8 +80,11 @@ from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScre
 from sonar_tui.ui.screens.welcome import WelcomeScreen
 from sonar_tui.ui.themes import load_all_themes, pick_theme, theme_variable_defaults
 from sonar_tui.ui.widgets.answer import AnswerView
-from sonar_tui.ui.widgets.conversation import Conversation
 from sonar_tui.ui.widgets.sidebar import JOB_WORDS, PAGE_SIZE
+
+if TYPE_CHECKING:
+    from sonar_tui.mock.runner import MockHandle
+    from sonar_tui.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,7 @@ class SonarApp(App[None]):
         self.transport = transport
         self.mock_options = mock_options or {}
         self.config_writable = not demo  # the demo never touches the user's config file
-        self.store = None
+        self.store: Store | None = None
         self.service: ChatService = ChatService(None, config, transport=transport)
         self.live: dict[int, LiveAnswer] = {}  # thread id -> answer being written
         self.pending: list[LiveAnswer] = []  # asked, thread not created yet
@@ -118,7 +121,7 @@ class SonarApp(App[None]):
         self.terminal_writer: Callable[[str], None] | None = None  # tests may inject one
         self.last_copy = None
         self._ticks = 0
-        self._mock = None
+        self._mock: MockHandle | None = None
         self._data_ready = asyncio.Event()
         self._watch_terminal = False  # poll whether the terminal hung up (see _tick)
         self._shutting_down = False  # a signal or a lost terminal: answers end interrupted
@@ -311,11 +314,8 @@ class SonarApp(App[None]):
             self.store.abandon()
 
     def _apply_layout_settings(self) -> None:
-        main = self.main
-        main.place_sources(self.config.appearance.citation_panel)
-        if main.is_mounted:  # at start-up the screen applies it itself, once composed
-            for conversation in main.query(Conversation):
-                conversation.follow_streaming = self.config.appearance.follow_streaming
+        self.main.place_sources(self.config.appearance.citation_panel)
+        self.main.set_follow_streaming(self.config.appearance.follow_streaming)
 
     # ------------------------------------------------------------------ store failures
 
@@ -341,7 +341,7 @@ class SonarApp(App[None]):
             return
         with self.store_errors("list the threads"):
             threads = await self.service.list_threads(PAGE_SIZE)
-            self.main.sidebar.show_threads(threads, exhausted=len(threads) < PAGE_SIZE)
+            self.main.show_threads(threads, exhausted=len(threads) < PAGE_SIZE)
 
     def live_for(self, thread_id: int) -> LiveAnswer | None:
         return self.live.get(thread_id)
@@ -425,8 +425,8 @@ class SonarApp(App[None]):
             self.live[live.thread_id] = live
         else:
             self.pending.append(live)
-        live.from_composer = from_composer  # type: ignore[attr-defined]
-        live.worker = self.run_worker(  # type: ignore[attr-defined]
+        live.from_composer = from_composer
+        live.worker = self.run_worker(
             self._consume(live, events), name="answer", group="answers", exit_on_error=False)
         self.refresh_status()
 
@@ -490,18 +490,8 @@ class SonarApp(App[None]):
                 if live in self.pending:
                     self.pending.remove(live)
                 self.live[thread.id] = live
-                if getattr(live, "from_composer", False):
-                    main.composer.clear_text()
-                if main.thread_id is None or main.thread_id == thread.id:
-                    if main.thread_id is None:
-                        main.thread = thread
-                        main.sub_title = thread.title
-                        main.conversation.thread_id = thread.id
-                        main.sidebar.select_thread(thread.id)
-                    await main.conversation.add_question(
-                        message.content, message.id, [a.name for a in message.attachments])
-                    await main.conversation.add_live_answer(live)
-                    main.composer.questions.append(message.content)
+                await main.question_saved(live, thread, message,
+                                          from_composer=live.from_composer)
                 await self.refresh_threads()
             case AnswerStarted(message_id=message_id, replaced=replaced):
                 live.message_id = message_id
@@ -536,8 +526,7 @@ class SonarApp(App[None]):
                 live.sources = [source.to_dict() for source in sources]
                 if view:
                     view.set_sources(live.sources)
-                    if main.conversation.selected is view:
-                        main.citations.show_sources(live.sources)
+                    main.sources_changed(view, live.sources)
             case ImagesUpdate(images=images):
                 live.images = [image.to_dict() for image in images]
             case RelatedUpdate(questions=questions):
@@ -597,7 +586,7 @@ class SonarApp(App[None]):
     async def _remove_answer_view(self, live: LiveAnswer, message_id: int) -> None:
         if self.main.thread_id != live.thread_id:
             return  # not on screen: the thread shows what is stored when opened
-        for view in self.main.conversation.answers():
+        for view in self.main.answer_views():
             # SQLite may give the new row the old one's id: the live view is never the old.
             if view.message_id == message_id and view is not live.view:
                 await view.remove()
@@ -611,11 +600,8 @@ class SonarApp(App[None]):
         live.view = None
         if view is not None:
             await view.remove()
-        conversation = self.main.conversation
         if self.main.thread_id == live.thread_id:
-            kept = next((v for v in conversation.answers() if v.message_id == kept_id), None)
-            if kept is not None:
-                conversation.select(kept)
+            self.main.select_answer(kept_id)
         if error is not None:
             why = f"The new answer failed: {error.describe()}"
         elif status == "cancelled":
@@ -640,8 +626,7 @@ class SonarApp(App[None]):
                           status=status, error=live.error if status == "error" else None,
                           usage=live.usage, cost=(live.usage or {}).get("cost"),
                           model=live.model, api=live.api, message_id=live.message_id)
-        if self.main.conversation.selected is view:
-            self.main.citations.show_sources(live.sources)
+        self.main.sources_changed(view, live.sources)
         self.refresh_status()
 
     @staticmethod
@@ -662,9 +647,7 @@ class SonarApp(App[None]):
         for live in list(self.live.values()):
             if live.view is not None and (live.retry_at or live.status == "background"):
                 self.run_worker(self._refresh_notice(live), exit_on_error=False)
-        main = self.main
-        if main.is_mounted:
-            main.sidebar.refresh_jobs()
+        self.main.tick()
         self._ticks += 1
         if self._ticks % ADOPT_EVERY == 0 and self.service.store is not None:
             self.run_worker(self.follow_unfinished_jobs(), group="jobs", exclusive=True,
@@ -727,7 +710,7 @@ class SonarApp(App[None]):
         if view is not None:
             view.set_meta(status="background")
             await view.set_notice(self._job_text(live))
-        self.main.sidebar.set_job(thread_id, live.job_status, live.job_started)
+        self.main.show_job(thread_id, live.job_status, live.job_started)
 
     def _job_text(self, live: LiveAnswer) -> str:
         """The line under a running job's answer header."""
@@ -747,11 +730,11 @@ class SonarApp(App[None]):
         """A job ended: if the user is elsewhere (another thread, screen or window), say so
         in the app and through the terminal (bell or desktop notification, as configured)."""
         main = self.main
-        thread = next((t for t in main.sidebar.threads if t.id == live.thread_id), None)
-        main.sidebar.set_job(live.thread_id, None, None)
+        listed_title = main.thread_title(live.thread_id)
+        main.show_job(live.thread_id, None, None)
         if main.thread_id == live.thread_id and self.screen is main and self.app_focus:
             return  # the answer lands in front of the user
-        title = clean_line(thread.title if thread else live.question) or "Untitled"
+        title = clean_line(listed_title or live.question) or "Untitled"
         title = title if len(title) <= 60 else title[:59] + "…"
         outcome = JOB_OUTCOMES.get(status, status)
         self.notify(f"“{title}”: {outcome}. Open the thread to read it.",
@@ -767,7 +750,7 @@ class SonarApp(App[None]):
         """Send what the composer holds as a background job (after the keys typed before
         F8 have reached it). Not F6: the composer (a TextArea) selects a line with it."""
         def send() -> None:
-            text = self.main.composer.text
+            text = self.main.composer_text
             if not text.strip():
                 self.notify("Type a question first: F8 sends it as a background job.",
                             severity="warning", markup=False)
@@ -805,12 +788,12 @@ class SonarApp(App[None]):
         if not main.is_mounted:
             return
         settings = self.service.settings_for(main.thread)
-        answers = main.conversation.answers()
+        answers = main.answer_views()
         last = answers[-1] if answers else None
         tokens = sum((a.usage or {}).get("total_tokens") or 0 for a in answers)
         costs = [a.cost if a.cost is not None else (a.usage or {}).get("cost") for a in answers]
         known = [c for c in costs if c is not None]
-        main.status.show(
+        main.show_status(
             model=settings.model, api=(last.api if last else ""),
             api_mode=("agent" if self.config.connection.uses_agent()
                       else self.config.connection.api_mode),
@@ -828,12 +811,10 @@ class SonarApp(App[None]):
 
     async def action_new_thread(self) -> None:
         await self.main.show_empty_thread()
-        self.main.composer.focus()
+        self.main.focus_composer()
 
     def action_search(self) -> None:
-        main = self.main
-        main.show_sidebar()
-        main.query_one("#thread-filter").focus()
+        self.main.focus_thread_search()
 
     def action_escape(self) -> None:
         """Esc: close the thread drawer; stop the answer streaming in this thread; otherwise
@@ -846,12 +827,11 @@ class SonarApp(App[None]):
         if live is not None and live.job_id is not None:
             self.action_cancel_job()  # a job costs minutes: never stopped by one key
             return
-        if live is not None and getattr(live, "worker", None) is not None:
+        if live is not None and live.worker is not None:
             live.worker.cancel()
             self.notify("Stopped. The partial answer is kept.", markup=False)
             return
-        if self.focused is not main.composer:
-            main.composer.focus()
+        main.focus_composer()
 
     async def action_regenerate(self) -> None:
         main = self.main
@@ -862,13 +842,13 @@ class SonarApp(App[None]):
             self.notify("This thread is still answering.", severity="warning", markup=False)
             return
         thread_id = main.thread_id
-        answers = main.conversation.answers()
-        question = main.conversation.last_question()
+        answers = main.answer_views()
+        question = main.last_question()
         live = LiveAnswer(thread_id=thread_id, question=question.text if question else "")
         live.question_id = question.message_id if question else None
         # The old answer stays on screen (and stored) until the new one has text.
         live.replaces = answers[-1].message_id if answers else None
-        await main.conversation.add_live_answer(live)
+        await main.add_live_answer(live)
         self._run_answer(live, self.service.answer_again(thread_id))
 
     async def action_edit_last(self) -> None:
@@ -883,12 +863,11 @@ class SonarApp(App[None]):
         if text is None:
             return
         await main.open_thread(main.thread_id)
-        main.composer.set_text(text)
-        main.composer.focus()
+        main.edit_in_composer(text)
         self.notify("Edit the question and press Enter to send it again.", markup=False)
 
     def action_toggle_reasoning(self) -> None:
-        self.main.conversation.action_toggle_reasoning()
+        self.main.toggle_reasoning()
 
     def action_toggle_citations(self) -> None:
         self.main.toggle_sources()
@@ -1046,11 +1025,7 @@ class SonarApp(App[None]):
                                          hint="It is sent with your next question."), chosen)
 
     def _show_attachments(self) -> None:
-        widget = self.main.query_one("#attachments")
-        names = ", ".join(f"{clean_line(a.name)} ({a.size // 1024} KB)" for a in self.attachments)
-        widget.update(Content("📎 " + names + "  (sent with the next question)")
-                      if self.attachments else Content(""))
-        widget.set_class(bool(self.attachments), "-shown")
+        self.main.show_attachments(self.attachments)
 
     # ------------------------------------------------------------------ copying
 
@@ -1093,8 +1068,7 @@ class SonarApp(App[None]):
         self.copy(text, "selection")
 
     def _selected_answer(self) -> AnswerView | None:
-        conversation = self.main.conversation
-        return conversation.selected or (conversation.answers() or [None])[-1]
+        return self.main.selected_answer()
 
     def action_copy_answer(self) -> None:
         view = self._selected_answer()
@@ -1119,11 +1093,11 @@ class SonarApp(App[None]):
     def action_copy_code(self, mode: str = "pick") -> None:
         view = self._selected_answer()
         blocks = code_blocks(view.body.source) if view is not None else []
-        if not blocks:
+        if view is None or not blocks:
             self.notify("This answer has no code blocks.", severity="warning", markup=False)
             return
         if mode == "nearest" or len(blocks) == 1:
-            index = self._nearest_fence(view) if len(blocks) > 1 else 0
+            index = self.main.nearest_fence(view) if len(blocks) > 1 else 0
             block = blocks[min(index, len(blocks) - 1)]
             self.copy(block.code, f"code block {block.number}"
                       + (f" ({block.language})" if block.language else ""))
@@ -1141,18 +1115,6 @@ class SonarApp(App[None]):
                 self.copy(block.code, f"code block {block.number}")
         self.push_screen(PickScreen("Copy which code block?", items,
                                     hint="Enter or a digit copies it; Esc cancels."), picked)
-
-    def _nearest_fence(self, view: AnswerView) -> int:
-        """The code block closest to the middle of the visible conversation."""
-        conversation = self.main.conversation
-        body = view.body
-        fences = body.fence_rows()
-        if not fences:
-            return 0
-        top = body.content_region.y
-        middle = conversation.region.y + conversation.region.height // 2
-        return min(range(len(fences)),
-                   key=lambda i: abs(top + (fences[i][0] + fences[i][1]) // 2 - middle))
 
     def copy_source_url(self, source: dict) -> None:
         url = safe_url(source.get("url") or "")

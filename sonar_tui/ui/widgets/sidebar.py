@@ -155,6 +155,9 @@ class Sidebar(Vertical):
     def option_list(self) -> ThreadList:
         return self.query_one(ThreadList)
 
+    def focus_filter(self) -> None:
+        self.query_one("#thread-filter", Input).focus()
+
     def _width(self) -> int:
         return max(20, (self.size.width or 34) - 3)
 
