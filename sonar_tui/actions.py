@@ -14,7 +14,7 @@ as plain Content.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,10 +54,6 @@ class Action:
     priority: bool = False
     key_display: str | None = None
     palette: str | None = None  # the command palette's title; None: not in the palette
-
-    @property
-    def key_list(self) -> list[str]:
-        return [key.strip() for key in self.keys.split(",") if key.strip()]
 
 
 def _a(id: str, action: str, keys: str, label: str, help: str, **options) -> Action:
@@ -225,12 +221,6 @@ def closest_id(unknown: str, ids: Iterable[str] | None = None) -> str | None:
     close = difflib.get_close_matches(unknown, [i.split(".", 1)[-1] for i in ids], n=1,
                                       cutoff=0.6)
     return next((i for i in ids if close and i.split(".", 1)[-1] == close[0]), None)
-
-
-def unknown_keymap_ids(keymap: Mapping[str, str]) -> list[tuple[str, str | None]]:
-    """(id, closest valid id) for every [keymap] id that names no action."""
-    return [(binding_id, closest_id(binding_id)) for binding_id in keymap
-            if binding_id not in BY_ID]
 
 
 def unknown_id_reason(suggestion: str | None) -> str:

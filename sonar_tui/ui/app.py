@@ -548,8 +548,7 @@ class SonarApp(App[None]):
                 if self.config_writable:
                     self.config = self.service.config
                 self.refresh_status()
-            case Finished(reason=reason, model=model):
-                live.finish_reason = reason
+            case Finished(model=model):
                 live.model = model or live.model
                 if view:  # the last words on screen now; saving and the final render follow
                     await view.body.flush()
@@ -683,8 +682,7 @@ class SonarApp(App[None]):
             live = LiveAnswer(thread_id=job.thread_id, question=job.question,
                               question_id=job.question_id, status="background",
                               steps=list(job.steps), sources=list(job.sources),
-                              job_id=job.id, job_status=job.status, job_started=job.created_at,
-                              job_checks=job.polls)
+                              job_id=job.id, job_status=job.status, job_started=job.created_at)
             self._run_answer(live, self.service.follow_job(job.id))
             if main.thread_id == job.thread_id:  # on screen: show it as a running job
                 await main.open_thread(job.thread_id)
@@ -698,7 +696,6 @@ class SonarApp(App[None]):
         else:
             live.job_id, live.job_status, live.job_started = (event.job_id, event.status,
                                                               event.started_at)
-            live.job_checks = event.polls
             self.refresh_status()
             live.job_next_check = (time.monotonic() + event.next_check
                                    if event.next_check is not None else None)

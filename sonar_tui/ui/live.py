@@ -36,7 +36,6 @@ class LiveAnswer:
     model: str = ""
     api: str = ""
     status: str = "waiting"  # waiting -> streaming -> complete/cancelled/interrupted/error
-    finish_reason: str | None = None
     error: dict[str, Any] | None = None
     retry_at: float | None = None  # monotonic time of the next automatic retry
     retry_note: str = ""
@@ -53,7 +52,6 @@ class LiveAnswer:
     job_status: str = ""
     job_started: float | None = None
     job_next_check: float | None = None
-    job_checks: int = 0
     job_problem: str = ""
 
     @property

@@ -69,7 +69,7 @@ def test_every_binding_is_generated_from_the_registry(scope):
 
 def test_no_default_key_is_a_terminal_multiplexer_prefix():
     for action in ACTIONS:
-        assert not set(action.key_list) & MULTIPLEXER_PREFIXES, action.id
+        assert not set(action.keys.split(",")) & MULTIPLEXER_PREFIXES, action.id
 
 
 def test_readme_key_table_is_the_generated_one():
