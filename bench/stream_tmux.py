@@ -408,14 +408,14 @@ class KeyBench:
         return away, back
 
     def toggling(self, presses: int) -> dict[str, list[float]]:
-        """ctrl+b (sidebar) and ctrl+g (sources panel), each pressed ``presses`` times
+        """F9 (sidebar) and ctrl+g (sources panel), each pressed ``presses`` times
         with the long answer on screen and nothing streaming. Shown = the panel has
         appeared or gone and the screen is still: the time of the first capture that shows
         the final screen (so a layout drawn over several frames counts in full)."""
         tmux, name = self.tmux, self.name
         times: dict[str, list[float]] = {"sidebar": [], "sources": []}
         for _ in range(presses):
-            for panel, key in (("sidebar", "C-b"), ("sources", "C-g")):
+            for panel, key in (("sidebar", "F9"), ("sources", "C-g")):
                 shown = PANEL_SHOWN[panel]
                 was_shown = shown(tmux.capture(name))
                 sent = tmux.keys(name, key)
@@ -477,7 +477,7 @@ def keys(tmux: Tmux, work: Path, chunks: int, pace: float, presses: int) -> None
         ("back", "Enter on the streaming thread -> shown again"),
         ("away idle", "Enter on the long finished thread (nothing streaming) -> shown"),
         ("back idle", "Enter on the other finished thread (nothing streaming) -> shown"),
-        ("sidebar", "ctrl+b (sidebar) with the long answer on screen -> done"),
+        ("sidebar", "F9 (sidebar) with the long answer on screen -> done"),
         ("sources", "ctrl+g (sources panel) with the long answer on screen -> done"))
     for key, label in labels:
         values = results.get(key) or []

@@ -99,8 +99,8 @@ follow_streaming = false
 [copy]
 citation_style = "inline"
 [keymap]
-send = "ctrl+s"
-new_thread = "ctrl+n,f2"
+"composer.send" = "ctrl+s"
+"app.new_thread" = "ctrl+n,f2"
 """.replace("{key}", KEY))
     loaded = load_config(path, env={})
     assert loaded.problems == []
@@ -116,7 +116,7 @@ new_thread = "ctrl+n,f2"
     assert loaded.connection.agent_endpoints == ["https://gw.example.com"]
     assert loaded.appearance == AppearanceSettings(citation_panel="bottom", follow_streaming=False)
     assert loaded.copy.citation_style == "inline"
-    assert loaded.keymap == {"send": "ctrl+s", "new_thread": "ctrl+n,f2"}
+    assert loaded.keymap == {"composer.send": "ctrl+s", "app.new_thread": "ctrl+n,f2"}
     assert (loaded.api_key, loaded.api_key_source) == (KEY, "file")
     assert loaded.sources["request.model"].kind == "file"
     assert "request.search_mode" not in loaded.sources  # still the default
@@ -140,7 +140,8 @@ api_mode = "agent"
 citation_panel = "left"
 follow_streaming = "yes"
 [keymap]
-send = ""
+"composer.send" = ""
+"app.quit" = "ctrl+q"
 quit = "ctrl+q"
 [reqest]
 model = "x"
@@ -158,7 +159,8 @@ model = "x"
     assert "1 to 5" in problems["api.max_attempts"]
     assert "'left' is not one of right, bottom, hidden" in problems["appearance.citation_panel"]
     assert "true or false" in problems["appearance.follow_streaming"]
-    assert "keymap.send" in problems
+    assert "keymap.composer.send" in problems
+    assert "did you mean 'app.quit'" in problems["keymap.quit"]
     assert "did you mean 'request'" in problems["reqest"]
     # Each bad key fell back to its default; every good key still applies.
     assert loaded.request.temperature is None and loaded.request.max_tokens is None
@@ -168,7 +170,7 @@ model = "x"
     assert (loaded.request.model, loaded.request.country) == ("sonar-pro", "DE")
     assert loaded.connection.api_mode == "agent"
     assert loaded.connection.base_url == ConnectionSettings().base_url
-    assert loaded.keymap == {"quit": "ctrl+q"}
+    assert loaded.keymap == {"app.quit": "ctrl+q"}
     assert loaded.file_ok
     # One readable line each: file, key, reason.
     line = str(next(p for p in loaded.problems if p.key == "api.max_attempts"))
@@ -476,12 +478,13 @@ def test_invalid_values_are_refused_and_nothing_is_written(tmp_path):
 
 
 def test_keymap_is_saved_and_removed(tmp_path):
-    path = write(tmp_path / "c.toml", '[keymap]\nsend = "ctrl+s"  # muscle memory\nquit = "f10"\n')
+    path = write(tmp_path / "c.toml",
+                 '[keymap]\n"composer.send" = "ctrl+s"  # muscle memory\n"app.quit" = "f10"\n')
     loaded = load_config(path, env={})
-    saved = save_config(loaded, keymap={"send": "ctrl+s", "copy_answer": "ctrl+y"})
+    saved = save_config(loaded, keymap={"composer.send": "ctrl+s", "app.copy_answer": "ctrl+y"})
     assert path.read_text() == \
-        '[keymap]\nsend = "ctrl+s"  # muscle memory\ncopy_answer = "ctrl+y"\n'
-    assert saved.keymap == {"send": "ctrl+s", "copy_answer": "ctrl+y"}
+        '[keymap]\n"composer.send" = "ctrl+s"  # muscle memory\n"app.copy_answer" = "ctrl+y"\n'
+    assert saved.keymap == {"composer.send": "ctrl+s", "app.copy_answer": "ctrl+y"}
 
 
 def test_remember_agent_endpoint_appends_once(tmp_path):

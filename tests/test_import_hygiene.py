@@ -37,6 +37,7 @@ HEADLESS = sorted({
     *_modules_under(sonar_tui.store),
     *_modules_under(sonar_tui.mock),
     *_modules_under(sonar_tui.config),
+    "sonar_tui.actions",
     "sonar_tui.cli",
     "sonar_tui.clipboard",
     "sonar_tui.config",

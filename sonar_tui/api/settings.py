@@ -142,14 +142,18 @@ class RequestSettings:
         "Max tokens", "Upper bound on the answer's length (blank = service default).",
         section="answer"))
     temperature: float | None = field(default=None, metadata=_meta(
-        "Temperature", "0 to <2; blank = service default (recommended).", section="answer"))
+        # The docs advise leaving sampling alone; say so where the user decides.
+        "Temperature", "0 to below 2. Blank = the service default (0.2), which the docs "
+        "recommend keeping.", section="answer"))
     top_p: float | None = field(default=None, metadata=_meta(
-        "Top p", "0 to 1; blank = service default (recommended).", section="answer"))
+        "Top p", "0 to 1. Blank = the service default (0.9), which the docs recommend "
+        "keeping.", section="answer"))
     stream_mode: str = field(default="full", metadata=_meta(
         "Stream mode", "full, or concise (reasoning steps stream separately).",
         choices=STREAM_MODES, agent=False, section="answer"))
     response_format: str = field(default="none", metadata=_meta(
-        "Response format", "none, json_schema or regex (regex: Sonar only).",
+        "Response format", "none (free text), json_schema (a JSON schema the answer must "
+        "follow) or regex (a regular expression; Sonar only).",
         choices=RESPONSE_FORMATS, section="answer"))
     response_schema: str = field(default="", metadata=_meta(
         "Schema / regex", "The JSON schema (a JSON object) or the regular expression.",
@@ -230,8 +234,9 @@ class ConnectionSettings:
     agent_path: str = field(default="/v1/responses", metadata=_meta(
         "Agent path", "Agent API path: /v1/responses or /v1/agent.", section="api"))
     api_mode: str = field(default="auto", metadata=_meta(
-        "API mode", "auto (chat completions, switching to the Agent API when Perplexity "
-        "says so), sonar, or agent.", choices=API_MODES, section="api"))
+        "API mode", "auto: chat completions, switching to the Agent API when Perplexity "
+        "says Sonar is retired there (and remembering it); sonar: chat completions only; "
+        "agent: always the Agent API.", choices=API_MODES, section="api"))
     conversation_header: bool = field(default=True, metadata=_meta(
         "X-Conversation-Id", "Send the thread id so gateways can route a conversation.",
         section="api"))

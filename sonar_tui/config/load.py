@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sonar_tui import paths
+from sonar_tui.actions import BY_ID, closest_id, unknown_id_reason
 from sonar_tui.api.settings import validate_connection_settings
 from sonar_tui.config.loaded import ConfigProblem, LoadedConfig, ValueSource
 from sonar_tui.config.schema import (
@@ -196,7 +197,10 @@ def _read_file_layer(document: dict, label: str, layers: _Layers,
 def _read_keymap(table: dict, label: str, problems: list[ConfigProblem]) -> dict[str, str]:
     keymap: dict[str, str] = {}
     for binding_id, keys in table.items():
-        if isinstance(keys, str) and keys.strip():
+        if binding_id not in BY_ID:
+            problems.append(ConfigProblem(label, f"keymap.{binding_id}",
+                                          unknown_id_reason(closest_id(binding_id))))
+        elif isinstance(keys, str) and keys.strip():
             keymap[binding_id] = keys.strip()
         else:
             problems.append(ConfigProblem(

@@ -50,7 +50,7 @@ def config_reference_markdown() -> str:
         rows.append(f"| `[{f.section.table}]` | `{f.name}` | {_type_name(f)} | "
                     f"{_toml_value(f.default)} | {_cell(meaning)} |")
     rows.append('| `[keymap]` | a binding id | string | | The key(s) for that binding, e.g. '
-                '`"app.copy_answer" = "f9"` (ids are in the key bindings table; quote them, '
+                '`"app.copy_answer" = "f12"` (ids are in the key bindings table; quote them, '
                 'they contain a dot); comma-separate several keys. |')
     env_rows = ["| Variable | Sets |", "|---|---|"]
     env_rows += [f"| `{name}` | {_cell(meaning)} |" for name, meaning in environment_variables()]

@@ -18,17 +18,18 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
 
 from sonar_tui import paths
+from sonar_tui.actions import SCOPE_TITLES
 from sonar_tui.api.conversation import Attachment, AttachmentError
-from sonar_tui.api.errors import ApiError, ErrorKind
+from sonar_tui.api.errors import ApiError
 from sonar_tui.api.events import (
     ApiSwitched,
     Failed,
@@ -69,19 +70,21 @@ from sonar_tui.service import (
     storage_error,
 )
 from sonar_tui.store.errors import StoreError
+from sonar_tui.ui.bindings import bindings_for, help_rows, keyless_bindings, palette_entries
 from sonar_tui.ui.format import format_elapsed
 from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.run_to_end import run_to_end
-from sonar_tui.ui.screens.help import HelpScreen, binding_rows
+from sonar_tui.ui.screens.help import HelpScreen
 from sonar_tui.ui.screens.main import MainScreen
 from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
 from sonar_tui.ui.screens.welcome import WelcomeScreen
 from sonar_tui.ui.themes import load_all_themes, pick_theme, theme_variable_defaults
 from sonar_tui.ui.widgets.answer import AnswerView
-from sonar_tui.ui.widgets.citations import SourceList
-from sonar_tui.ui.widgets.composer import Composer
-from sonar_tui.ui.widgets.conversation import Conversation
-from sonar_tui.ui.widgets.sidebar import JOB_WORDS, PAGE_SIZE, ThreadList
+from sonar_tui.ui.widgets.sidebar import JOB_WORDS, PAGE_SIZE
+
+if TYPE_CHECKING:
+    from sonar_tui.mock.runner import MockHandle
+    from sonar_tui.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -97,46 +100,7 @@ class SonarApp(App[None]):
     ENABLE_COMMAND_PALETTE = True
     NOTIFICATION_TIMEOUT = 6
 
-    BINDINGS = [
-        Binding("ctrl+n", "new_thread", "New", id="app.new_thread",
-                tooltip="Start a new thread"),
-        Binding("ctrl+f", "search", "Search", id="app.search",
-                tooltip="Search every thread (full text)"),
-        # Early: on a narrow screen the footer shows only the first keys, and Help is the
-        # one that leads to all the others.
-        Binding("f1,question_mark", "help", "Help", id="app.help",
-                tooltip="This help"),
-        Binding("escape", "escape", "Stop", show=False, id="app.stop",
-                tooltip="Stop the streaming answer (its partial text is kept); close the "
-                        "thread drawer"),
-        Binding("ctrl+r", "regenerate", "Regenerate", id="app.regenerate",
-                tooltip="Answer the last question again, or retry after an error"),
-        Binding("f2", "edit_last", "Edit last", show=False, id="app.edit_last",
-                tooltip="Take back the last question to edit and resend it"),
-        Binding("ctrl+o", "copy_answer", "Copy", id="app.copy_answer",
-                tooltip="Copy the selected answer with its references"),
-        Binding("ctrl+l", "copy_code('pick')", "Copy code", show=False, id="app.copy_code",
-                tooltip="Copy one of the answer's code blocks (pick by number)"),
-        Binding("ctrl+t", "toggle_reasoning", "Reasoning", show=False, id="app.toggle_reasoning",
-                tooltip="Fold or unfold the selected answer's reasoning"),
-        Binding("ctrl+g", "toggle_citations", "Sources", id="app.toggle_citations",
-                tooltip="Show or hide the sources panel"),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar", show=False, id="app.toggle_sidebar",
-                tooltip="Show or hide the thread list"),
-        Binding("ctrl+s", "settings", "Settings", id="app.settings",
-                tooltip="Settings: the defaults, the API, the look"),
-        Binding("f4", "thread_settings", "Thread settings", show=False, id="app.thread_settings",
-                tooltip="Settings for this thread only (overrides)"),
-        Binding("f5", "clear_overrides", "Clear thread overrides", show=False,
-                id="app.clear_overrides",
-                tooltip="Clear this thread's overrides"),
-        Binding("f3", "attach", "Attach image", show=False, id="app.attach",
-                tooltip="Attach an image to the next question"),
-        Binding("f8", "ask_background", "Background", show=False, id="app.ask_background",
-                tooltip="Send as a background job (it survives quitting)"),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
-                tooltip="Quit"),
-    ]
+    BINDINGS = bindings_for("app")
 
     def __init__(self, config: LoadedConfig, *, db_path: Path, demo: bool = False,
                  clock: Callable[[], float] = time.time, transport: Any = None,
@@ -148,7 +112,7 @@ class SonarApp(App[None]):
         self.transport = transport
         self.mock_options = mock_options or {}
         self.config_writable = not demo  # the demo never touches the user's config file
-        self.store = None
+        self.store: Store | None = None
         self.service: ChatService = ChatService(None, config, transport=transport)
         self.live: dict[int, LiveAnswer] = {}  # thread id -> answer being written
         self.pending: list[LiveAnswer] = []  # asked, thread not created yet
@@ -157,16 +121,25 @@ class SonarApp(App[None]):
         self.terminal_writer: Callable[[str], None] | None = None  # tests may inject one
         self.last_copy = None
         self._ticks = 0
-        self._mock = None
+        self._mock: MockHandle | None = None
         self._data_ready = asyncio.Event()
         self._watch_terminal = False  # poll whether the terminal hung up (see _tick)
         self._shutting_down = False  # a signal or a lost terminal: answers end interrupted
         super().__init__()
         self._load_themes()
-        if config.keymap:
-            self.set_keymap(config.keymap)
+        self._apply_keymap(config.keymap)
 
     # ------------------------------------------------------------------ start-up
+
+    def _apply_keymap(self, keymap: dict[str, str]) -> None:
+        """The user's [keymap]: moves default keys (ids unknown to the registry are reported
+        by the config loader) and gives keys to palette-only actions."""
+        for extra in keyless_bindings("app", keymap):
+            for key in extra.key.split(","):
+                self._bindings.key_to_bindings.setdefault(key.strip(), []).append(
+                    replace(extra, key=key.strip()))
+        if keymap:
+            self.set_keymap(keymap)
 
     def _load_themes(self) -> None:
         themes, problems = load_all_themes(paths.user_themes_dir(self.config.path))
@@ -341,11 +314,8 @@ class SonarApp(App[None]):
             self.store.abandon()
 
     def _apply_layout_settings(self) -> None:
-        main = self.main
-        main.place_sources(self.config.appearance.citation_panel)
-        if main.is_mounted:  # at start-up the screen applies it itself, once composed
-            for conversation in main.query(Conversation):
-                conversation.follow_streaming = self.config.appearance.follow_streaming
+        self.main.place_sources(self.config.appearance.citation_panel)
+        self.main.set_follow_streaming(self.config.appearance.follow_streaming)
 
     # ------------------------------------------------------------------ store failures
 
@@ -371,7 +341,7 @@ class SonarApp(App[None]):
             return
         with self.store_errors("list the threads"):
             threads = await self.service.list_threads(PAGE_SIZE)
-            self.main.sidebar.show_threads(threads, exhausted=len(threads) < PAGE_SIZE)
+            self.main.show_threads(threads, exhausted=len(threads) < PAGE_SIZE)
 
     def live_for(self, thread_id: int) -> LiveAnswer | None:
         return self.live.get(thread_id)
@@ -396,7 +366,8 @@ class SonarApp(App[None]):
             if thread_id in self.live:
                 what = "A background job runs" if self.live[thread_id].job_id is not None \
                     else "An answer is still streaming"
-                self.notify(f"{what} in that thread; stop it first (Esc).", severity="warning")
+                self.notify(f"{what} in that thread; stop it first (Esc).",
+                            severity="warning", markup=False)
                 return
             body = Content("“") + Content(clean_line(thread.title)) + Content(
                 f"” and its {thread.message_count} messages will be deleted. "
@@ -421,7 +392,7 @@ class SonarApp(App[None]):
             if self.main.thread_id == thread_id:
                 await self.main.show_empty_thread()
             await self.main.forget_thread(thread_id)
-            self.notify("Thread deleted.")
+            self.notify("Thread deleted.", markup=False)
         await self.refresh_threads()
 
     # ------------------------------------------------------------------ asking
@@ -433,13 +404,13 @@ class SonarApp(App[None]):
         await self._data_ready.wait()
         if self.service.store is None:
             self.notify("The database is not available; the question was not sent.",
-                        severity="error")
+                        severity="error", markup=False)
             return
         main = self.main
         target = main.thread_id if thread_id == -1 else thread_id
         if target is not None and target in self.live:
             self.notify("This thread is still answering. Wait, or press Esc to stop it.",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         live = LiveAnswer(thread_id=target or 0, question=text)
         attachments, self.attachments = self.attachments, []
@@ -454,8 +425,8 @@ class SonarApp(App[None]):
             self.live[live.thread_id] = live
         else:
             self.pending.append(live)
-        live.from_composer = from_composer  # type: ignore[attr-defined]
-        live.worker = self.run_worker(  # type: ignore[attr-defined]
+        live.from_composer = from_composer
+        live.worker = self.run_worker(
             self._consume(live, events), name="answer", group="answers", exit_on_error=False)
         self.refresh_status()
 
@@ -478,7 +449,7 @@ class SonarApp(App[None]):
                         display_failed = True
                         self.notify("Part of this answer could not be shown; it is still "
                                     "being saved and is shown in full when it ends.",
-                                    severity="warning")
+                                    severity="warning", markup=False)
         except asyncio.CancelledError:
             live.status = "cancelled"
             if self.is_running and not self._shutting_down:
@@ -519,18 +490,8 @@ class SonarApp(App[None]):
                 if live in self.pending:
                     self.pending.remove(live)
                 self.live[thread.id] = live
-                if getattr(live, "from_composer", False):
-                    main.composer.clear_text()
-                if main.thread_id is None or main.thread_id == thread.id:
-                    if main.thread_id is None:
-                        main.thread = thread
-                        main.sub_title = thread.title
-                        main.conversation.thread_id = thread.id
-                        main.sidebar.select_thread(thread.id)
-                    await main.conversation.add_question(
-                        message.content, message.id, [a.name for a in message.attachments])
-                    await main.conversation.add_live_answer(live)
-                    main.composer.questions.append(message.content)
+                await main.question_saved(live, thread, message,
+                                          from_composer=live.from_composer)
                 await self.refresh_threads()
             case AnswerStarted(message_id=message_id, replaced=replaced):
                 live.message_id = message_id
@@ -565,8 +526,7 @@ class SonarApp(App[None]):
                 live.sources = [source.to_dict() for source in sources]
                 if view:
                     view.set_sources(live.sources)
-                    if main.conversation.selected is view:
-                        main.citations.show_sources(live.sources)
+                    main.sources_changed(view, live.sources)
             case ImagesUpdate(images=images):
                 live.images = [image.to_dict() for image in images]
             case RelatedUpdate(questions=questions):
@@ -588,8 +548,7 @@ class SonarApp(App[None]):
                 if self.config_writable:
                     self.config = self.service.config
                 self.refresh_status()
-            case Finished(reason=reason, model=model):
-                live.finish_reason = reason
+            case Finished(model=model):
                 live.model = model or live.model
                 if view:  # the last words on screen now; saving and the final render follow
                     await view.body.flush()
@@ -626,7 +585,7 @@ class SonarApp(App[None]):
     async def _remove_answer_view(self, live: LiveAnswer, message_id: int) -> None:
         if self.main.thread_id != live.thread_id:
             return  # not on screen: the thread shows what is stored when opened
-        for view in self.main.conversation.answers():
+        for view in self.main.answer_views():
             # SQLite may give the new row the old one's id: the live view is never the old.
             if view.message_id == message_id and view is not live.view:
                 await view.remove()
@@ -640,11 +599,8 @@ class SonarApp(App[None]):
         live.view = None
         if view is not None:
             await view.remove()
-        conversation = self.main.conversation
         if self.main.thread_id == live.thread_id:
-            kept = next((v for v in conversation.answers() if v.message_id == kept_id), None)
-            if kept is not None:
-                conversation.select(kept)
+            self.main.select_answer(kept_id)
         if error is not None:
             why = f"The new answer failed: {error.describe()}"
         elif status == "cancelled":
@@ -669,8 +625,7 @@ class SonarApp(App[None]):
                           status=status, error=live.error if status == "error" else None,
                           usage=live.usage, cost=(live.usage or {}).get("cost"),
                           model=live.model, api=live.api, message_id=live.message_id)
-        if self.main.conversation.selected is view:
-            self.main.citations.show_sources(live.sources)
+        self.main.sources_changed(view, live.sources)
         self.refresh_status()
 
     @staticmethod
@@ -691,9 +646,7 @@ class SonarApp(App[None]):
         for live in list(self.live.values()):
             if live.view is not None and (live.retry_at or live.status == "background"):
                 self.run_worker(self._refresh_notice(live), exit_on_error=False)
-        main = self.main
-        if main.is_mounted:
-            main.sidebar.refresh_jobs()
+        self.main.tick()
         self._ticks += 1
         if self._ticks % ADOPT_EVERY == 0 and self.service.store is not None:
             self.run_worker(self.follow_unfinished_jobs(), group="jobs", exclusive=True,
@@ -729,8 +682,7 @@ class SonarApp(App[None]):
             live = LiveAnswer(thread_id=job.thread_id, question=job.question,
                               question_id=job.question_id, status="background",
                               steps=list(job.steps), sources=list(job.sources),
-                              job_id=job.id, job_status=job.status, job_started=job.created_at,
-                              job_checks=job.polls)
+                              job_id=job.id, job_status=job.status, job_started=job.created_at)
             self._run_answer(live, self.service.follow_job(job.id))
             if main.thread_id == job.thread_id:  # on screen: show it as a running job
                 await main.open_thread(job.thread_id)
@@ -744,7 +696,6 @@ class SonarApp(App[None]):
         else:
             live.job_id, live.job_status, live.job_started = (event.job_id, event.status,
                                                               event.started_at)
-            live.job_checks = event.polls
             self.refresh_status()
             live.job_next_check = (time.monotonic() + event.next_check
                                    if event.next_check is not None else None)
@@ -756,7 +707,7 @@ class SonarApp(App[None]):
         if view is not None:
             view.set_meta(status="background")
             await view.set_notice(self._job_text(live))
-        self.main.sidebar.set_job(thread_id, live.job_status, live.job_started)
+        self.main.show_job(thread_id, live.job_status, live.job_started)
 
     def _job_text(self, live: LiveAnswer) -> str:
         """The line under a running job's answer header."""
@@ -776,11 +727,11 @@ class SonarApp(App[None]):
         """A job ended: if the user is elsewhere (another thread, screen or window), say so
         in the app and through the terminal (bell or desktop notification, as configured)."""
         main = self.main
-        thread = next((t for t in main.sidebar.threads if t.id == live.thread_id), None)
-        main.sidebar.set_job(live.thread_id, None, None)
+        listed_title = main.thread_title(live.thread_id)
+        main.show_job(live.thread_id, None, None)
         if main.thread_id == live.thread_id and self.screen is main and self.app_focus:
             return  # the answer lands in front of the user
-        title = clean_line(thread.title if thread else live.question) or "Untitled"
+        title = clean_line(listed_title or live.question) or "Untitled"
         title = title if len(title) <= 60 else title[:59] + "…"
         outcome = JOB_OUTCOMES.get(status, status)
         self.notify(f"“{title}”: {outcome}. Open the thread to read it.",
@@ -796,10 +747,10 @@ class SonarApp(App[None]):
         """Send what the composer holds as a background job (after the keys typed before
         F8 have reached it). Not F6: the composer (a TextArea) selects a line with it."""
         def send() -> None:
-            text = self.main.composer.text
+            text = self.main.composer_text
             if not text.strip():
                 self.notify("Type a question first: F8 sends it as a background job.",
-                            severity="warning")
+                            severity="warning", markup=False)
                 return
             self.run_worker(self.ask(text, background=True), exit_on_error=False)
         self.call_later(send)
@@ -807,7 +758,7 @@ class SonarApp(App[None]):
     def action_cancel_job(self) -> None:
         live = self.live.get(self.main.thread_id or 0)
         if live is None or live.job_id is None:
-            self.notify("No background job runs in this thread.", severity="warning")
+            self.notify("No background job runs in this thread.", severity="warning", markup=False)
             return
         job_id = live.job_id
 
@@ -834,12 +785,12 @@ class SonarApp(App[None]):
         if not main.is_mounted:
             return
         settings = self.service.settings_for(main.thread)
-        answers = main.conversation.answers()
+        answers = main.answer_views()
         last = answers[-1] if answers else None
         tokens = sum((a.usage or {}).get("total_tokens") or 0 for a in answers)
         costs = [a.cost if a.cost is not None else (a.usage or {}).get("cost") for a in answers]
         known = [c for c in costs if c is not None]
-        main.status.show(
+        main.show_status(
             model=settings.model, api=(last.api if last else ""),
             api_mode=("agent" if self.config.connection.uses_agent()
                       else self.config.connection.api_mode),
@@ -857,12 +808,10 @@ class SonarApp(App[None]):
 
     async def action_new_thread(self) -> None:
         await self.main.show_empty_thread()
-        self.main.composer.focus()
+        self.main.focus_composer()
 
     def action_search(self) -> None:
-        main = self.main
-        main.show_sidebar()
-        main.query_one("#thread-filter").focus()
+        self.main.focus_thread_search()
 
     def action_escape(self) -> None:
         """Esc: close the thread drawer; stop the answer streaming in this thread; otherwise
@@ -875,35 +824,35 @@ class SonarApp(App[None]):
         if live is not None and live.job_id is not None:
             self.action_cancel_job()  # a job costs minutes: never stopped by one key
             return
-        if live is not None and getattr(live, "worker", None) is not None:
+        if live is not None and live.worker is not None:
             live.worker.cancel()
-            self.notify("Stopped. The partial answer is kept.")
+            self.notify("Stopped. The partial answer is kept.", markup=False)
             return
-        if self.focused is not main.composer:
-            main.composer.focus()
+        main.focus_composer()
 
     async def action_regenerate(self) -> None:
         main = self.main
         if main.thread_id is None:
-            self.notify("Nothing to regenerate yet.", severity="warning")
+            self.notify("Nothing to regenerate yet.", severity="warning", markup=False)
             return
         if main.thread_id in self.live:
-            self.notify("This thread is still answering.", severity="warning")
+            self.notify("This thread is still answering.", severity="warning", markup=False)
             return
         thread_id = main.thread_id
-        answers = main.conversation.answers()
-        question = main.conversation.last_question()
+        answers = main.answer_views()
+        question = main.last_question()
         live = LiveAnswer(thread_id=thread_id, question=question.text if question else "")
         live.question_id = question.message_id if question else None
         # The old answer stays on screen (and stored) until the new one has text.
         live.replaces = answers[-1].message_id if answers else None
-        await main.conversation.add_live_answer(live)
+        await main.add_live_answer(live)
         self._run_answer(live, self.service.answer_again(thread_id))
 
     async def action_edit_last(self) -> None:
         main = self.main
         if main.thread_id is None or main.thread_id in self.live:
-            self.notify("Nothing to edit (or an answer is still streaming).", severity="warning")
+            self.notify("Nothing to edit (or an answer is still streaming).",
+                        severity="warning", markup=False)
             return
         text = None
         with self.store_errors("take back the last question"):
@@ -911,12 +860,11 @@ class SonarApp(App[None]):
         if text is None:
             return
         await main.open_thread(main.thread_id)
-        main.composer.set_text(text)
-        main.composer.focus()
-        self.notify("Edit the question and press Enter to send it again.")
+        main.edit_in_composer(text)
+        self.notify("Edit the question and press Enter to send it again.", markup=False)
 
     def action_toggle_reasoning(self) -> None:
-        self.main.conversation.action_toggle_reasoning()
+        self.main.toggle_reasoning()
 
     def action_toggle_citations(self) -> None:
         self.main.toggle_sources()
@@ -928,19 +876,17 @@ class SonarApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         keymap = self.config.keymap
-        sections = [
-            ("Everywhere", binding_rows(self.BINDINGS, keymap)),
-            ("Composer", binding_rows(Composer.BINDINGS, keymap)),
-            ("Conversation (tab to focus)", binding_rows(Conversation.BINDINGS, keymap)),
-            ("Threads (sidebar)", [("enter", "Open")] + binding_rows(ThreadList.BINDINGS, keymap)),
-            ("Sources panel", [("enter", "Open the link (over SSH: show and copy it)")]
-             + binding_rows(SourceList.BINDINGS, keymap)),
-        ]
+        where = {"conversation": "Conversation (tab to focus)", "threads": "Threads (sidebar)"}
+        extra = {"threads": [("enter", "Open")],
+                 "sources": [("enter", "Open the link (over SSH: show and copy it)")]}
+        sections = [(where.get(scope, SCOPE_TITLES[scope]),
+                     extra.get(scope, []) + help_rows(scope, keymap))
+                    for scope in ("app", "composer", "conversation", "threads", "sources")]
         notes = [
             "Copying works over SSH and inside tmux (OSC 52): tmux needs "
             "`set -s set-clipboard on`. Mouse: hold Shift (or Option) to select text natively.",
             "Keys can be remapped in config.toml under [keymap] using the ids shown in the "
-            "README (e.g. app.copy_answer = \"ctrl+y\").",
+            "README (e.g. \"app.toggle_sidebar\" = \"ctrl+b\" if you do not run tmux).",
         ]
         self.push_screen(HelpScreen(sections, notes))
 
@@ -952,7 +898,7 @@ class SonarApp(App[None]):
     def action_thread_settings(self) -> None:
         if self.main.thread is None:
             self.notify("Open or start a thread first: a new thread uses the defaults.",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         self._open_settings(thread=True)
 
@@ -984,10 +930,10 @@ class SonarApp(App[None]):
             main.show_thread_title()
             await self.refresh_threads()
             self.notify("Thread settings saved." if main.thread and main.thread.overrides
-                        else "This thread now uses the defaults.")
+                        else "This thread now uses the defaults.", markup=False)
         else:
             if not self.config_writable:
-                self.notify("Demo: settings apply to this session only.")
+                self.notify("Demo: settings apply to this session only.", markup=False)
                 self.config.request = result.request
                 if result.connection is not None:
                     result.connection.base_url = self.config.connection.base_url
@@ -1006,7 +952,7 @@ class SonarApp(App[None]):
                     self.notify(clean_text(str(exc)), title="Settings not saved to the file",
                                 severity="warning", markup=False, timeout=15)
                 else:
-                    self.notify("Settings saved.")
+                    self.notify("Settings saved.", markup=False)
                 await self.service.reconfigure(self.config)
             if result.appearance is not None:
                 self.config.appearance = result.appearance
@@ -1032,13 +978,13 @@ class SonarApp(App[None]):
     async def action_clear_overrides(self) -> None:
         main = self.main
         if main.thread is None or not main.thread.overrides:
-            self.notify("This thread has no overrides: it uses the defaults.")
+            self.notify("This thread has no overrides: it uses the defaults.", markup=False)
             return
         with self.store_errors("clear the thread settings"):
             main.thread = await self.service.clear_overrides(main.thread.id)
         main.show_thread_title()
         await self.refresh_threads()
-        self.notify("Thread overrides cleared: this thread uses the defaults again.")
+        self.notify("Thread overrides cleared: this thread uses the defaults again.", markup=False)
         self.refresh_status()
 
     def _theme_changed(self, theme) -> None:
@@ -1076,11 +1022,7 @@ class SonarApp(App[None]):
                                          hint="It is sent with your next question."), chosen)
 
     def _show_attachments(self) -> None:
-        widget = self.main.query_one("#attachments")
-        names = ", ".join(f"{clean_line(a.name)} ({a.size // 1024} KB)" for a in self.attachments)
-        widget.update(Content("📎 " + names + "  (sent with the next question)")
-                      if self.attachments else Content(""))
-        widget.set_class(bool(self.attachments), "-shown")
+        self.main.show_attachments(self.attachments)
 
     # ------------------------------------------------------------------ copying
 
@@ -1123,13 +1065,12 @@ class SonarApp(App[None]):
         self.copy(text, "selection")
 
     def _selected_answer(self) -> AnswerView | None:
-        conversation = self.main.conversation
-        return conversation.selected or (conversation.answers() or [None])[-1]
+        return self.main.selected_answer()
 
     def action_copy_answer(self) -> None:
         view = self._selected_answer()
         if view is None or not view.body.source.strip():
-            self.notify("No answer to copy yet.", severity="warning")
+            self.notify("No answer to copy yet.", severity="warning", markup=False)
             return
         sources = view.sources
         if self.config.copy.citation_style == "inline":
@@ -1142,18 +1083,18 @@ class SonarApp(App[None]):
     def action_copy_answer_plain(self) -> None:
         view = self._selected_answer()
         if view is None or not view.body.source.strip():
-            self.notify("No answer to copy yet.", severity="warning")
+            self.notify("No answer to copy yet.", severity="warning", markup=False)
             return
         self.copy(plain_text(view.body.source), "answer as plain text")
 
     def action_copy_code(self, mode: str = "pick") -> None:
         view = self._selected_answer()
         blocks = code_blocks(view.body.source) if view is not None else []
-        if not blocks:
-            self.notify("This answer has no code blocks.", severity="warning")
+        if view is None or not blocks:
+            self.notify("This answer has no code blocks.", severity="warning", markup=False)
             return
         if mode == "nearest" or len(blocks) == 1:
-            index = self._nearest_fence(view) if len(blocks) > 1 else 0
+            index = self.main.nearest_fence(view) if len(blocks) > 1 else 0
             block = blocks[min(index, len(blocks) - 1)]
             self.copy(block.code, f"code block {block.number}"
                       + (f" ({block.language})" if block.language else ""))
@@ -1172,29 +1113,18 @@ class SonarApp(App[None]):
         self.push_screen(PickScreen("Copy which code block?", items,
                                     hint="Enter or a digit copies it; Esc cancels."), picked)
 
-    def _nearest_fence(self, view: AnswerView) -> int:
-        """The code block closest to the middle of the visible conversation."""
-        conversation = self.main.conversation
-        body = view.body
-        fences = body.fence_rows()
-        if not fences:
-            return 0
-        top = body.content_region.y
-        middle = conversation.region.y + conversation.region.height // 2
-        return min(range(len(fences)),
-                   key=lambda i: abs(top + (fences[i][0] + fences[i][1]) // 2 - middle))
-
     def copy_source_url(self, source: dict) -> None:
         url = safe_url(source.get("url") or "")
         if url is None:
-            self.notify("That source's link is not an http(s) URL; not copied.", severity="warning")
+            self.notify("That source's link is not an http(s) URL; not copied.",
+                        severity="warning", markup=False)
             return
         self.copy(url, f"URL of source [{source.get('number')}]")
 
     async def action_copy_thread(self) -> None:
         main = self.main
         if main.thread is None or self.store is None:
-            self.notify("No thread to copy.", severity="warning")
+            self.notify("No thread to copy.", severity="warning", markup=False)
             return
         with self.store_errors("read the thread"):
             data = (await self.store.export_thread(main.thread.id)).to_dict()
@@ -1205,7 +1135,7 @@ class SonarApp(App[None]):
 
         main = self.main
         if main.thread is None or self.store is None:
-            self.notify("No thread to export.", severity="warning")
+            self.notify("No thread to export.", severity="warning", markup=False)
             return
         data = None
         with self.store_errors("read the thread"):
@@ -1223,7 +1153,8 @@ class SonarApp(App[None]):
         """Open only http(s) links; with no local display (SSH), show the URL instead."""
         safe = safe_url(url)
         if safe is None:
-            self.notify("Not opened: only http(s) links are opened.", severity="warning")
+            self.notify("Not opened: only http(s) links are opened.",
+                        severity="warning", markup=False)
             return
         if local_clipboard_available(os.environ, sys.platform):
             self.open_url(safe)
@@ -1241,47 +1172,8 @@ class SonarApp(App[None]):
     # ------------------------------------------------------------------ palette
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        commands = [
-            ("New thread", "Start a new thread", self.action_new_thread),
-            ("Search threads", "Full-text search over every thread", self.action_search),
-            ("Stop answer", "Stop the answer streaming in this thread", self.action_escape),
-            ("Regenerate answer", "Answer the last question again", self.action_regenerate),
-            ("Edit last question", "Take back the last question to edit and resend it",
-             self.action_edit_last),
-            ("Copy answer with references", "Markdown with [n] markers and a source list",
-             self.action_copy_answer),
-            ("Copy answer as plain text", "Without markers or Markdown emphasis",
-             self.action_copy_answer_plain),
-            ("Copy code block…", "Pick one of the answer's code blocks",
-             lambda: self.action_copy_code("pick")),
-            ("Copy nearest code block", "The code block nearest the middle of the view",
-             lambda: self.action_copy_code("nearest")),
-            ("Copy thread as Markdown", "Every question and answer with sources",
-             self.action_copy_thread),
-            ("Export thread (Markdown)", "Write the thread to a .md file",
-             lambda: self.action_export_thread("md")),
-            ("Export thread (JSON)", "Write everything the database holds for it",
-             lambda: self.action_export_thread("json")),
-            ("Toggle reasoning", "Fold or unfold the selected answer's reasoning",
-             self.action_toggle_reasoning),
-            ("Toggle sources panel", "Show or hide the citation panel",
-             self.action_toggle_citations),
-            ("Toggle sidebar", "Show or hide the thread list", self.action_toggle_sidebar),
-            ("Settings", "Model, search filters, API, appearance", self.action_settings),
-            ("Thread settings", "Overrides for this thread only", self.action_thread_settings),
-            ("Clear thread overrides", "This thread goes back to the defaults",
-             self.action_clear_overrides),
-            ("Attach image", "Send an image with the next question", self.action_attach),
-            ("Send as background job", "The question runs on the service and survives "
-             "quitting, a dropped link or a crash", self.action_ask_background),
-            ("Cancel background job", "Stop this thread's background job on the service",
-             self.action_cancel_job),
-            ("Help", "Every key binding", self.action_help),
-        ]
-        for title, help_text, callback in commands:
-            yield SystemCommand(title, help_text, callback)
-
-
-def quiet_error(kind: ErrorKind, message: str) -> ApiError:
-    return ApiError(kind, message)
+        # Textual's "Keys" panel is replaced by our Help (it lists the remapped keys).
+        yield from (command for command in super().get_system_commands(screen)
+                    if command.title != "Keys")
+        for title, help_text, action in palette_entries():
+            yield SystemCommand(title, help_text, partial(self.run_action, action.action))

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from sonar_tui.sanitize import clean_text
 
 if TYPE_CHECKING:
+    from textual.worker import Worker
+
     from sonar_tui.ui.widgets.answer import AnswerView
 
 
@@ -34,12 +36,13 @@ class LiveAnswer:
     model: str = ""
     api: str = ""
     status: str = "waiting"  # waiting -> streaming -> complete/cancelled/interrupted/error
-    finish_reason: str | None = None
     error: dict[str, Any] | None = None
     retry_at: float | None = None  # monotonic time of the next automatic retry
     retry_note: str = ""
     started_at: float = field(default_factory=time.monotonic)
     view: AnswerView | None = None
+    worker: Worker | None = None  # the app's worker consuming the service's events
+    from_composer: bool = False  # asked from the composer: it is cleared once saved
     # Regenerating: the answer this one replaces once it has text (it stays until then).
     replaces: int | None = None
     # A background job (status "background" while it runs): its id once known, the
@@ -49,7 +52,6 @@ class LiveAnswer:
     job_status: str = ""
     job_started: float | None = None
     job_next_check: float | None = None
-    job_checks: int = 0
     job_problem: str = ""
 
     @property

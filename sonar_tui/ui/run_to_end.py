@@ -11,12 +11,10 @@ switched away from), so anything such a task does to the DOM goes through :func:
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Awaitable
+from typing import TypeVar
 
 T = TypeVar("T")
-P = ParamSpec("P")
 
 
 async def run_to_end(awaitable: Awaitable[T]) -> T:
@@ -31,11 +29,3 @@ async def run_to_end(awaitable: Awaitable[T]) -> T:
         if not task.cancelled():
             task.exception()  # retrieved, so asyncio does not report it as never retrieved
         raise
-
-
-def runs_to_end(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Decorate a coroutine method so that every call goes through :func:`run_to_end`."""
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        return await run_to_end(method(*args, **kwargs))
-    return wrapper

@@ -203,14 +203,14 @@ async def test_code_blocks_copy_by_picker_and_nearest(harness):
 
 async def test_help_lists_every_binding_with_the_users_keymap(harness):
     config = harness.config()
-    config.keymap = {"app.copy_answer": "f9"}
+    config.keymap = {"app.copy_answer": "f12"}
     app = harness.app(config=config)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(pilot)
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         text = app.screen.plain_text
-        for needle in ("f9", "Copy the selected answer", "ctrl+n", "Start a new thread",
+        for needle in ("f12", "Copy the selected answer", "ctrl+n", "Start a new thread",
                        "Stop the streaming answer", "Next [n] citation", "Rename the thread",
                        "Copy the source's URL", "ctrl+j"):
             assert needle in text
@@ -218,7 +218,7 @@ async def test_help_lists_every_binding_with_the_users_keymap(harness):
         await ask_and_wait(pilot, "Remapped?")
         written: list[str] = []
         app.terminal_writer = written.append
-        await pilot.press("f9")  # the remapped key copies the answer
+        await pilot.press("f12")  # the remapped key copies the answer
         await wait_until(pilot, lambda: app.last_copy is not None, "the copy")
         assert osc52_texts(written)
 

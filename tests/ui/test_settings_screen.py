@@ -671,3 +671,68 @@ async def test_small_terminal_every_section_and_field_is_reachable(tmp_path):
 def test_keys_have_ids_for_the_keymap():
     ids = {binding.id: binding.key for binding in SettingsScreen.BINDINGS}
     assert ids == {"settings.save": "ctrl+s", "settings.cancel": "escape"}
+
+
+# ----------------------------------------------------------------------------- generated form
+
+
+async def test_the_form_is_generated_from_the_schema(tmp_path):
+    """Every setting is on the form with the schema's label and help, in a widget its type
+    calls for; the help the README shows is the help the form shows (temperature included)."""
+    from sonar_tui.config.schema import FIELDS
+    from sonar_tui.ui.widgets.setting_fields import (
+        ChoiceField,
+        ListField,
+        NumberField,
+        SwitchField,
+    )
+
+    async with open_settings(tmp_path, make_config(tmp_path)) as (pilot, screen, app):
+        shown = set(screen.fields)
+        assert shown == {f.key for f in FIELDS.values()} - {"api.agent_endpoints"}
+        for f in FIELDS.values():
+            widget = screen.fields.get(f.key)
+            if widget is None:
+                continue
+            assert widget.label_text == f.metadata["label"] or f.key == "request.response_schema"
+            if f.kind is bool:
+                assert isinstance(widget, SwitchField), f.key
+            elif f.metadata.get("choices"):
+                assert isinstance(widget, ChoiceField), f.key
+            elif f.kind in (int, float):
+                assert isinstance(widget, NumberField) and widget.optional == f.optional, f.key
+            elif f.kind is list and f.key != "request.image_format_filter":
+                assert isinstance(widget, ListField), f.key
+            if f.key != "request.image_format_filter":
+                assert widget.help_text.startswith(f.metadata["help"]), f.key
+        temperature = screen.fields["request.temperature"]
+        assert temperature.help_text == FIELDS["temperature"].metadata["help"]
+        assert "recommend" in temperature.info_plain
+
+
+async def test_the_first_frame_is_the_whole_visible_form(tmp_path):
+    """No blank area filling in after the screen appears: the part of the form mounted with
+    the screen already fills its viewport, at any terminal size."""
+    for size in ((80, 24), (120, 40), (200, 70)):
+        app = Host(tmp_path / "themes")
+        frames: list[tuple[int, int, bool]] = []
+        original = app._display
+
+        def display(screen, renderable, frames=frames, original=original) -> None:
+            original(screen, renderable)
+            if isinstance(screen, SettingsScreen):
+                form = screen.query_one("#settings-form")
+                shown = sum(c.outer_size.height for c in form.children if c.display)
+                frames.append((shown, form.scrollable_content_region.height,
+                               screen._all_mounted.is_set()))
+
+        app._display = display  # type: ignore[method-assign]
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            screen = SettingsScreen(make_config(tmp_path), themes=sorted(app.available_themes))
+            await app.push_screen(screen)
+            await screen.wait_until_mounted()
+            await pilot.pause()
+        assert frames, size
+        for shown, viewport, everything in frames:
+            assert everything or shown >= viewport > 0, (size, frames)

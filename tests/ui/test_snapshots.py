@@ -191,7 +191,7 @@ def test_narrow_layout_80x24_with_the_thread_drawer_open(snap_compare, harness):
     async def run_before(pilot):
         await ready(pilot)
         await ask_and_wait(pilot, QUESTION)
-        await pilot.press("ctrl+b")
+        await pilot.press("f9")
         await settle(pilot)
 
     assert snap_compare(harness.app(), run_before=run_before, terminal_size=(80, 24))
@@ -204,7 +204,7 @@ def test_wide_layout_with_both_panels_hidden(snap_compare, harness):
     async def run_before(pilot):
         await ready(pilot)
         await ask_and_wait(pilot, QUESTION)
-        await pilot.press("ctrl+b", "ctrl+g")
+        await pilot.press("f9", "ctrl+g")
         await settle(pilot)
 
     assert snap_compare(harness.app(), run_before=run_before, terminal_size=(140, 44))

@@ -1,32 +1,14 @@
-"""Help: every key binding, read from the bindings themselves (so it is never out of date)."""
+"""Help: every key, generated from the action registry with the user's keymap applied."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-
-def key_label(key: str) -> str:
-    """'ctrl+j,shift+enter' -> 'ctrl+j / shift+enter', with readable names."""
-    names = {"left_square_bracket": "[", "right_square_bracket": "]", "slash": "/",
-             "question_mark": "?", "escape": "esc", "delete": "del"}
-    return " / ".join(names.get(part, part) for part in key.split(","))
-
-
-def binding_rows(bindings: Iterable[Binding], keymap: Mapping[str, str]) -> list[tuple[str, str]]:
-    rows = []
-    for binding in bindings:
-        if not binding.description:
-            continue
-        key = keymap.get(binding.id, binding.key) if binding.id else binding.key
-        rows.append((key_label(key), binding.tooltip or binding.description))
-    return rows
+from sonar_tui.ui.bindings import bindings_for
 
 
 class HelpScreen(ModalScreen[None]):
@@ -44,7 +26,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen .key { text-style: bold; color: $text-accent; }
     HelpScreen .note { color: $text-muted; margin: 1 0 0 0; }
     """
-    BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close", id="help.close")]
+    BINDINGS = bindings_for("help")
 
     def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]], notes: list[str]) -> None:
         super().__init__()

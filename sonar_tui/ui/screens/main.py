@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from itertools import count
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.content import Content
 from textual.widgets import ContentSwitcher, Footer, Header, Static
 
-from sonar_tui.store.models import ThreadRecord
-from sonar_tui.ui.widgets.answer import AnswerView, LinkLines, RelatedList
+from sonar_tui.api.conversation import Attachment
+from sonar_tui.sanitize import clean_line
+from sonar_tui.store.models import MessageRecord, ThreadRecord
+from sonar_tui.ui.live import LiveAnswer
+from sonar_tui.ui.widgets.answer import AnswerView, LinkLines, QuestionView, RelatedList
 from sonar_tui.ui.widgets.citations import CitationPanel, SourceList
 from sonar_tui.ui.widgets.composer import Composer
 from sonar_tui.ui.widgets.conversation import DEMO_SUGGESTIONS, Conversation, empty_thread_hint
@@ -296,7 +300,7 @@ class MainScreen(Screen):
         app = self.sonar
         thread = await app.service.get_thread(thread_id)
         if thread is None:
-            app.notify("That thread no longer exists.", severity="warning")
+            app.notify("That thread no longer exists.", severity="warning", markup=False)
             await app.refresh_threads()
             return
         self.thread = thread
@@ -347,6 +351,115 @@ class MainScreen(Screen):
                                         animate=False)
                 return
 
+    # ------------------------------------------------------------------ the app's view of it
+    # What the app asks of the screen, named for what happens, not for the widget that
+    # shows it: the app never reaches into the screen's widgets (tests/ui/test_boundary.py).
+
+    def show_threads(self, threads: list[ThreadRecord], *, exhausted: bool) -> None:
+        self.sidebar.show_threads(threads, exhausted=exhausted)
+
+    def thread_title(self, thread_id: int) -> str | None:
+        """The title the thread list shows for ``thread_id`` (None: not listed)."""
+        return next((t.title for t in self.sidebar.threads if t.id == thread_id), None)
+
+    def show_job(self, thread_id: int, status: str | None, started: float | None) -> None:
+        self.sidebar.set_job(thread_id, status, started)
+
+    def tick(self) -> None:
+        """Once a second: running times of background jobs in the thread list."""
+        if self.is_mounted:
+            self.sidebar.refresh_jobs()
+
+    async def question_saved(self, live: LiveAnswer, thread: ThreadRecord,
+                             message: MessageRecord, *, from_composer: bool) -> None:
+        """A question is stored: it leaves the composer, and when its thread is on screen
+        (or none is yet) it shows there with its answer to come."""
+        if from_composer:
+            self.composer.clear_text()
+        if self.thread_id is not None and self.thread_id != thread.id:
+            return
+        if self.thread_id is None:
+            self.thread = thread
+            self.sub_title = thread.title
+            self.conversation.thread_id = thread.id
+            self.sidebar.select_thread(thread.id)
+        await self.conversation.add_question(message.content, message.id,
+                                             [a.name for a in message.attachments])
+        await self.conversation.add_live_answer(live)
+        self.composer.questions.append(message.content)
+
+    async def add_live_answer(self, live: LiveAnswer) -> None:
+        await self.conversation.add_live_answer(live)
+
+    def answer_views(self) -> list[AnswerView]:
+        """The answers of the thread on screen, oldest first."""
+        return self.conversation.answers()
+
+    def last_question(self) -> QuestionView | None:
+        return self.conversation.last_question()
+
+    def selected_answer(self) -> AnswerView | None:
+        """The answer the reader selected, or the last one."""
+        answers = self.conversation.answers()
+        return self.conversation.selected or (answers[-1] if answers else None)
+
+    def select_answer(self, message_id: int | None) -> None:
+        kept = next((v for v in self.answer_views() if v.message_id == message_id), None)
+        if kept is not None:
+            self.conversation.select(kept)
+
+    def sources_changed(self, view: AnswerView, sources: list[dict]) -> None:
+        """An answer's sources changed: the panel follows if that answer is selected."""
+        if self.conversation.selected is view:
+            self.citations.show_sources(sources)
+
+    def toggle_reasoning(self) -> None:
+        self.conversation.action_toggle_reasoning()
+
+    def set_follow_streaming(self, follow: bool) -> None:
+        if self.is_mounted:  # at start-up the screen applies it itself, once composed
+            for conversation in self.query(Conversation):
+                conversation.follow_streaming = follow
+
+    def nearest_fence(self, view: AnswerView) -> int:
+        """Which of the answer's code blocks is closest to the middle of the view."""
+        body = view.body
+        fences = body.fence_rows()
+        if not fences:
+            return 0
+        region = self.conversation.region
+        top = body.content_region.y
+        middle = region.y + region.height // 2
+        return min(range(len(fences)),
+                   key=lambda i: abs(top + (fences[i][0] + fences[i][1]) // 2 - middle))
+
+    @property
+    def composer_text(self) -> str:
+        return self.composer.text
+
+    def edit_in_composer(self, text: str) -> None:
+        self.composer.set_text(text)
+        self.composer.focus()
+
+    def focus_composer(self) -> None:
+        if self.focused is not self.composer:
+            self.composer.focus()
+
+    def focus_thread_search(self) -> None:
+        self.show_sidebar()
+        self.sidebar.focus_filter()
+
+    def show_attachments(self, attachments: list[Attachment]) -> None:
+        widget = self.query_one("#attachments", Static)
+        names = ", ".join(f"{clean_line(a.name)} ({a.size // 1024} KB)" for a in attachments)
+        widget.update(Content("📎 " + names + "  (sent with the next question)")
+                      if attachments else Content(""))
+        widget.set_class(bool(attachments), "-shown")
+
+    def show_status(self, **values: Any) -> None:
+        if self.is_mounted:
+            self.status.show(**values)
+
     # ------------------------------------------------------------------ widget messages
 
     @on(Composer.Submitted)
@@ -396,7 +509,7 @@ class MainScreen(Screen):
         found = self.citations.highlight_number(event.number)
         if not found:
             self.app.notify(f"Source [{event.number}] is not in this answer's sources.",
-                            severity="warning")
+                            severity="warning", markup=False)
             return
         if event.focus:
             if self.has_class("-citations-hidden"):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.style import Style
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
+
+from sonar_tui.ui.bindings import bindings_for
 
 MODAL_CSS = """
 ModalScreen { align: center middle; background: $background 60%; }
@@ -28,10 +29,7 @@ ModalScreen OptionList { height: auto; max-height: 16; border: none; }
 
 class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = MODAL_CSS
-    BINDINGS = [
-        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
-    ]
+    BINDINGS = bindings_for("confirm")
 
     def __init__(self, title: str, body: Content | str, *, yes: str = "Yes", no: str = "Cancel",
                  danger: bool = False) -> None:
@@ -60,7 +58,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
 class TextInputScreen(ModalScreen[str | None]):
     DEFAULT_CSS = MODAL_CSS
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="input.cancel")]
+    BINDINGS = bindings_for("input")
 
     def __init__(self, title: str, value: str = "", *, placeholder: str = "",
                  hint: str = "") -> None:
@@ -86,7 +84,7 @@ class PickScreen(ModalScreen[int | None]):
     """Choose one of several items; returns its index."""
 
     DEFAULT_CSS = MODAL_CSS
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="pick.cancel")]
+    BINDINGS = bindings_for("pick")
 
     def __init__(self, title: str, items: list[Content], *, hint: str = "") -> None:
         super().__init__()
@@ -123,10 +121,7 @@ class UrlScreen(ModalScreen[str | None]):
     """
 
     DEFAULT_CSS = MODAL_CSS
-    BINDINGS = [
-        Binding("y,c", "copy", "Copy URL", id="url.copy"),
-        Binding("escape,q", "close", "Close", id="url.close"),
-    ]
+    BINDINGS = bindings_for("url")
 
     def __init__(self, url: str, title: str, reason: str) -> None:
         super().__init__()

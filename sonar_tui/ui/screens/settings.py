@@ -19,31 +19,26 @@ only ever shown through ``mask_key``.
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any, ClassVar, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.lazy import Lazy
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Button, Input, OptionList, Select, SelectionList, Static, Switch, TextArea
-from textual.widgets.option_list import Option
+from textual.widgets import Button, Static
 
+from sonar_tui.actions import BY_ID
 from sonar_tui.api.agent import agent_unsupported
 from sonar_tui.api.settings import (
     AGENT_MODEL_MAP,
     DOMAIN_FILTER_LIMIT,
     IMAGE_FILTER_LIMIT,
-    IMAGE_FORMATS,
-    KNOWN_MODELS,
     ConnectionSettings,
     RequestSettings,
     validate_connection_settings,
@@ -58,6 +53,26 @@ from sonar_tui.config import (
     validate_appearance_settings,
     validate_copy_settings,
 )
+from sonar_tui.config.schema import FIELDS
+from sonar_tui.config.schema import SettingField as SchemaField
+from sonar_tui.ui.bindings import binding
+from sonar_tui.ui.widgets.setting_fields import (
+    CUSTOM_MODEL,
+    ERROR_STYLE,
+    MUTED_STYLE,
+    WARNING_STYLE,
+    ChoiceBar,
+    ChoiceField,
+    FormatsField,
+    ListField,
+    ModelField,
+    MultilineField,
+    Note,
+    NumberField,
+    SettingField,
+    SwitchField,
+    TextField,
+)
 
 
 @dataclass
@@ -71,18 +86,7 @@ class SettingsResult:
     copy: CopySettings | None
 
 
-# Config tables in form order; a field's key is "<table>.<name>" as in LoadedConfig.sources.
-_TABLE_CLASSES: dict[str, type] = {
-    "request": RequestSettings,
-    "api": ConnectionSettings,
-    "appearance": AppearanceSettings,
-    "copy": CopySettings,
-}
-_METADATA: dict[str, Mapping[str, Any]] = {
-    f"{table}.{f.name}": f.metadata for table, cls in _TABLE_CLASSES.items() for f in fields(cls)
-}
 _DATE_FIELDS = ("published_after", "published_before", "updated_after", "updated_before")
-CUSTOM_MODEL = "\x00custom"  # the model Select's value that reveals the custom name input
 
 # Short labels for the choice bars ("" is the unset value); the help line explains them.
 # provider/model slugs the Agent API has served (agent-api.md 3.1); any other may be typed.
@@ -99,590 +103,6 @@ _CHOICE_LABELS: dict[str, dict[str, str]] = {
     "citation_style": {"inline": "inline links"},
     "job_notify": {"osc9": "OSC 9", "osc777": "OSC 777"},
 }
-_HELP_OVERRIDES: dict[str, str] = {
-    "api.api_mode": "auto: chat completions, switching to the Agent API when Perplexity says "
-                    "Sonar is retired there (and remembering it); sonar: chat completions only; "
-                    "agent: always the Agent API.",
-    "request.response_format": "none (free text), a JSON schema the answer must follow, or a "
-                               "regular expression (Sonar only).",
-    "copy.citation_style": "How [n] markers are written when an answer is copied: references "
-                           "keeps [n] and lists the sources after; inline links turns each [n] "
-                           "into a Markdown link.",
-    # The docs advise leaving sampling alone; say so where the user decides.
-    "request.temperature": "0 to below 2. Blank = the service default (0.2), which the "
-                           "docs recommend keeping.",
-    "request.top_p": "0 to 1. Blank = the service default (0.9), which the docs recommend "
-                     "keeping.",
-    "request.max_tokens": "Upper bound on the answer's length; blank = service default.",
-}
-
-ERROR_STYLE = "$text-error"
-WARNING_STYLE = "$text-warning"
-MUTED_STYLE = "$foreground-muted"  # $text-muted is "auto 60%", which Content styles ignore
-
-Note = tuple[str, str]  # (text, style)
-
-
-# ----------------------------------------------------------------------------- fields
-
-
-class SettingField(Vertical):
-    """One setting: a label, its control(s), and a line of help, notes and errors.
-
-    Subclasses provide the control (``compose_control``), turn it into a value (``read``,
-    which also reports text that is not a value at all, such as "abc" for a number) and
-    set it (``write``). They post ``Edited`` whenever the user changes the value.
-    """
-
-    class Edited(Message):
-        def __init__(self, field: SettingField) -> None:
-            super().__init__()
-            self.field = field
-
-    def __init__(self, key: str, *, label: str | None = None, help: str | None = None,
-                 classes: str = "") -> None:
-        super().__init__(id="field-" + key.replace(".", "-").replace("_", "-"),
-                         classes=f"setting-field {classes}".strip())
-        meta = _METADATA.get(key, {})
-        self.key = key
-        self.table, self.setting = key.split(".", 1)
-        self.label_text: str = label or meta.get("label", self.setting)
-        self.help_text: str = help or _HELP_OVERRIDES.get(key) or meta.get("help", "")
-        self.agent_capable: bool = meta.get("agent", True)
-        self.error: str | None = None
-        self._notes: tuple[Note, ...] = ()
-        self._badges: tuple[Note, ...] = ()
-        # The label is the field's border title: one widget fewer per field, which matters
-        # with fifty fields (each widget costs about a millisecond to mount).
-        self.border_title = self._label_content()
-        self._info = Static(self._info_content(), classes="field-info", markup=False)
-
-    # -- subclass API
-
-    def compose_control(self) -> ComposeResult:
-        raise NotImplementedError
-
-    def read(self) -> tuple[Any, str | None]:
-        """(value, None), or (None, why the text is not a value)."""
-        raise NotImplementedError
-
-    def write(self, value: Any) -> None:
-        raise NotImplementedError
-
-    @property
-    def focus_target(self) -> Widget:
-        raise NotImplementedError
-
-    # -- shared
-
-    def compose(self) -> ComposeResult:
-        yield from self.compose_control()
-        yield self._info
-
-    def edited(self) -> None:
-        self.post_message(self.Edited(self))
-
-    def show(self, *, error: str | None, notes: Iterable[Note] = (),
-             badges: Iterable[Note] = ()) -> None:
-        """Update what the field says; repaints only what changed."""
-        notes, badges = tuple(notes), tuple(badges)
-        if badges != self._badges:
-            self._badges = badges
-            self.border_title = self._label_content()
-        if error != self.error or notes != self._notes:
-            self.error, self._notes = error, notes
-            self._info.update(self._info_content())
-            self.set_class(error is not None, "-invalid")
-
-    @property
-    def label_plain(self) -> str:
-        """The label line as shown (with its badges), without styles."""
-        return self._label_content().plain
-
-    @property
-    def info_plain(self) -> str:
-        """The lines under the control as shown (error, help, notes), without styles."""
-        return self._info_content().plain
-
-    def set_label(self, text: str) -> None:
-        if text != self.label_text:
-            self.label_text = text
-            self.border_title = self._label_content()
-
-    def focus_control(self) -> None:
-        self.focus_target.focus()
-        self.scroll_visible(top=True, animate=False)
-
-    def _label_content(self) -> Content:
-        parts: list[str | tuple[str, str]] = [(self.label_text, "bold")]
-        for text, style in self._badges:
-            parts += ["  ", (text, style)]
-        return Content.assemble(*parts)
-
-    def _info_content(self) -> Content:
-        lines: list[Content] = []
-        if self.error:
-            lines.append(Content.assemble(("✗ " + self.error, ERROR_STYLE)))
-        if self.help_text:
-            lines.append(Content.assemble((self.help_text, MUTED_STYLE)))
-        lines.extend(Content.assemble((text, style)) for text, style in self._notes)
-        return Content("\n").join(lines)
-
-
-class TextField(SettingField):
-    """A one-line text setting (model names, URLs, paths, places, dates)."""
-
-    def __init__(self, key: str, value: str, *, placeholder: str = "",
-                 suggestions: Iterable[str] = (), width: str = "", **kwargs: Any) -> None:
-        super().__init__(key, **kwargs)
-        suggester = SuggestFromList(list(suggestions), case_sensitive=False) if suggestions else None
-        self.input = Input(value, placeholder=placeholder, suggester=suggester, validate_on=(),
-                           id=self.id + "-input", classes=width)
-
-    def compose_control(self) -> ComposeResult:
-        yield self.input
-
-    def read(self) -> tuple[Any, str | None]:
-        return self.input.value.strip(), None
-
-    def write(self, value: Any) -> None:
-        self.input.value = value
-
-    @property
-    def focus_target(self) -> Widget:
-        return self.input
-
-    @on(Input.Changed)
-    def _changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.edited()
-
-
-class NumberField(TextField):
-    """A number typed as text; blank means "unset" where the setting allows it."""
-
-    def __init__(self, key: str, value: int | float | None, *, kind: type,
-                 optional: bool, **kwargs: Any) -> None:
-        super().__init__(key, "" if value is None else _number_text(value),
-                         placeholder="service default" if optional else "", width="-short",
-                         **kwargs)
-        self.kind, self.optional = kind, optional
-        # The restriction Input's own number types use; validation stays ours.
-        self.input.type = "integer" if kind is int else "number"
-
-    def read(self) -> tuple[Any, str | None]:
-        text = self.input.value.strip()
-        if not text:
-            return (None, None) if self.optional else (None, "a value is required")
-        try:
-            value: int | float = int(text) if self.kind is int else float(text)
-        except ValueError:
-            return None, "must be a whole number" if self.kind is int else "must be a number"
-        if isinstance(value, float) and not math.isfinite(value):
-            return None, "must be a finite number"
-        return value, None
-
-    def write(self, value: Any) -> None:
-        self.input.value = "" if value is None else _number_text(value)
-
-
-def _number_text(value: int | float) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-class ChoiceBar(Widget, can_focus=True):
-    """Every choice in one row; left/right (or a click) picks one.
-
-    Lighter than a Select (one widget instead of six) and every option stays in view, which
-    suits the short fixed lists most settings have.
-    """
-
-    COMPONENT_CLASSES = {"choice-bar--selected"}
-    BINDINGS = [
-        Binding("left", "step(-1)", "Previous choice", show=False),
-        Binding("right", "step(1)", "Next choice", show=False),
-        Binding("home", "pick(0)", "First choice", show=False),
-        Binding("end", "pick(-1)", "Last choice", show=False),
-    ]
-    DEFAULT_CSS = """
-    ChoiceBar {
-        width: auto;
-        height: 3;
-        padding: 0 1;
-        border: tall $border-blurred;
-        background: $surface;
-        pointer: pointer;
-        & > .choice-bar--selected {
-            background: $block-cursor-blurred-background;
-            color: $block-cursor-blurred-foreground;
-            text-style: bold;
-        }
-        &:focus {
-            border: tall $border;
-            background-tint: $foreground 5%;
-            & > .choice-bar--selected {
-                background: $block-cursor-background;
-                color: $block-cursor-foreground;
-                text-style: $block-cursor-text-style;
-            }
-        }
-    }
-    """
-
-    class Changed(Message):
-        def __init__(self, bar: ChoiceBar, value: str) -> None:
-            super().__init__()
-            self.bar = bar
-            self.value = value
-
-        @property
-        def control(self) -> ChoiceBar:
-            return self.bar
-
-    def __init__(self, options: list[tuple[str, str]], value: str, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.options = options  # (label, value)
-        self.index = [choice for _, choice in options].index(value)
-
-    @property
-    def value(self) -> str:
-        return self.options[self.index][1]
-
-    @value.setter
-    def value(self, value: str) -> None:
-        self._select([choice for _, choice in self.options].index(value))
-
-    def _select(self, index: int) -> None:
-        if index != self.index:
-            self.index = index
-            self.refresh()
-            self.post_message(self.Changed(self, self.value))
-
-    def action_step(self, delta: int) -> None:
-        self._select((self.index + delta) % len(self.options))
-
-    def action_pick(self, index: int) -> None:
-        self._select(index % len(self.options))
-
-    def render(self) -> Content:
-        selected = self.get_visual_style("choice-bar--selected")
-        parts: list[str | tuple[str, Any]] = []
-        for index, (label, _) in enumerate(self.options):
-            if index:
-                parts.append(" ")
-            parts.append((f" {label} ", selected) if index == self.index else f" {label} ")
-        return Content.assemble(*parts)
-
-    def on_click(self, event: Any) -> None:
-        offset = event.get_content_offset(self)
-        if offset is None:
-            return
-        x = 0
-        for index, (label, _) in enumerate(self.options):
-            width = Content(label).cell_length + 2
-            if x <= offset.x < x + width:
-                self._select(index)
-                return
-            x += width + 1
-
-
-class ChoiceField(SettingField):
-    """One of a fixed set of values: a choice bar, or a Select for long lists (themes)."""
-
-    def __init__(self, key: str, value: str, options: Iterable[tuple[str, str]], *,
-                 menu: bool = False, **kwargs: Any) -> None:
-        super().__init__(key, **kwargs)
-        self.options = list(options)
-        if value not in self.choices:
-            self.options.append((value, value))  # keep an unknown value visible
-        self.control: ChoiceBar | Select[str]
-        if menu:
-            self.control = Select([(Content(label), choice) for label, choice in self.options],
-                                  value=value, allow_blank=False, id=self.id + "-select")
-        else:
-            self.control = ChoiceBar(self.options, value, id=self.id + "-choice")
-
-    @property
-    def choices(self) -> list[str]:
-        return [choice for _, choice in self.options]
-
-    def compose_control(self) -> ComposeResult:
-        yield self.control
-
-    def read(self) -> tuple[Any, str | None]:
-        return self.control.value, None
-
-    def write(self, value: Any) -> None:
-        self.control.value = value
-
-    @property
-    def focus_target(self) -> Widget:
-        return self.control
-
-    @on(Select.Changed)
-    @on(ChoiceBar.Changed)
-    def _changed(self, event: Message) -> None:
-        event.stop()
-        self.edited()
-
-
-class SwitchField(SettingField):
-    def __init__(self, key: str, value: bool, **kwargs: Any) -> None:
-        super().__init__(key, classes="-switch", **kwargs)
-        self.switch = Switch(value, animate=False, id=self.id + "-switch")
-
-    def compose_control(self) -> ComposeResult:
-        yield self.switch
-
-    def read(self) -> tuple[Any, str | None]:
-        return self.switch.value, None
-
-    def write(self, value: Any) -> None:
-        self.switch.value = value
-
-    @property
-    def focus_target(self) -> Widget:
-        return self.switch
-
-    @on(Switch.Changed)
-    def _changed(self, event: Switch.Changed) -> None:
-        event.stop()
-        self.edited()
-
-
-class MultilineField(SettingField):
-    def __init__(self, key: str, value: str, *, height_class: str = "", **kwargs: Any) -> None:
-        super().__init__(key, **kwargs)
-        self.text_area = TextArea(value, soft_wrap=True, tab_behavior="focus",
-                                  show_line_numbers=False, highlight_cursor_line=False,
-                                  id=self.id + "-text", classes=height_class)
-
-    def compose_control(self) -> ComposeResult:
-        yield self.text_area
-
-    def read(self) -> tuple[Any, str | None]:
-        return self.text_area.text, None
-
-    def write(self, value: Any) -> None:
-        self.text_area.load_text(value)
-
-    @property
-    def focus_target(self) -> Widget:
-        return self.text_area
-
-    @on(TextArea.Changed)
-    def _changed(self, event: TextArea.Changed) -> None:
-        event.stop()
-        self.edited()
-
-
-class EntryList(OptionList):
-    """The entries of a ListField; delete removes the highlighted one, Enter edits it."""
-
-    BINDINGS = [Binding("delete,backspace", "remove", "Remove entry", id="settings.remove_entry")]
-
-    class Remove(Message):
-        def __init__(self, index: int) -> None:
-            super().__init__()
-            self.index = index
-
-    def action_remove(self) -> None:
-        if self.highlighted is not None:
-            self.post_message(self.Remove(self.highlighted))
-
-
-class ListField(SettingField):
-    """An editable list of entries: type one and press Enter to add it.
-
-    While an entry is being typed it counts as part of the list, so the shared rules
-    (count limit, no mixing of allowed and excluded entries) are checked as it is typed,
-    and a valid entry still in the input when saving is saved too.
-    """
-
-    def __init__(self, key: str, value: list[str], *, limit: int,
-                 check: Callable[[list[str]], str | None], placeholder: str,
-                 **kwargs: Any) -> None:
-        kwargs.setdefault("help", _METADATA[key]["help"] +
-                          " In the list, delete removes an entry and Enter edits it.")
-        super().__init__(key, **kwargs)
-        self.entries: list[str] = list(value)
-        self.limit = limit
-        self.check = check
-        self.input = Input(placeholder=placeholder, validate_on=(), id=self.id + "-input")
-        self.entry_list = EntryList(*self._options(), id=self.id + "-list", markup=False)
-        self.entry_list.display = bool(self.entries)
-
-    def compose_control(self) -> ComposeResult:
-        yield self.input
-        yield self.entry_list
-
-    def _options(self) -> list[Option]:
-        return [Option(Content(entry)) for entry in self.entries]
-
-    @property
-    def pending(self) -> str:
-        return self.input.value.strip()
-
-    def read(self) -> tuple[Any, str | None]:
-        candidate = self.entries + ([self.pending] if self.pending else [])
-        if self.pending and self.pending in self.entries:
-            return self.entries, f"'{self.pending}' is already in the list"
-        return candidate, None
-
-    def write(self, value: Any) -> None:
-        self.entries = list(value)
-        self.input.value = ""
-        self._refresh_entries()
-
-    @property
-    def focus_target(self) -> Widget:
-        return self.input
-
-    def _refresh_entries(self, highlight: int | None = None) -> None:
-        self.entry_list.set_options(self._options())
-        self.entry_list.display = bool(self.entries)
-        if self.entries and highlight is not None:
-            self.entry_list.highlighted = min(highlight, len(self.entries) - 1)
-        self.edited()
-
-    def count_badge(self) -> Note:
-        candidate, _ = self.read()
-        kind = ""
-        if candidate:
-            kind = " · excluding" if candidate[0].startswith("-") else " · only these"
-        style = ERROR_STYLE if len(candidate) > self.limit else MUTED_STYLE
-        return f"{len(candidate)}/{self.limit}{kind}", style
-
-    @on(Input.Changed)
-    def _typed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.edited()
-
-    @on(Input.Submitted)
-    def _add(self, event: Input.Submitted) -> None:
-        event.stop()
-        entry = self.pending
-        if not entry:
-            return
-        candidate, error = self.read()
-        if error is None:
-            error = self.check(candidate)
-        if error is None:
-            self.entries.append(entry)
-            self.input.value = ""
-            self._refresh_entries()
-        else:
-            self.edited()  # the screen shows why
-
-    @on(EntryList.Remove)
-    def _remove(self, event: EntryList.Remove) -> None:
-        event.stop()
-        del self.entries[event.index]
-        self._refresh_entries(highlight=event.index)
-        if not self.entries:
-            self.input.focus()
-
-    @on(OptionList.OptionSelected)
-    def _edit(self, event: OptionList.OptionSelected) -> None:
-        """Enter on an entry takes it back into the input for editing."""
-        event.stop()
-        if self.pending:
-            return  # never overwrite what is being typed
-        entry = self.entries.pop(event.option_index)
-        self.input.value = entry
-        self.input.focus()
-        self._refresh_entries()
-
-
-class FormatsField(SettingField):
-    """Image formats: a fixed set, so a list of toggles rather than typing."""
-
-    def __init__(self, key: str, value: list[str], **kwargs: Any) -> None:
-        super().__init__(key, **kwargs)
-        chosen = set(value)
-        self.selection: SelectionList[str] = SelectionList(
-            *[(Content(fmt), fmt, fmt in chosen) for fmt in IMAGE_FORMATS],
-            id=self.id + "-list")
-        self._extra = [fmt for fmt in value if fmt not in IMAGE_FORMATS]
-
-    def compose_control(self) -> ComposeResult:
-        yield self.selection
-
-    def read(self) -> tuple[Any, str | None]:
-        chosen = set(self.selection.selected)
-        return [fmt for fmt in IMAGE_FORMATS if fmt in chosen] + self._extra, None
-
-    def write(self, value: Any) -> None:
-        self._extra = [fmt for fmt in value if fmt not in IMAGE_FORMATS]
-        self.selection.deselect_all()
-        for fmt in value:
-            if fmt in IMAGE_FORMATS:
-                self.selection.select(fmt)
-
-    @property
-    def focus_target(self) -> Widget:
-        return self.selection
-
-    @on(SelectionList.SelectedChanged)
-    def _changed(self, event: SelectionList.SelectedChanged) -> None:
-        event.stop()
-        self.edited()
-
-
-class ModelField(SettingField):
-    """The known Sonar models with what each is for, or any name a gateway serves."""
-
-    def __init__(self, key: str, value: str, **kwargs: Any) -> None:
-        super().__init__(key, **kwargs)
-        options = [(Content.assemble((name, "bold"), ("  " + about, MUTED_STYLE)), name)
-                   for name, about in KNOWN_MODELS.items()]
-        options.append((Content("Custom… (a model your gateway serves)"), CUSTOM_MODEL))
-        known = value in KNOWN_MODELS
-        self.select: Select[str] = Select(options, value=value if known else CUSTOM_MODEL,
-                                          allow_blank=False, id=self.id + "-select")
-        self.custom = Input("" if known else value, placeholder="model name, e.g. openai/gpt-5",
-                            validate_on=(), id=self.id + "-custom")
-        self.custom.display = not known
-
-    def compose_control(self) -> ComposeResult:
-        yield self.select
-        yield self.custom
-
-    def read(self) -> tuple[Any, str | None]:
-        if self.select.value == CUSTOM_MODEL:
-            name = self.custom.value.strip()
-            return (name, None) if name else (None, "type the model's name")
-        return self.select.value, None
-
-    def write(self, value: Any) -> None:
-        if value in KNOWN_MODELS:
-            self.select.value = value
-        else:
-            self.custom.value = value
-            self.select.value = CUSTOM_MODEL
-
-    @property
-    def focus_target(self) -> Widget:
-        return self.custom if self.select.value == CUSTOM_MODEL else self.select
-
-    @on(Select.Changed)
-    def _chosen(self, event: Select.Changed) -> None:
-        event.stop()
-        custom = event.value == CUSTOM_MODEL
-        if custom != self.custom.display:
-            self.custom.display = custom
-            if custom and self.select.has_focus:
-                self.custom.focus()
-        self.edited()
-
-    @on(Input.Changed)
-    def _typed(self, event: Input.Changed) -> None:
-        event.stop()
-        self.edited()
-
-
 # ----------------------------------------------------------------------------- the screen
 
 
@@ -691,7 +111,12 @@ class _Form(VerticalScroll, can_focus=False):
 
 
 class _Section(Vertical):
-    """A heading and its fields; says when it is mounted (most sections mount lazily)."""
+    """A heading and its fields; or, without a heading, the rest of a section's fields."""
+
+
+class _Rest(Vertical):
+    """The part of the form below the first screenful, mounted in one go right after the
+    first paint: the screen opens fast, and what it first shows is already complete."""
 
     class Ready(Message):
         pass
@@ -700,19 +125,48 @@ class _Section(Vertical):
         self.post_message(self.Ready())
 
 
+# Rows a field takes at least (its label, a control, a line of help, a gap): the first
+# screenful is filled by counting with it, so it is never short of the screen's height.
+FIELD_ROWS_AT_LEAST = 4
+
+
 SECTION_TITLES = {"model": "Model", "search": "Search", "answer": "Answer", "api": "API",
                   "appearance": "Appearance"}
+# The form's section for a schema section with no heading of its own.
+_FORM_SECTION = {"copy": "appearance"}
+# Shown elsewhere in the form, not as a field of their own.
+_NOT_FIELDS = {"api.agent_endpoints"}  # the "remembered endpoints" row and its Forget button
+
+
+def form_section(f: SchemaField) -> str:
+    section = f.metadata.get("section") or f.section.table
+    return _FORM_SECTION.get(section, section)
+
+
+def field_from_schema(f: SchemaField, value: Any) -> SettingField:
+    """The widget a setting's type and choices call for: a switch for a bool, a row of
+    choices for a fixed set, a number box for int/float (blank allowed when optional), an
+    editable list for a list, a line of text otherwise."""
+    if f.kind is bool:
+        return SwitchField(f.key, value)
+    choices = f.metadata.get("choices")
+    if choices:
+        labels = _CHOICE_LABELS.get(f.name, {})
+        return ChoiceField(f.key, value, [(labels.get(c, c), c) for c in choices])
+    if f.kind in (int, float):
+        return NumberField(f.key, value, kind=f.kind, optional=f.optional)
+    if f.kind is list:
+        return ListField(f.key, value, limit=100, check=lambda entries: None,
+                         placeholder="Enter adds")
+    return TextField(f.key, value)
 
 
 class SettingsScreen(ModalScreen[SettingsResult | None]):
     """Edit the defaults (``thread_title=None``) or one thread's request settings."""
 
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (110, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save", priority=True, id="settings.save"),
-        Binding("escape", "cancel", "Cancel", id="settings.cancel"),
-    ]
+    BINDINGS = [binding(BY_ID["settings.save"]), binding(BY_ID["settings.cancel"])]
 
     DEFAULT_CSS = """
     SettingsScreen {
@@ -743,7 +197,9 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
         padding: 0 1;
         scrollbar-gutter: stable;
     }
-    SettingsScreen _Section { height: auto; }
+    SettingsScreen _Section, SettingsScreen _Rest { height: auto; }
+    /* Till the rest of the form is mounted the thumb would show the wrong length. */
+    SettingsScreen #settings-form.-filling { scrollbar-visibility: hidden; }
     SettingsScreen .section-title {
         text-style: bold;
         color: $text-primary;
@@ -808,7 +264,7 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
         self._themes = themes
         self._original_theme: str | None = None
         self._ready = False
-        self._sections_pending = 0
+        self._pending_rest = False
         self._all_mounted = asyncio.Event()
         self._save_refused = False
         self._validation_scheduled = False
@@ -837,102 +293,78 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
                 "appearance": self.config.appearance, "copy": self.config.copy}
 
     def _add(self, section: str, widget: Widget) -> None:
-        if section not in self._sections:
-            self._sections_pending += 1
         self._sections.setdefault(section, []).append(widget)
         if isinstance(widget, SettingField):
             self.fields[widget.key] = widget
 
     def _build_fields(self) -> None:
-        r = self._start_request
-        add = self._add
-        add("model", ModelField("request.model", r.model))
-        add("model", self._choice("request.agent_effort", r.agent_effort))
-        add("model", TextField("request.agent_model", r.agent_model,
-                               placeholder=self._agent_model_placeholder(r.model),
-                               suggestions=AGENT_MODEL_SUGGESTIONS))
+        """Every setting of the schema, in its order, grouped by its section; the thread
+        scope shows only the request's."""
+        tables = self._tables
+        for f in FIELDS.values():
+            if f.key in _NOT_FIELDS or f.section.table not in tables:
+                continue
+            if self.scope == "thread" and f.section.table != "request":
+                continue
+            value = getattr(tables[f.section.table], f.name)
+            override = self._overrides.get(f.key)
+            widget = override(value) if override else field_from_schema(f, value)
+            self._add(form_section(f), widget)
+        # The form's order: its sections in turn, each in the schema's order.
+        self._sections = {s: self._sections[s] for s in SECTION_TITLES if s in self._sections}
+        self.fields = {w.key: w for widgets in self._sections.values() for w in widgets
+                       if isinstance(w, SettingField)}
+        if self.scope == "defaults":
+            self._sections["api"].insert(0, Static(
+                self._key_status(), classes="key-status", id="settings-key-status",
+                markup=False))
+            endpoints = self.config.connection.agent_endpoints
+            if endpoints:
+                self._sections["api"].append(Horizontal(
+                    Static(self._endpoints_status(endpoints), id="settings-endpoints",
+                           markup=False),
+                    Button("Forget", id="settings-forget-endpoints", compact=True,
+                           tooltip="Forget these: auto mode asks through chat completions "
+                                   "again"),
+                    id="settings-endpoints-row", classes="key-status"))
 
-        add("search", SwitchField("request.disable_search", r.disable_search))
-        add("search", self._choice("request.search_mode", r.search_mode))
-        add("search", self._choice("request.search_type", r.search_type))
-        add("search", self._choice("request.search_context_size", r.search_context_size))
-        add("search", ListField(
-            "request.domain_filter", r.domain_filter, limit=DOMAIN_FILTER_LIMIT,
-            check=_domain_check(DOMAIN_FILTER_LIMIT, "domain_filter"),
-            placeholder="nature.com, or -reddit.com to exclude; Enter adds"))
-        add("search", self._choice("request.recency", r.recency))
-        for name in _DATE_FIELDS:
-            add("search", TextField(f"request.{name}", getattr(r, name),
-                                    placeholder="MM/DD/YYYY", width="-short"))
-        add("search", TextField("request.country", r.country, placeholder="e.g. US",
-                                width="-short"))
-        add("search", TextField("request.region", r.region))
-        add("search", TextField("request.city", r.city))
-        add("search", SwitchField("request.return_related_questions", r.return_related_questions))
-        add("search", SwitchField("request.return_images", r.return_images))
-        add("search", ListField(
-            "request.image_domain_filter", r.image_domain_filter, limit=IMAGE_FILTER_LIMIT,
-            check=_domain_check(IMAGE_FILTER_LIMIT, "image_domain_filter"),
-            placeholder="example.com, or -example.com to exclude; Enter adds"))
-        add("search", FormatsField("request.image_format_filter", r.image_format_filter,
-                                   help=f"Only images in these formats (none ticked = any); "
-                                        "space toggles."))
-
-        add("answer", MultilineField("request.system_prompt", r.system_prompt))
-        add("answer", self._choice("request.reasoning_effort", r.reasoning_effort))
-        add("answer", NumberField("request.max_tokens", r.max_tokens, kind=int, optional=True))
-        add("answer", NumberField("request.temperature", r.temperature, kind=float,
-                                  optional=True))
-        add("answer", NumberField("request.top_p", r.top_p, kind=float, optional=True))
-        add("answer", self._choice("request.stream_mode", r.stream_mode))
-        add("answer", self._choice("request.response_format", r.response_format))
-        add("answer", MultilineField("request.response_schema", r.response_schema,
-                                     height_class="-tall"))
-
-        if self.scope == "thread":
-            return
-        c, a = self.config.connection, self.config.appearance
-        add("api", Static(self._key_status(), classes="key-status", id="settings-key-status",
-                          markup=False))
-        add("api", self._choice("api.api_mode", c.api_mode))
-        add("api", TextField("api.base_url", c.base_url))
-        add("api", TextField("api.path", c.path))
-        add("api", TextField("api.agent_path", c.agent_path))
-        add("api", SwitchField("api.conversation_header", c.conversation_header))
-        add("api", SwitchField("api.stream_usage", c.stream_usage))
-        add("api", NumberField("api.connect_timeout", c.connect_timeout, kind=float,
-                               optional=False))
-        add("api", NumberField("api.idle_timeout", c.idle_timeout, kind=float, optional=False))
-        add("api", NumberField("api.research_idle_timeout", c.research_idle_timeout,
-                               kind=float, optional=False))
-        add("api", NumberField("api.max_attempts", c.max_attempts, kind=int, optional=False))
-        add("api", SwitchField("api.background_research", c.background_research))
-        add("api", NumberField("api.job_poll_interval", c.job_poll_interval, kind=float,
-                               optional=False))
-        if c.agent_endpoints:
-            add("api", Horizontal(
-                Static(self._endpoints_status(c.agent_endpoints), id="settings-endpoints",
-                       markup=False),
-                Button("Forget", id="settings-forget-endpoints", compact=True,
-                       tooltip="Forget these: auto mode asks through chat completions again"),
-                id="settings-endpoints-row", classes="key-status"))
-
-        add("appearance", ChoiceField("appearance.theme", a.theme,
-                                      [(name, name) for name in self._theme_names(a.theme)],
-                                      menu=True))
-        add("appearance", self._choice("appearance.citation_panel", a.citation_panel))
-        add("appearance", SwitchField("appearance.follow_streaming", a.follow_streaming))
-        add("appearance", self._choice("appearance.job_notify", a.job_notify))
-        add("appearance", self._choice("copy.citation_style", self.config.copy.citation_style))
-
-    def _choice(self, key: str, value: str) -> ChoiceField:
-        name = key.split(".", 1)[1]
-        labels = _CHOICE_LABELS.get(name, {})
-        choices = _METADATA[key].get("choices") or tuple(labels)
-        return ChoiceField(key, value, [(labels.get(c, c), c) for c in choices])
+    @property
+    def _overrides(self) -> dict[str, Callable[[Any], SettingField]]:
+        """Fields that need more than their type gives: a hint, a picker, a limit."""
+        date = {name: (lambda value, key=f"request.{name}": TextField(
+            key, value, placeholder="MM/DD/YYYY", width="-short")) for name in _DATE_FIELDS}
+        return {
+            "request.model": lambda value: ModelField("request.model", value),
+            "request.agent_model": lambda value: TextField(
+                "request.agent_model", value,
+                placeholder=self._agent_model_placeholder(self._start_request.model),
+                suggestions=AGENT_MODEL_SUGGESTIONS),
+            "request.system_prompt": lambda value: MultilineField("request.system_prompt",
+                                                                  value),
+            "request.response_schema": lambda value: MultilineField(
+                "request.response_schema", value, height_class="-tall"),
+            "request.domain_filter": lambda value: ListField(
+                "request.domain_filter", value, limit=DOMAIN_FILTER_LIMIT,
+                check=_domain_check(DOMAIN_FILTER_LIMIT, "domain_filter"),
+                placeholder="nature.com, or -reddit.com to exclude; Enter adds"),
+            "request.image_domain_filter": lambda value: ListField(
+                "request.image_domain_filter", value, limit=IMAGE_FILTER_LIMIT,
+                check=_domain_check(IMAGE_FILTER_LIMIT, "image_domain_filter"),
+                placeholder="example.com, or -example.com to exclude; Enter adds"),
+            "request.image_format_filter": lambda value: FormatsField(
+                "request.image_format_filter", value,
+                help="Only images in these formats (none ticked = any); space toggles."),
+            "request.country": lambda value: TextField(
+                "request.country", value, placeholder="e.g. US", width="-short"),
+            "appearance.theme": lambda value: ChoiceField(
+                "appearance.theme", value,
+                [(name, name) for name in self._theme_names(value)], menu=True),
+            **{f"request.{name}": make for name, make in date.items()},
+        }
 
     def _theme_names(self, current: str) -> list[str]:
-        names = list(self._themes) if self._themes is not None else sorted(self.app.available_themes)
+        names = (list(self._themes) if self._themes is not None
+                 else sorted(self.app.available_themes))
         return names if current in names else [current, *names]
 
     @staticmethod
@@ -980,15 +412,11 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
         self._status = Static(self._hint(), id="settings-status", markup=False)
         with Vertical(id="settings-dialog"):
             yield self._header_widget
-            with _Form(id="settings-form"):
-                # Only the first section is mounted with the screen; the others follow right
-                # after the first paint, so the screen opens quickly however long the form.
-                for index, (section, widgets) in enumerate(self._sections.items()):
-                    body = _Section(
-                        Static(SECTION_TITLES[section], id=f"section-{section}",
-                               classes="section-title", markup=False),
-                        *widgets, id=f"settings-section-{section}")
-                    yield body if index == 0 else Lazy(body)
+            first, rest = self._split_at_first_screenful()
+            with _Form(id="settings-form", classes="-filling" if rest else ""):
+                yield from first
+                if rest:
+                    yield Lazy(_Rest(*rest))
             with Horizontal(id="settings-footer"):
                 yield self._status
                 if self.scope == "thread":
@@ -999,6 +427,30 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
                 yield Button("Save", id="settings-save", variant="primary", compact=True)
         # Every field's notes and state before it is mounted: no second layout pass for them.
         self.validate()
+
+    def _split_at_first_screenful(self) -> tuple[list[Widget], list[Widget]]:
+        """The sections as widgets: those that fill the first screenful, and the rest."""
+        size = self._app_size()
+        budget = size.height if size is not None else 50
+        rows = 0
+        first: list[Widget] = []
+        rest: list[Widget] = []
+        for section, widgets in self._sections.items():
+            title = Static(SECTION_TITLES[section], id=f"section-{section}",
+                           classes="section-title", markup=False)
+            if rows >= budget:
+                rest.append(_Section(title, *widgets, id=f"settings-section-{section}"))
+                continue
+            rows += 2
+            shown = 0
+            while shown < len(widgets) and rows < budget:
+                rows += FIELD_ROWS_AT_LEAST
+                shown += 1
+            first.append(_Section(title, *widgets[:shown], id=f"settings-section-{section}"))
+            if shown < len(widgets):
+                rest.append(_Section(*widgets[shown:], id=f"settings-section-{section}-rest"))
+        self._pending_rest = bool(rest)
+        return first, rest
 
     def _header(self, uses_agent: bool = False) -> Content:
         if self.scope == "thread":
@@ -1032,14 +484,15 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
     def on_mount(self) -> None:
         self._original_theme = self.app.theme
         self._ready = True
+        if not self._pending_rest:
+            self._all_mounted.set()
         self.fields["request.model"].focus_target.focus()
 
-    @on(_Section.Ready)
-    def _section_ready(self, event: _Section.Ready) -> None:
+    @on(_Rest.Ready)
+    def _rest_ready(self, event: _Rest.Ready) -> None:
         event.stop()
-        self._sections_pending -= 1
-        if self._sections_pending <= 0:
-            self._all_mounted.set()
+        self._all_mounted.set()
+        self.query_one(_Form).remove_class("-filling")
 
     def _schedule_validation(self) -> None:
         """Validate once for a burst of edits (a reset changes many fields at once)."""
@@ -1194,7 +647,7 @@ class SettingsScreen(ModalScreen[SettingsResult | None]):
 
     def reset_to(self, tables: Mapping[str, Any]) -> None:
         """Put every field of the given tables back to those values (saving is still needed)."""
-        for key, field in self.fields.items():
+        for field in self.fields.values():
             if field.table in tables:
                 field.write(getattr(tables[field.table], field.setting))
         self.validate()

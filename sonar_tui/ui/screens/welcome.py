@@ -6,11 +6,12 @@ from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Center, Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
+
+from sonar_tui.ui.bindings import bindings_for
 
 
 def home_relative(path: str) -> str:
@@ -55,11 +56,7 @@ class WelcomeScreen(Screen[str]):
     WelcomeScreen .buttons { height: auto; margin: 1 0 0 0; align-horizontal: center; }
     WelcomeScreen .buttons Button { margin: 0 1; }
     """
-    BINDINGS = [
-        Binding("d", "choose('demo')", "Demo", id="welcome.demo"),
-        Binding("c,escape", "choose('continue')", "Continue", id="welcome.continue"),
-        Binding("ctrl+q", "app.quit", "Quit", id="welcome.quit"),
-    ]
+    BINDINGS = bindings_for("welcome")
 
     def __init__(self, config_path: str) -> None:
         super().__init__()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from sonar_tui.ui.bindings import bindings_for
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
@@ -59,12 +59,7 @@ def source_prompt(source: dict, width: int = 40) -> Content:
 
 
 class SourceList(OptionList):
-    BINDINGS = [
-        Binding("y", "copy_url", "Copy URL", id="sources.copy_url",
-                tooltip="Copy the source's URL"),
-        Binding("escape,backspace", "back", "Back to answer", id="sources.back",
-                tooltip="Back to the citation in the answer"),
-    ]
+    BINDINGS = bindings_for("sources")
 
     class CopyUrl(Message):
         def __init__(self, source: dict) -> None:

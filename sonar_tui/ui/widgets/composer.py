@@ -6,7 +6,7 @@ ctrl+j (a bare line feed, which every terminal sends) is the newline key that al
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from sonar_tui.ui.bindings import bindings_for
 from textual.message import Message
 from textual.widgets import TextArea
 
@@ -24,16 +24,7 @@ class Composer(TextArea):
     }
     """
 
-    BINDINGS = [
-        Binding("enter", "submit", "Send", priority=True, id="composer.send",
-                tooltip="Send the question"),
-        Binding("ctrl+j,shift+enter", "newline", "Newline", key_display="ctrl+j",
-                priority=True, id="composer.newline",
-                tooltip="New line in the question"),
-        Binding("up", "recall_previous", "Previous question", show=False,
-                id="composer.recall",
-                tooltip="Earlier questions (in an empty composer)"),
-    ]
+    BINDINGS = bindings_for("composer")
 
     class Submitted(Message):
         def __init__(self, composer: Composer, text: str) -> None:

@@ -7,7 +7,7 @@ uses Textual's anchor: scrolling up releases it, End (or a new question) re-enga
 
 from __future__ import annotations
 
-from textual.binding import Binding
+from sonar_tui.ui.bindings import bindings_for
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.events import Click
@@ -35,45 +35,7 @@ class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
     }
     """
 
-    BINDINGS = [
-        Binding("end", "follow", "Follow", show=False, id="conversation.follow",
-                tooltip="Jump to the bottom and follow the answer"),
-        Binding("home", "top", "Top", show=False, id="conversation.top",
-                tooltip="Jump to the top of the thread"),
-        Binding("left_square_bracket", "select_answer(-1)", "Prev answer", show=False,
-                id="conversation.previous_answer",
-                tooltip="Select the previous answer"),
-        Binding("right_square_bracket", "select_answer(1)", "Next answer", show=False,
-                id="conversation.next_answer",
-                tooltip="Select the next answer"),
-        Binding("n", "marker(1)", "Next source", id="conversation.next_marker",
-                tooltip="Next [n] citation: highlight it and its source"),
-        Binding("N,shift+n", "marker(-1)", "Prev source", show=False,
-                id="conversation.previous_marker",
-                tooltip="Previous [n] citation"),
-        Binding("enter", "go_to_source", "Go to source", show=False,
-                id="conversation.go_to_source",
-                tooltip="Jump to the highlighted citation's source"),
-        Binding("y", "app.copy_answer", "Copy", id="conversation.copy",
-                tooltip="Copy the answer with its references"),
-        Binding("Y,shift+y", "app.copy_answer_plain", "Copy plain", show=False,
-                id="conversation.copy_plain",
-                tooltip="Copy the answer as plain text"),
-        Binding("c", "app.copy_code('nearest')", "Copy code", id="conversation.copy_code",
-                tooltip="Copy the code block nearest the middle of the view"),
-        Binding("C,shift+c", "app.copy_code('pick')", "Pick code", show=False,
-                id="conversation.pick_code",
-                tooltip="Pick a code block to copy"),
-        Binding("t", "toggle_reasoning", "Reasoning", show=False,
-                id="conversation.toggle_reasoning",
-                tooltip="Fold or unfold the reasoning"),
-        Binding("j,down", "scroll_down", show=False),
-        Binding("k,up", "scroll_up", show=False),
-        # Unanimated: an animated page scroll takes most of a second to arrive while an
-        # answer streams.
-        Binding("pageup", "page(-1)", show=False),
-        Binding("pagedown", "page(1)", show=False),
-    ]
+    BINDINGS = bindings_for("conversation")
 
     class AnswerSelected(Message):
         def __init__(self, conversation: Conversation, view: AnswerView | None) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from sonar_tui.ui.bindings import bindings_for
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
@@ -67,16 +67,7 @@ def hit_prompt(hit: SearchHit) -> Content:
 
 
 class ThreadList(OptionList):
-    BINDINGS = [
-        Binding("r", "rename", "Rename", id="sidebar.rename",
-                tooltip="Rename the thread"),
-        Binding("p", "pin", "Pin", id="sidebar.pin",
-                tooltip="Pin or unpin the thread"),
-        Binding("d,delete", "delete", "Delete", id="sidebar.delete",
-                tooltip="Delete the thread (asks first)"),
-        Binding("slash", "filter", "Filter", show=False, id="sidebar.filter",
-                tooltip="Search threads"),
-    ]
+    BINDINGS = bindings_for("threads")
 
     class Action(Message):
         """Rename, pin or delete was asked for a thread."""
@@ -163,6 +154,9 @@ class Sidebar(Vertical):
     @property
     def option_list(self) -> ThreadList:
         return self.query_one(ThreadList)
+
+    def focus_filter(self) -> None:
+        self.query_one("#thread-filter", Input).focus()
 
     def _width(self) -> int:
         return max(20, (self.size.width or 34) - 3)
