@@ -255,7 +255,7 @@ class Tmux:
                 time.sleep(rest)
 
     def kill(self, name: str) -> None:
-        with contextlib.suppress(TmuxError):  # already gone
+        with contextlib.suppress(TmuxError):
             self.command(f"kill-session -t {name}")
 
     def close(self) -> None:
@@ -279,6 +279,78 @@ class Tmux:
 
 def contains(text: str) -> Callable[[list[str]], bool]:
     return lambda lines: any(text in line for line in lines)
+
+
+def lacks(text: str) -> Callable[[list[str]], bool]:
+    return lambda lines: not any(text in line for line in lines)
+
+
+# What the footer (the screen's last line) shows while each part of sonar-tui has focus:
+# that part's own keys. A key meant for a part must wait until the part has focus: Textual
+# hands a key to the widget focused when the app reads it, so keys sent right after a
+# focus-moving key (Tab, ctrl+f) would go to the widget that had focus before.
+FOCUS_SIGNS = {"composer": "Send", "conversation": "Next source", "threads": "Rename"}
+
+
+def focused(where: str) -> Callable[[list[str]], bool]:
+    sign = FOCUS_SIGNS[where]
+    return lambda lines: bool(lines) and sign in lines[-1]
+
+
+BOLD = re.compile(r"\x1b\[(?:0;)?1m")  # SGR bold: how the sidebar draws its highlighted row
+
+
+def highlighted(tmux: Tmux, name: str, title: str) -> bool:
+    """Whether the sidebar row holding ``title`` is the highlighted one (drawn bold)."""
+    for line in tmux.capture(name, escapes=True):
+        at = line.find(title)
+        if at >= 0:
+            return BOLD.search(line[line.rfind("▊", 0, at) + 1:at]) is not None
+    return False
+
+
+def wait_highlighted(tmux: Tmux, name: str, title: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not highlighted(tmux, name, title):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the sidebar highlight never reached {title!r}")
+        time.sleep(0.01)
+
+
+def footer_changed(before: str) -> Callable[[list[str]], bool]:
+    return lambda lines: bool(lines) and lines[-1] != before
+
+
+def focus_threads(tmux: Tmux, name: str) -> None:
+    """Focus the thread list with shift+tab (from the composer: twice), each step waited
+    for (the footer changes with the focus)."""
+    for _ in range(8):
+        lines = tmux.capture(name)
+        if focused("threads")(lines):
+            return
+        tmux.keys(name, "BTab")
+        tmux.wait(name, footer_changed(lines[-1] if lines else ""), timeout=30, poll=0.01)
+    raise TimeoutError("shift+tab never reached the thread list")
+
+
+def settled(tmux: Tmux, name: str, since: float, quiet: float = 0.3,
+            timeout: float = 30) -> tuple[float, list[str]]:
+    """Poll until the screen has not changed for ``quiet`` seconds; returns when the final
+    screen was first seen (a capture after ``since``) and that screen. For changes drawn in
+    more than one frame (a layout that fills in): the time it was all there."""
+    deadline = time.monotonic() + timeout
+    last = tmux.capture(name)
+    first_seen = time.monotonic()
+    while True:
+        asked = time.monotonic()
+        lines = tmux.capture(name)
+        if lines != last:
+            last, first_seen = lines, asked
+        elif asked - first_seen >= quiet and first_seen >= since:
+            return first_seen, last
+        if asked > deadline:
+            raise TimeoutError("the screen never settled")
+        time.sleep(POLL)
 
 
 # ----------------------------------------------------------------------------- the app
@@ -441,6 +513,7 @@ class AppSession:
         self.tmux.wait(self.name, contains(PLACEHOLDER), timeout=60, poll=0.02)
         if self.kind == "app":
             self.tmux.wait(self.name, contains(READY_HINT), timeout=60, poll=0.02)
+            self.tmux.wait(self.name, focused("composer"), timeout=60, poll=0.02)
         time.sleep(0.5)  # let start-up work (sidebar, timers) settle before timing
 
     def ask(self, question: str = QUESTION) -> float:

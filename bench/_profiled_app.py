@@ -5,8 +5,8 @@
 
 SIGUSR1 starts profiling the main thread (the event loop), SIGUSR2 stops it and writes
 PATH (cProfile: pstats data; pyinstrument: the session, PATH.txt call tree, PATH.html),
-then creates PATH.done. So only the interval being studied is profiled, in the
-real app in a real terminal, without changing the app.
+then creates PATH.done (and PATH.started once profiling runs). So only the interval being
+studied is profiled, in the real app in a real terminal, without changing the app.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def _start(signum, frame) -> None:
         # "disabled": sample the main thread's whole stack, whichever task is running.
         _profiler = Profiler(interval=0.001, async_mode="disabled")
         _profiler.start()
+    Path(str(OUT) + ".started").touch()  # the bench waits for it before pressing Enter
 
 
 def _stop(signum, frame) -> None:

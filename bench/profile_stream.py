@@ -44,11 +44,11 @@ from sonar_tui.mock.content import last_line  # noqa: E402
 
 # Functions whose cumulative time tells the streaming path's story.
 KEY_FUNCTIONS = (
-    "stream.py:_flush", "stream.py:_close_stream", "stream.py:_start_live", "stream.py:finish",
-    "stream.py:plan_cuts", "stream.py:boundaries",
-    "_markdown.py:append", "_markdown.py:update", "_markdown.py:_update_from_block",
-    "_markdown.py:_parse_markdown", "_markdown.py:_run",
-    "markdown.py:_token_to_content", "markdown.py:mark_citations",
+    "stream.py:_flush_now", "stream.py:segments_changed", "stream.py:_prepare_tail",
+    "stream.py:lay_out", "stream.py:render_line", "stream.py:virtualize", "stream.py:finish",
+    "stream.py:plan_cuts", "stream.py:boundaries", "stream.py:append",
+    "markdown.py:parse_blocks", "markdown.py:lay_out", "markdown.py:inline_content",
+    "markdown.py:_text_rows", "markdown.py:highlight_code",
     "app.py:_handle", "app.py:_run_answer", "client.py:stream", "sonar.py:feed",
     "service.py:ask", "answer.py:add_text", "answer.py:set_meta",
     "answer.py:refresh_header", "live.py:add_text", "sanitize.py:clean_text",
@@ -63,7 +63,9 @@ KEY_FUNCTIONS = (
 def run_profiled(mode: str, chunks: int, pace: float | None, out: Path, work: Path,
                  tmux: Tmux) -> float:
     done = Path(str(out) + ".done")
+    started = Path(str(out) + ".started")
     done.unlink(missing_ok=True)  # left by an earlier run into the same directory
+    started.unlink(missing_ok=True)
     with MockProcess(chunks=chunks, pace=pace, workdir=work) as mock:
         session = AppSession(tmux, work, mock, argv=[
             PYTHON, str(BENCH_DIR / "_profiled_app.py"), "--db", str(work / f"{mode}.db")],
@@ -74,7 +76,11 @@ def run_profiled(mode: str, chunks: int, pace: float | None, out: Path, work: Pa
             tmux.wait(session.name, contains(QUESTION), timeout=10)
             pid = tmux.pane_pid(session.name)
             os.kill(pid, signal.SIGUSR1)
-            time.sleep(0.2)
+            deadline = time.monotonic() + 60
+            while not started.exists():  # the profiler runs before Enter is pressed
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the profiler did not start")
+                time.sleep(0.01)
             enter = tmux.keys(session.name, "Enter")
             seen, _ = tmux.wait(session.name, contains(last_line(chunks)), timeout=600)
             os.kill(pid, signal.SIGUSR2)

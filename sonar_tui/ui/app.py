@@ -81,7 +81,6 @@ from sonar_tui.ui.widgets.answer import AnswerView
 from sonar_tui.ui.widgets.citations import SourceList
 from sonar_tui.ui.widgets.composer import Composer
 from sonar_tui.ui.widgets.conversation import Conversation
-from sonar_tui.ui.widgets.markdown import CompactFence
 from sonar_tui.ui.widgets.sidebar import JOB_WORDS, PAGE_SIZE, ThreadList
 
 log = logging.getLogger(__name__)
@@ -103,8 +102,13 @@ class SonarApp(App[None]):
                 tooltip="Start a new thread"),
         Binding("ctrl+f", "search", "Search", id="app.search",
                 tooltip="Search every thread (full text)"),
+        # Early: on a narrow screen the footer shows only the first keys, and Help is the
+        # one that leads to all the others.
+        Binding("f1,question_mark", "help", "Help", id="app.help",
+                tooltip="This help"),
         Binding("escape", "escape", "Stop", show=False, id="app.stop",
-                tooltip="Stop the streaming answer (its partial text is kept)"),
+                tooltip="Stop the streaming answer (its partial text is kept); close the "
+                        "thread drawer"),
         Binding("ctrl+r", "regenerate", "Regenerate", id="app.regenerate",
                 tooltip="Answer the last question again, or retry after an error"),
         Binding("f2", "edit_last", "Edit last", show=False, id="app.edit_last",
@@ -130,8 +134,6 @@ class SonarApp(App[None]):
                 tooltip="Attach an image to the next question"),
         Binding("f8", "ask_background", "Background", show=False, id="app.ask_background",
                 tooltip="Send as a background job (it survives quitting)"),
-        Binding("f1,question_mark", "help", "Help", id="app.help",
-                tooltip="This help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True,
                 tooltip="Quit"),
     ]
@@ -340,11 +342,10 @@ class SonarApp(App[None]):
 
     def _apply_layout_settings(self) -> None:
         main = self.main
-        panel = self.config.appearance.citation_panel
-        main.set_class(panel == "bottom", "-citations-bottom")
-        main.set_class(panel == "hidden", "-citations-hidden")
+        main.place_sources(self.config.appearance.citation_panel)
         if main.is_mounted:  # at start-up the screen applies it itself, once composed
-            main.conversation.follow_streaming = self.config.appearance.follow_streaming
+            for conversation in main.query(Conversation):
+                conversation.follow_streaming = self.config.appearance.follow_streaming
 
     # ------------------------------------------------------------------ store failures
 
@@ -419,6 +420,7 @@ class SonarApp(App[None]):
             await self.service.delete(thread_id)
             if self.main.thread_id == thread_id:
                 await self.main.show_empty_thread()
+            await self.main.forget_thread(thread_id)
             self.notify("Thread deleted.")
         await self.refresh_threads()
 
@@ -859,14 +861,14 @@ class SonarApp(App[None]):
 
     def action_search(self) -> None:
         main = self.main
-        main.add_class("-sidebar-open")
-        main.remove_class("-sidebar-closed")
+        main.show_sidebar()
         main.query_one("#thread-filter").focus()
 
     def action_escape(self) -> None:
-        """Esc: stop the answer streaming in this thread; otherwise back to the composer."""
+        """Esc: close the thread drawer; stop the answer streaming in this thread; otherwise
+        back to the composer."""
         main = self.main
-        if self.screen is not main:
+        if self.screen is not main or main.close_drawer():
             return
         live = self.live.get(main.thread_id or 0) or next(
             (p for p in self.pending), None)
@@ -917,14 +919,10 @@ class SonarApp(App[None]):
         self.main.conversation.action_toggle_reasoning()
 
     def action_toggle_citations(self) -> None:
-        self.main.toggle_class("-citations-hidden")
+        self.main.toggle_sources()
 
     def action_toggle_sidebar(self) -> None:
-        main = self.main
-        if main.has_class("-narrow"):
-            main.toggle_class("-sidebar-open")
-        else:
-            main.toggle_class("-sidebar-closed")
+        self.main.toggle_sidebar()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -1177,13 +1175,14 @@ class SonarApp(App[None]):
     def _nearest_fence(self, view: AnswerView) -> int:
         """The code block closest to the middle of the visible conversation."""
         conversation = self.main.conversation
-        fences = list(view.body.query(CompactFence))
+        body = view.body
+        fences = body.fence_rows()
         if not fences:
             return 0
+        top = body.content_region.y
         middle = conversation.region.y + conversation.region.height // 2
         return min(range(len(fences)),
-                   key=lambda i: abs(fences[i].region.y + fences[i].region.height // 2 - middle)
-                   if fences[i].region.height else 10**6)
+                   key=lambda i: abs(top + (fences[i][0] + fences[i][1]) // 2 - middle))
 
     def copy_source_url(self, source: dict) -> None:
         url = safe_url(source.get("url") or "")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import pytest
 
 from sonar_tui.mock import last_line
 from sonar_tui.store import Store
+from sonar_tui.ui.screens.main import KEEP_FINISHED
 from sonar_tui.ui.screens.welcome import WelcomeScreen
 from sonar_tui.ui.widgets.answer import ReasoningBlock
 from sonar_tui.ui.widgets.citations import SourceList
+from sonar_tui.ui.widgets.conversation import Conversation
 from tests.ui.appkit import (
     Harness,
     ask,
@@ -208,6 +211,149 @@ async def test_switching_threads_keeps_both_answers_streaming(harness):
     ends = {n for m in messages for n in (250, 400)
             if m[-1].content.rstrip().endswith(last_line(n))}
     assert ends == {250, 400}
+
+
+async def start_streaming_then_leave(pilot, harness, chunks: int):
+    """A finished thread, then a streaming one, then back to the finished one."""
+    app = pilot.app
+    await ask_and_wait(pilot, "A finished thread")
+    finished = app.main.thread_id
+    await pilot.press("ctrl+n")
+    harness.configure(chunks=chunks, pace=100)
+    await ask(pilot, "A long answer")
+    await wait_until(pilot, lambda: app.live and last_answer(app).body.source, "streaming")
+    view = last_answer(app)
+    conversation = app.main.conversation
+    await app.main.open_thread(finished)
+    await pilot.pause()
+    assert app.main.conversation.question_texts() == ["A finished thread"]
+    return finished, view, conversation
+
+
+async def test_a_streaming_thread_left_and_reopened_keeps_its_views(harness):
+    app = harness.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        _, view, conversation = await start_streaming_then_leave(pilot, harness, chunks=3000)
+        live = view.live
+        # Hidden, not rebuilt: the same view keeps receiving the answer.
+        assert not conversation.display and view.is_attached and live.view is view
+        hidden_at = len(view.body.source)
+        await wait_until(pilot, lambda: len(view.body.source) > hidden_at + 200,
+                         "text arriving while hidden")
+        await app.main.open_thread(live.thread_id)
+        assert app.main.conversation is conversation and conversation.display
+        assert last_answer(app) is view and conversation.selected is view
+        assert app.main.composer.questions == ["A long answer"]
+        # The finished thread just left is kept too (hidden), for a quick way back.
+        assert [c.question_texts() for c in app.main.query(Conversation)
+                if not c.display] == [["A finished thread"]]
+
+
+async def test_an_answer_that_ends_while_its_thread_is_hidden_is_shown_whole(harness):
+    app = harness.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        finished, view, conversation = await start_streaming_then_leave(pilot, harness,
+                                                                        chunks=300)
+        await wait_until(pilot, lambda: idle(app), "the answer to end, hidden")
+        await app.workers.wait_for_complete()
+        assert view.status == "complete"
+        await app.main.open_thread(view.live.thread_id)
+        assert last_answer(app) is view
+        await pilot.pause()
+        assert view.body.source.rstrip().endswith(last_line(300))
+        await app.main.open_thread(finished)
+        assert app.main.conversation.question_texts() == ["A finished thread"]
+
+
+async def test_kept_conversations_are_bounded_and_a_streaming_one_is_always_kept(harness):
+    """Going back is instant for the threads left last, but only KEEP_FINISHED finished
+    threads stay mounted (hidden); a thread whose answer streams stays whatever happens,
+    and its view keeps receiving the answer while hidden."""
+    app = harness.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        finished = []
+        for n in range(KEEP_FINISHED + 2):
+            await pilot.press("ctrl+n")
+            await ask_and_wait(pilot, f"Finished thread {n}")
+            finished.append(app.main.thread_id)
+        await pilot.press("ctrl+n")
+        harness.configure(chunks=3000, pace=100)
+        await ask(pilot, "A long answer")
+        await wait_until(pilot, lambda: app.live and last_answer(app).body.source, "streaming")
+        view = last_answer(app)
+        for thread_id in finished:  # more threads than are kept, the streaming one left
+            await app.main.open_thread(thread_id)
+            await pilot.pause()
+            conversations = list(app.main.query(Conversation))
+            assert len(conversations) <= KEEP_FINISHED + 2  # shown + kept + the streaming one
+        assert view.is_attached and view.live.view is view
+        kept = [c.question_texts() for c in app.main.query(Conversation) if not c.display]
+        assert ["A long answer"] in kept
+        assert len(kept) == KEEP_FINISHED + 1, kept
+        before = len(view.body.source)
+        await wait_until(pilot, lambda: len(view.body.source) > before + 200,
+                         "the hidden answer still receiving text")
+        # The oldest finished threads were let go: opening one builds it again.
+        mounted = list(app.main.query(Conversation))
+        await app.main.open_thread(finished[0])
+        assert app.main.conversation not in mounted
+        assert app.main.conversation.question_texts() == ["Finished thread 0"]
+
+
+async def test_thread_switches_asked_at_once_end_on_the_last_one_asked(harness):
+    """The start-up's empty thread, a thread opened from the sidebar, ctrl+n: they run in
+    different tasks. Interleaved, the switcher used to show an empty pane under the title
+    of the thread opened last."""
+    app = harness.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "A finished thread")
+        thread_id = app.main.thread_id
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        async def later(delay: float) -> None:
+            await asyncio.sleep(delay)
+            await app.main.open_thread(thread_id)
+
+        for delay in (0, 0.001, 0.01):
+            await asyncio.gather(app.main.show_empty_thread(), later(delay))
+            await pilot.pause()
+            shown = app.main.conversation
+            assert app.main.thread_id == thread_id and shown.display
+            assert shown.question_texts() == ["A finished thread"] and len(shown.answers()) == 1
+            await asyncio.gather(app.main.open_thread(thread_id), app.main.show_empty_thread())
+            await pilot.pause()
+            assert app.main.thread_id is None and not app.main.conversation.answers()
+
+
+async def test_a_kept_thread_changed_by_another_window_is_rebuilt_when_reopened(harness):
+    app = harness.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "A finished thread")
+        thread_id = app.main.thread_id
+        kept = app.main.conversation
+        assert kept.max_scroll_y > 5
+        kept.scroll_to(y=3, animate=False, immediate=True)  # the reader scrolled up a little
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await app.main.open_thread(thread_id)  # unchanged: shown as it was left
+        await pilot.pause()
+        assert app.main.conversation is kept and kept.question_texts() == ["A finished thread"]
+        assert kept.scroll_y == 3
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        other = await Store.open(harness.db_path)  # a second window asks in that thread
+        try:
+            await other.add_user_message(thread_id, "A question from the other window")
+        finally:
+            await other.close()
+        await app.main.open_thread(thread_id)
+        assert app.main.conversation.question_texts() == [
+            "A finished thread", "A question from the other window"]
 
 
 async def test_without_a_key_the_welcome_screen_says_how_to_set_one(harness):

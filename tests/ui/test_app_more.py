@@ -11,8 +11,6 @@ from sonar_tui.references import code_blocks
 from sonar_tui.store import FinalAnswer, Store
 from sonar_tui.ui.screens.help import HelpScreen
 from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
-from sonar_tui.ui.widgets.markdown import AnswerMarkdown
-from sonar_tui.ui.widgets.stream import SegmentStub
 from tests.ui.appkit import Harness, ask_and_wait, idle, last_answer, ready, wait_until
 
 
@@ -282,9 +280,9 @@ async def test_attaching_an_image_sends_it_with_the_next_question(harness, tmp_p
     assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
 
 
-async def test_a_long_streamed_answer_keeps_only_what_is_near_the_view_rendered(tmp_path):
-    """Far segments become stubs as the answer streams; only those near the viewport are
-    Markdown widgets, so layout cost stays flat however long the answer grows."""
+async def test_a_long_streamed_answer_is_one_widget_with_rows_kept_only_near_the_view(tmp_path):
+    """However long the answer, it is one widget (layout cost stays flat), and only the
+    segments near the viewport keep laid-out rows (memory stays flat)."""
     harness = Harness(tmp_path, chunks=8000)  # ~64 KB: a few dozen segments
     try:
         app = harness.app()
@@ -293,10 +291,14 @@ async def test_a_long_streamed_answer_keeps_only_what_is_near_the_view_rendered(
             await ask_and_wait(pilot, "How do B-trees work?")
             body = last_answer(app).body
             assert len(body.source) > 60_000
-            stubs = body.query_children(SegmentStub)
-            rendered = body.query_children(AnswerMarkdown)
-            assert len(stubs) >= 10, (len(stubs), len(rendered))
-            assert len(rendered) <= 12, (len(stubs), len(rendered))
+            assert len(body.query("*")) == 2  # its sealed rows and its live rows
+            kept = [segment for segment in body.segments if segment.rows is not None]
+            rows = sum(len(segment.rows or ()) for segment in kept)
+            assert len(body.segments) >= 20 and len(kept) < len(body.segments) / 2, \
+                (len(body.segments), len(kept))
+            assert rows <= 8 * 50, rows  # the view and three screens either side
+            widgets = len(app.main.conversation.query("*"))
+            assert widgets < 40, widgets
     finally:
         harness.close()
 

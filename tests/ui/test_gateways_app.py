@@ -54,7 +54,7 @@ async def test_recorded_openrouter_sources_reach_the_panel_the_copy_and_the_expo
         panel = app.main.citations
         assert [s["url"] for s in panel.sources] == URLS
         assert panel.source_list.option_count == 5
-        first = str(panel.source_list.get_option_at_index(0).prompt)
+        first = " ".join(str(panel.source_list.get_option_at_index(0).prompt).split())
         assert "[1] AI Agent Framework, the Pydantic" in first and "github.com" in first
         assert not view.query("#no-sources")  # it has its sources: nothing to say
 

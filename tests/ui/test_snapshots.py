@@ -182,3 +182,29 @@ def test_theme_on_the_answer_view(snap_compare, harness, theme):
 
     assert snap_compare(app, run_before=run_before, terminal_size=(120, 36))
 
+
+
+def test_narrow_layout_80x24_with_the_thread_drawer_open(snap_compare, harness):
+    """The thread list opens over the conversation; the sources stay below it."""
+    harness.configure(chunks=80)
+
+    async def run_before(pilot):
+        await ready(pilot)
+        await ask_and_wait(pilot, QUESTION)
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+
+    assert snap_compare(harness.app(), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_wide_layout_with_both_panels_hidden(snap_compare, harness):
+    """Hiding the panels leaves the conversation its width, centred."""
+    harness.configure(chunks=80)
+
+    async def run_before(pilot):
+        await ready(pilot)
+        await ask_and_wait(pilot, QUESTION)
+        await pilot.press("ctrl+b", "ctrl+g")
+        await settle(pilot)
+
+    assert snap_compare(harness.app(), run_before=run_before, terminal_size=(140, 44))

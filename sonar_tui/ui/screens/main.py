@@ -6,63 +6,105 @@ the service and the workers (so answers keep streaming whatever is on screen).
 
 from __future__ import annotations
 
+import asyncio
+from itertools import count
 from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Markdown, Static
+from textual.widgets import ContentSwitcher, Footer, Header, Static
 
 from sonar_tui.store.models import ThreadRecord
 from sonar_tui.ui.widgets.answer import AnswerView, LinkLines, RelatedList
 from sonar_tui.ui.widgets.citations import CitationPanel, SourceList
 from sonar_tui.ui.widgets.composer import Composer
 from sonar_tui.ui.widgets.conversation import DEMO_SUGGESTIONS, Conversation, empty_thread_hint
-from sonar_tui.ui.widgets.markdown import CitationClicked
+from sonar_tui.ui.widgets.markdown import CitationClicked, LinkClicked
 from sonar_tui.ui.widgets.sidebar import PAGE_SIZE, Sidebar, ThreadList
 from sonar_tui.ui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
     from sonar_tui.ui.app import SonarApp
 
+WIDE = 110  # columns from which the panels sit beside the conversation
 FIRST_PAGE = 12  # messages mounted when a thread opens (about six exchanges)
+KEEP_FINISHED = 3  # conversations of finished threads kept mounted, hidden, for going back
 OLDER_PAGE = 10
 SEARCH_DEBOUNCE = 0.15
 
 
+# The containers that only lay the screen out are BLANK: they draw nothing of their own
+# (no border, no background of their own), and a BLANK widget's rows are one strip
+# repeated, which every frame of a streaming answer would otherwise build row by row.
+
+
+class Columns(Horizontal):
+    BLANK = True
+
+
+class Column(Vertical):
+    BLANK = True
+
+
+class Conversations(ContentSwitcher):
+    BLANK = True
+
+
+def sidebar_width(width: int) -> int:
+    return max(24, min(36, round(width * 0.22)))
+
+
+def sources_width(width: int) -> int:
+    return max(30, min(48, round(width * 0.28)))
+
+
 class MainScreen(Screen):
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    """Layout: on a wide screen the thread list and the sources panel have columns of
+    their own, and the conversation the width that leaves; showing or hiding a panel
+    never changes that width (the conversation stays centred in the room left), so no
+    text is wrapped again and the reader's place does not move. A panel without a column
+    (the thread list on a narrow screen, the sources panel set to "hidden") opens as a
+    drawer over the conversation. On a narrow screen the sources panel sits below the
+    conversation (only its height changes when it is toggled)."""
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     AUTO_FOCUS = "#composer"
     DEFAULT_CSS = """
     MainScreen { layout: vertical; }
-    MainScreen > #main { height: 1fr; }
+    MainScreen > #main { height: 1fr; layers: base drawer; align-horizontal: center; }
     /* The centre never collapses: a zero-width composer crashes TextArea's rendering. */
     MainScreen #center { width: 1fr; height: 1fr; min-width: 40; }
-    MainScreen #sidebar { width: 22%; min-width: 24; max-width: 36; }
-    MainScreen #citations { width: 28%; min-width: 30; max-width: 48; }
+    MainScreen #sidebar { dock: left; }
+    MainScreen #citations { dock: right; }
+    MainScreen #conversations { height: 1fr; }
     MainScreen #attachments { height: auto; color: $text-muted; padding: 0 2; display: none; }
     MainScreen #attachments.-shown { display: block; }
 
     MainScreen.-sidebar-closed #sidebar { display: none; }
-    MainScreen.-narrow #sidebar { display: none; }
-    MainScreen.-narrow.-sidebar-open #sidebar { display: block; width: 28; min-width: 20; }
-
     MainScreen.-citations-hidden #citations { display: none; }
-    MainScreen.-narrow > #main, MainScreen.-citations-bottom > #main { layout: vertical; }
     MainScreen.-narrow #citations, MainScreen.-citations-bottom #citations {
-        width: 1fr; max-width: 100%; height: 30%; min-height: 5; max-height: 14;
+        dock: bottom; width: 100%; height: 30%; min-height: 5; max-height: 14;
         border-left: none;
         border-top: hkey $border-blurred;
     }
-    MainScreen.-narrow #center, MainScreen.-citations-bottom #center { height: 1fr; }
-    MainScreen.-narrow.-sidebar-open > #main { layout: horizontal; }
-    MainScreen.-narrow.-sidebar-open #citations { display: none; }
+    /* Drawers: over the conversation, which keeps its width. */
+    MainScreen.-narrow #sidebar { layer: drawer; display: none; width: 32; max-width: 80%; }
+    MainScreen.-narrow.-sidebar-open #sidebar { display: block; }
+    MainScreen.-citations-overlay #citations { layer: drawer; }
+    MainScreen.-narrow #sidebar, MainScreen.-citations-overlay #citations {
+        background: $panel;
+    }
     """
 
     def __init__(self) -> None:
         super().__init__(id="main-screen")
         self.thread: ThreadRecord | None = None
+        self._conversation_ids = count(1)
+        self._conversation = self._new_conversation()
+        self._recent: list[Conversation] = []  # hidden, most recently left first
+        self._switching = asyncio.Lock()
 
     @property
     def sonar(self) -> SonarApp:
@@ -70,10 +112,11 @@ class MainScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
-        with Horizontal(id="main"):
+        with Columns(id="main"):
             yield Sidebar(clock=self.sonar.clock, id="sidebar")
-            with Vertical(id="center"):
-                yield Conversation(id="conversation")
+            with Column(id="center"):
+                yield Conversations(self._conversation, id="conversations",
+                                      initial=self._conversation.id)
                 yield Static(id="attachments")
                 yield Composer(id="composer")
             yield CitationPanel(id="citations")
@@ -82,12 +125,82 @@ class MainScreen(Screen):
 
     def on_mount(self) -> None:
         self.conversation.follow_streaming = self.sonar.config.appearance.follow_streaming
+        self.fit_columns()
+
+    def on_resize(self) -> None:
+        self.fit_columns()
+
+    # ------------------------------------------------------------------ panels
+
+    def fit_columns(self) -> None:
+        """Columns from the screen's width and the panels' places (settings), never from
+        whether a panel is shown at the moment."""
+        width = self.size.width
+        if not width or not self.is_mounted:
+            return
+        center, sidebar, citations = (self.query_one("#center"), self.sidebar,
+                                      self.citations)
+        if width < WIDE:
+            for widget in (center, sidebar, citations):
+                widget.styles.width = None  # the stylesheet's
+            return
+        sidebar.styles.width = sidebar_width(width)
+        citations.styles.width = sources_width(width)
+        beside = not (self.has_class("-citations-bottom") or self.has_class("-citations-overlay"))
+        center.styles.width = max(40, width - sidebar_width(width)
+                                  - (sources_width(width) if beside else 0))
+
+    def place_sources(self, place: str) -> None:
+        """The sources panel's place (appearance.citation_panel): right, bottom, hidden (a
+        drawer, shown by ctrl+g)."""
+        self.set_class(place == "bottom", "-citations-bottom")
+        self.set_class(place == "hidden", "-citations-overlay")
+        self.set_class(place == "hidden", "-citations-hidden")
+        self.fit_columns()
+
+    def _focus_out_of(self, panel) -> None:
+        focused = self.focused
+        if focused is not None and panel in focused.ancestors_with_self:
+            self.composer.focus()
+
+    def toggle_sidebar(self) -> None:
+        if self.has_class("-narrow"):
+            opening = not self.has_class("-sidebar-open")
+            self.set_class(opening, "-sidebar-open")
+            if opening:
+                self.sidebar.option_list.focus()  # a drawer is opened to pick a thread
+        else:
+            self.toggle_class("-sidebar-closed")
+            opening = not self.has_class("-sidebar-closed")
+        if not opening:
+            self._focus_out_of(self.sidebar)
+
+    def toggle_sources(self) -> None:
+        self.toggle_class("-citations-hidden")
+        if self.has_class("-citations-hidden"):
+            self._focus_out_of(self.citations)
+
+    def show_sidebar(self) -> None:
+        self.add_class("-sidebar-open")
+        self.remove_class("-sidebar-closed")
+
+    def close_drawer(self) -> bool:
+        """Close the thread list's drawer (narrow screen); False if it was not open."""
+        if self.has_class("-narrow") and self.has_class("-sidebar-open"):
+            self.remove_class("-sidebar-open")
+            self._focus_out_of(self.sidebar)
+            return True
+        return False
 
     # ------------------------------------------------------------------ shortcuts
 
     @property
     def conversation(self) -> Conversation:
-        return self.query_one(Conversation)
+        """The conversation on screen (others may stream, hidden, in the background)."""
+        return self._conversation
+
+    def _new_conversation(self) -> Conversation:
+        return Conversation(id=f"conversation-{next(self._conversation_ids)}")
 
     @property
     def sidebar(self) -> Sidebar:
@@ -111,23 +224,89 @@ class MainScreen(Screen):
 
     # ------------------------------------------------------------------ threads
 
+    async def _conversation_for(self, thread: ThreadRecord | None) -> tuple[Conversation, bool]:
+        """Put the conversation that will show ``thread`` on screen; True if it already
+        shows that thread as it stands.
+
+        Conversations stay mounted, hidden (a hidden conversation costs nothing in
+        layout), for threads whose answer is still streaming and for the KEEP_FINISHED
+        threads the reader left last, so going back shows them at once, scrolled as they
+        were, instead of building them again. A thread that changed in the database since
+        it was left (another window wrote to it) is built again.
+        """
+        current = self.conversation
+        thread_id = thread.id if thread is not None else None
+        if thread_id is not None and current.thread_id == thread_id:
+            return current, False  # opening the thread on screen again rebuilds it
+        switcher = self.query_one("#conversations", ContentSwitcher)
+        current.left_as = None
+        if current.thread_id is not None:
+            if not current.streaming:
+                left = await self.sonar.service.get_thread(current.thread_id)
+                current.left_as = _state_of(left) if left is not None else None
+            if current in self._recent:
+                self._recent.remove(current)
+            self._recent.insert(0, current)
+        kept = next((c for c in self._recent if thread_id is not None
+                     and c.thread_id == thread_id), None)
+        up_to_date = kept is not None and (kept.left_as is None or thread is None
+                                           or kept.left_as == _state_of(thread))
+        target = kept or self._new_conversation()
+        target.follow_streaming = current.follow_streaming
+        if kept is None:
+            await switcher.add_content(target)
+        else:
+            self._recent.remove(kept)
+        had_focus = self.focused is current
+        switcher.current = target.id
+        self._conversation = target
+        if had_focus:
+            target.focus()
+        if target.selected is not None:  # the citation panel follows the pane
+            self.citations.show_sources(target.selected.sources, keep_highlight=False)
+        keep = set(self._recent[:KEEP_FINISHED])
+        dropped = [c for c in switcher.query_children(Conversation)
+                   if c is not target and c not in keep and not c.streaming]
+        self._recent = [c for c in self._recent if c not in dropped]
+        await switcher.remove_children(dropped)
+        target.left_as = None
+        return target, up_to_date
+
     async def show_empty_thread(self) -> None:
-        self.thread = None
-        self.sub_title = "New thread"
-        self.sidebar.select_thread(None)
-        demo = self.sonar.demo
-        await self.conversation.show_thread(None, [], has_older=False,
-                                            empty_hint=empty_thread_hint(demo),
-                                            suggestions=DEMO_SUGGESTIONS if demo else None)
-        self.composer.questions = []
-        self.sonar.refresh_status()
+        async with self._switching:
+            self.thread = None
+            self.sub_title = "New thread"
+            self.sidebar.select_thread(None)
+            demo = self.sonar.demo
+            conversation, _ = await self._conversation_for(None)
+            await conversation.show_thread(None, [], has_older=False,
+                                           empty_hint=empty_thread_hint(demo),
+                                           suggestions=DEMO_SUGGESTIONS if demo else None)
+            self.composer.questions = []
+            self.sonar.refresh_status()
 
     async def open_thread(self, thread_id: int, message_id: int | None = None) -> None:
+        # One switch at a time, in the order asked: the start-up's empty thread, a thread
+        # opened from the sidebar and ctrl+n run in different tasks, and interleaved they
+        # left one thread's title over another's (or no) conversation.
+        async with self._switching:
+            await self._open_thread(thread_id, message_id)
+
+    async def _open_thread(self, thread_id: int, message_id: int | None) -> None:
         app = self.sonar
         thread = await app.service.get_thread(thread_id)
         if thread is None:
             app.notify("That thread no longer exists.", severity="warning")
             await app.refresh_threads()
+            return
+        self.thread = thread
+        self.show_thread_title()
+        self.sidebar.select_thread(thread.id)
+        conversation, shown = await self._conversation_for(thread)
+        if shown and message_id is None:
+            self.composer.questions = conversation.question_texts()
+            conversation.schedule_virtualize()  # the pane may have changed size meanwhile
+            app.refresh_status()
             return
         if message_id is None:
             messages, has_older = await app.service.load_page(thread_id, FIRST_PAGE)
@@ -136,15 +315,19 @@ class MainScreen(Screen):
             start = next((i for i, m in enumerate(everything) if m.id >= message_id), 0)
             start = max(0, start - 1)
             messages, has_older = everything[start:], start > 0
-        self.thread = thread
-        self.show_thread_title()
-        self.sidebar.select_thread(thread.id)
         live = app.live_for(thread.id)
-        await self.conversation.show_thread(thread.id, messages, has_older=has_older, live=live)
+        await conversation.show_thread(thread.id, messages, has_older=has_older, live=live)
         self.composer.questions = [m.content for m in messages if m.role == "user"]
         if message_id is not None:
             self._reveal_message(message_id)
         app.refresh_status()
+
+    async def forget_thread(self, thread_id: int) -> None:
+        """A deleted thread: its kept conversation goes (the one on screen is replaced by
+        the caller)."""
+        gone = [c for c in self._recent if c.thread_id == thread_id]
+        self._recent = [c for c in self._recent if c not in gone]
+        await self.query_one("#conversations", ContentSwitcher).remove_children(gone)
 
     def show_thread_title(self) -> None:
         thread = self.thread
@@ -174,6 +357,7 @@ class MainScreen(Screen):
     async def _opened(self, event: Sidebar.Opened) -> None:
         with self.sonar.store_errors("open that thread"):
             await self.open_thread(event.target.thread_id, event.target.message_id)
+            self.close_drawer()  # on a narrow screen the thread is what the reader wants now
             if event.target.message_id is not None:
                 self.conversation.focus()
 
@@ -183,8 +367,6 @@ class MainScreen(Screen):
 
     @work(exclusive=True, group="search")
     async def _run_search(self, query: str) -> None:
-        import asyncio
-
         if not query.strip():
             await self.sonar.refresh_threads()
             return
@@ -205,6 +387,8 @@ class MainScreen(Screen):
 
     @on(Conversation.AnswerSelected)
     def _answer_selected(self, event: Conversation.AnswerSelected) -> None:
+        if event.conversation is not self.conversation:
+            return  # a conversation kept hidden while its answer streams
         self.citations.show_sources(event.view.sources if event.view else [], keep_highlight=False)
 
     @on(Conversation.MarkerChosen)
@@ -216,7 +400,7 @@ class MainScreen(Screen):
             return
         if event.focus:
             if self.has_class("-citations-hidden"):
-                self.remove_class("-citations-hidden")
+                self.toggle_sources()
             self.citations.source_list.focus()
 
     @on(SourceList.Back)
@@ -250,8 +434,8 @@ class MainScreen(Screen):
     def _open_image(self, event: LinkLines.Open) -> None:
         self.sonar.open_link(event.url, "Image")
 
-    @on(Markdown.LinkClicked)
-    def _link(self, event: Markdown.LinkClicked) -> None:
+    @on(LinkClicked)
+    def _link(self, event: LinkClicked) -> None:
         event.stop()
         self.sonar.open_link(event.href, "Link")
 
@@ -269,3 +453,9 @@ class MainScreen(Screen):
         await self.conversation.prepend_older(messages, has_older=has_older)
         self.composer.questions = [m.content for m in messages if m.role == "user"] \
             + self.composer.questions
+
+
+def _state_of(thread: ThreadRecord) -> tuple[float, int]:
+    """What changes whenever a thread's messages do."""
+    return thread.updated_at, thread.message_count
+

@@ -11,6 +11,7 @@ from textual.content import Content
 from textual.events import Click
 from textual.message import Message
 from textual.style import Style
+from textual.widget import Widget
 from textual.widgets import Collapsible, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -19,8 +20,8 @@ from sonar_tui.sanitize import clean_line, clean_text, safe_url, url_domain
 from sonar_tui.store.models import MessageRecord
 from sonar_tui.ui.format import format_cost, format_tokens, plural
 from sonar_tui.ui.live import LiveAnswer
-from sonar_tui.ui.widgets.markdown import AnswerMarkdown, MARKER_RE
-from sonar_tui.ui.widgets.stream import StreamingMarkdown
+from sonar_tui.ui.widgets.markdown import MARKER_RE
+from sonar_tui.ui.widgets.stream import GrowsInOnePass, StreamingMarkdown
 
 URL_META = "sonar-url"
 STATUS_LABELS = {
@@ -55,10 +56,12 @@ def step_content(step: dict[str, Any]) -> Content:
     if extra > 0:
         lines.append(Content(f"   … and {extra} more").stylize("$foreground-muted"))
     for url in (step.get("urls") or ())[:6]:
-        lines.append(Content("   – " + (url_domain(url) or clean_line(url))).stylize("$source-domain"))
+        lines.append(Content("   – " + (url_domain(url) or clean_line(url)))
+                     .stylize("$source-domain"))
     code = clean_text(step.get("code") or "").strip("\n")
     if code:
-        lines.extend(Content("   │ " + line).stylize("$text-secondary") for line in code.splitlines()[:12])
+        lines.extend(Content("   │ " + line).stylize("$text-secondary")
+                     for line in code.splitlines()[:12])
     output = clean_text(step.get("output") or "").strip("\n")
     if output:
         lines.extend(Content("   ⇒ " + line) for line in output.splitlines()[:6])
@@ -167,7 +170,8 @@ def error_content(error: dict[str, Any] | None, retry_note: str = "") -> Content
     error = error or {}
     title = clean_line(error.get("title") or "") or "The answer failed"
     status = error.get("status")
-    head = Content(f"✖ {title}" + (f" (HTTP {status})" if status else "")).stylize("bold $text-error")
+    head = Content(f"✖ {title}" + (f" (HTTP {status})" if status else "")).stylize(
+        "bold $text-error")
     lines = [head]
     message = clean_text(error.get("message") or "").strip()
     if message:
@@ -188,7 +192,7 @@ class QuestionView(Vertical):
         border-left: thick $primary;
         background: $boost;
         & > .who { color: $text-primary; text-style: bold; height: 1; }
-        & > AnswerMarkdown { padding: 0; }
+        & > StreamingMarkdown { padding: 0; }
     }
     """
 
@@ -201,28 +205,42 @@ class QuestionView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("You", classes="who")
-        yield AnswerMarkdown(self.text)
+        yield StreamingMarkdown(self.text)
         if self.attachments:
             yield Static(Content("📎 " + ", ".join(clean_line(a) for a in self.attachments))
                          .stylize("$foreground-muted"))
 
 
-class AnswerView(Vertical):
+class AnswerRail(GrowsInOnePass, Widget):
+    """The bar down an answer's left side. A border would be drawn again, row by row, on
+    every frame the streaming answer grows; a BLANK widget of one colour costs nothing."""
+
+    BLANK = True
+    DEFAULT_CSS = """
+    AnswerRail { dock: left; width: 1; height: 100%; background: $panel; }
+    """
+
+
+class AnswerView(GrowsInOnePass, Vertical):
     """An answer: header, reasoning, body, error, related questions, images."""
 
+    BLANK = True  # a container: its rows are its children's (and its rail's)
     DEFAULT_CSS = """
     AnswerView {
         height: auto;
         margin: 1 0 0 0;
-        padding: 0 1;
-        border-left: thick $panel;
-        &.-selected { border-left: thick $accent; }
-        & > #answer-header { height: auto; color: $text-muted; }
-        & > #notice { height: 1; color: $text-warning; }
-        & > #error { color: $text; background: $error 12%; padding: 0 1; margin: 1 0 0 0; }
-        & > #no-sources { color: $text-warning; height: auto; }
-        & > #images { margin: 1 0 0 0; }
-        & > #related-title { color: $text-muted; text-style: bold; margin: 1 0 0 0; }
+        padding: 0 1 0 0;
+        &.-selected > AnswerRail { background: $accent; }
+        /* One column between the rail and the content, as a border and padding gave. */
+        & > #answer-header { height: auto; color: $text-muted; margin: 0 0 0 1; }
+        & > #notice { height: 1; color: $text-warning; margin: 0 0 0 1; }
+        & > ReasoningBlock { margin: 0 0 1 1; }
+        & > #body { margin: 0 0 0 1; }
+        & > #error { color: $text; background: $error 12%; padding: 0 1; margin: 1 0 0 1; }
+        & > #no-sources { color: $text-warning; height: auto; margin: 0 0 0 1; }
+        & > #images { margin: 1 0 0 1; }
+        & > #related-title { color: $text-muted; text-style: bold; margin: 1 0 0 1; }
+        & > RelatedList { margin: 0 0 1 1; }
     }
     """
 
@@ -281,9 +299,11 @@ class AnswerView(Vertical):
         live = self.live
         if live is not None:  # take the answer as it stands now; on_mount catches up the rest
             self._initial_text, self._reasoning = live.full_text, live.full_reasoning
-            self.steps, self.sources, self.status = list(live.steps), list(live.sources), live.status
+            self.steps, self.sources = list(live.steps), list(live.sources)
+            self.status = live.status
         self._shown_text = len(self._initial_text)
         self._shown_reasoning = len(self._reasoning)
+        yield AnswerRail()
         yield Static(self._header(), id="answer-header")
         if self._reasoning or self.steps:
             yield self._make_reasoning(collapsed=not self.streaming or bool(self._initial_text))
@@ -460,7 +480,8 @@ class AnswerView(Vertical):
         elif existing:
             existing.first(Static).update(Content(text))
         else:
-            await self.mount(Static(Content(text), id="notice"), after=self.query_one("#answer-header"))
+            await self.mount(Static(Content(text), id="notice"),
+                             after=self.query_one("#answer-header"))
 
     def on_unmount(self) -> None:
         # Leaving the screen (thread switch) detaches the view; the answer keeps streaming.

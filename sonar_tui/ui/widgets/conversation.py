@@ -18,13 +18,13 @@ from textual.widgets.option_list import Option
 from sonar_tui.store.models import MessageRecord
 from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.widgets.answer import AnswerView, QuestionView, RelatedList
-from sonar_tui.ui.widgets.markdown import AnswerMarkdown
-from sonar_tui.ui.widgets.stream import StreamingMarkdown
+from sonar_tui.ui.widgets.stream import GrowsInOnePass, StreamingMarkdown
 
 LOAD_OLDER_MARGIN = 3  # lines from the top at which older messages are fetched
 
 
-class Conversation(VerticalScroll, can_focus=True):
+class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
+    BLANK = True  # a container: what it shows is its children's (no rows of its own to draw)
     DEFAULT_CSS = """
     Conversation {
         height: 1fr;
@@ -76,8 +76,9 @@ class Conversation(VerticalScroll, can_focus=True):
     ]
 
     class AnswerSelected(Message):
-        def __init__(self, view: AnswerView | None) -> None:
+        def __init__(self, conversation: Conversation, view: AnswerView | None) -> None:
             super().__init__()
+            self.conversation = conversation
             self.view = view
 
     class MarkerChosen(Message):
@@ -103,6 +104,9 @@ class Conversation(VerticalScroll, can_focus=True):
         self.has_older = False
         self._loading_older = False
         self.follow_streaming = True  # appearance.follow_streaming
+        # (updated_at, message_count) of the thread when the reader left this conversation
+        # with its answers ended: kept hidden, it is shown again only if they still match.
+        self.left_as: tuple[float, int] | None = None
         self._virtualize_pending = False
 
     def on_mount(self) -> None:
@@ -130,22 +134,26 @@ class Conversation(VerticalScroll, can_focus=True):
         viewport = self.region
         if not viewport:
             return
-        # Whatever is at the top of the view must stay there, whatever happens above it.
-        try:
-            reference, _ = self.screen.get_widget_at(viewport.x + 2, viewport.y)
-        except Exception:  # nothing there (an empty thread)
-            reference = None
-        before = self._content_y(reference) if reference is not None else None
-        changed = False
-        for body in self.query(StreamingMarkdown):
-            changed = await body.virtualize(viewport) or changed
-        if changed and reference is not None and before is not None and not self.following:
+        # Text laid out above the view may come out taller or shorter than its estimate:
+        # whatever is at the top of the view must stay there.
+        moved = sum(body.virtualize(viewport) for body in self.query(StreamingMarkdown))
+        if moved and not self.following:
             def keep_place() -> None:
-                if reference.is_attached:
-                    moved = self._content_y(reference) - before
-                    if moved:
-                        self.scroll_to(y=self.scroll_y + moved, animate=False, immediate=True)
+                self.scroll_to(y=self.scroll_y + moved, animate=False, immediate=True)
             self.call_after_refresh(keep_place)
+
+    def on_streaming_markdown_needs_layout(self, event: StreamingMarkdown.NeedsLayout) -> None:
+        event.stop()
+        self.schedule_virtualize()
+
+    @property
+    def streaming(self) -> bool:
+        """Whether an answer is streaming into this conversation right now."""
+        return any(view.live is not None and view.live.active and view.live.view is view
+                   for view in self.query_children(AnswerView))
+
+    def question_texts(self) -> list[str]:
+        return [view.text for view in self.query_children(QuestionView)]
 
     @property
     def following(self) -> bool:
@@ -180,15 +188,15 @@ class Conversation(VerticalScroll, can_focus=True):
             views.append(Static("↑ older messages load as you scroll up", id="older-hint"))
         views.extend(self.views_for(messages))
         if live is not None:
-            if not any(getattr(v, "message_id", None) == live.question_id and isinstance(v, QuestionView)
+            if not any(isinstance(v, QuestionView) and v.message_id == live.question_id
                        for v in views):
                 views.append(QuestionView(live.question, message_id=live.question_id))
             views.append(AnswerView.from_live(live))
         if not views:
             views.append(Static(empty_hint, id="empty"))
             if suggestions:
-                views.append(RelatedList(*[Option(q, id=f"q{i}") for i, q in enumerate(suggestions)],
-                                         id="suggestions"))
+                options = [Option(q, id=f"q{i}") for i, q in enumerate(suggestions)]
+                views.append(RelatedList(*options, id="suggestions"))
         # Detach answers that are still streaming first: Textual removes a view's children
         # before the view, and a chunk arriving in between must not find it half gone.
         for view in self.query_children(AnswerView):
@@ -261,7 +269,7 @@ class Conversation(VerticalScroll, can_focus=True):
             view.add_class("-selected")
             if scroll:
                 self.scroll_to_widget(view, top=True, animate=False)
-        self.post_message(self.AnswerSelected(view))
+        self.post_message(self.AnswerSelected(self, view))
 
     def action_select_answer(self, step: int) -> None:
         answers = self.answers()
@@ -305,11 +313,18 @@ class Conversation(VerticalScroll, can_focus=True):
                         exit_on_error=False)
 
     async def _show_marker(self, view: AnswerView, number: int, focus: bool) -> None:
-        await view.body.render_containing(f"[{number}]")  # a far-away part may be a stub
-        block = self._restyle_marker(view, number)
-        if block is not None:
+        body = view.body
+        body.render_containing(f"[{number}]")  # a far-away part may not be laid out yet
+        row = self._restyle_marker(view, number)
+        if row is not None:
             self.release_anchor()
-            self.scroll_to_center(block, animate=False)
+
+            def center() -> None:  # once the layout that render_containing asked for is done
+                if body.is_attached:
+                    y = self._content_y(body) + body.gutter.top + row
+                    self.scroll_to(y=y - self.scrollable_content_region.height // 2,
+                                   animate=False)
+            self.call_after_refresh(center)
         self.post_message(self.MarkerChosen(number, focus))
 
     def action_go_to_source(self) -> None:
@@ -319,12 +334,9 @@ class Conversation(VerticalScroll, can_focus=True):
             self.post_message(self.MarkerChosen(self.current_marker, True))
 
     @staticmethod
-    def _restyle_marker(view: AnswerView, number: int | None):
-        first = None
-        for segment in view.body.query_children(AnswerMarkdown):
-            block = segment.set_current_citation(number)
-            first = first or block
-        return first
+    def _restyle_marker(view: AnswerView, number: int | None) -> int | None:
+        """Highlight ``[number]`` in the answer; the row (in its body) that first shows it."""
+        return view.body.set_current_citation(number)
 
     # ------------------------------------------------------------------ following
 
@@ -335,8 +347,8 @@ class Conversation(VerticalScroll, can_focus=True):
         self.scroll_home(animate=False)
 
     def action_page(self, direction: int) -> None:
-        self.scroll_to(y=self.scroll_y + direction * max(1, self.scrollable_content_region.height - 1),
-                       animate=False)
+        page = max(1, self.scrollable_content_region.height - 1)
+        self.scroll_to(y=self.scroll_y + direction * page, animate=False)
 
     def action_toggle_reasoning(self) -> None:
         if self.selected is not None and self.selected.reasoning_block is not None:
@@ -370,5 +382,6 @@ def empty_thread_hint(demo: bool = False) -> Content:
     ]
     if demo:
         lines += [Content(""), Content("This is the offline demo: answers come from a local mock "
-                                       "service. Try one (shift+tab, then Enter):").stylize("$text-accent")]
+                                       "service. Try one (shift+tab, then Enter):").stylize(
+                                           "$text-accent")]
     return Content("\n").join(lines)

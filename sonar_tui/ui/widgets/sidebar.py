@@ -124,7 +124,8 @@ class Sidebar(Vertical):
         & > #sidebar-title { padding: 0 1; color: $text-muted; height: 1; }
         & > Input { margin: 0 0; border: none; height: 1; padding: 0 1; }
         & > ThreadList { height: 1fr; border: none; padding: 0; }
-        & > ThreadList:focus { background-tint: $foreground 3%; }
+        /* No focus border: it would take two columns and wrap every row. */
+        & > ThreadList:focus { border: none; background-tint: $foreground 3%; }
     }
     """
 
@@ -152,6 +153,7 @@ class Sidebar(Vertical):
         self.searching = False
         self.exhausted = False
         self.current_thread_id: int | None = None
+        self._shown_width = 0
 
     def compose(self) -> ComposeResult:
         yield Static("Threads", id="sidebar-title")
@@ -165,12 +167,23 @@ class Sidebar(Vertical):
     def _width(self) -> int:
         return max(20, (self.size.width or 34) - 3)
 
+    def on_resize(self) -> None:
+        # Rows are laid out for a width (the age right-aligned): a drawer or a resized
+        # terminal needs them again, or the ages wrap onto a line of their own.
+        if self.threads and not self.searching and self._shown_width != self._width():
+            highlighted = self.option_list.highlighted
+            self.show_threads(list(self.threads), exhausted=self.exhausted)
+            if highlighted is not None and highlighted < self.option_list.option_count:
+                self.option_list.highlighted = highlighted
+
     def show_threads(self, threads: list[ThreadRecord], *, append: bool = False,
                      exhausted: bool = False) -> None:
         """Show threads (pinned first, then newest; the store orders them)."""
         self.searching = False
         self.exhausted = exhausted
         now, width = self.clock(), self._width()
+        if not append:
+            self._shown_width = width
         self.threads = [*self.threads, *threads] if append else list(threads)
         options = [TargetOption(thread_prompt(t, now, width), Target(t.id), id=f"t{t.id}")
                    for t in (threads if append else self.threads)]
