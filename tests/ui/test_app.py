@@ -214,14 +214,16 @@ async def test_switching_threads_keeps_both_answers_streaming(harness):
 
 
 async def start_streaming_then_leave(pilot, harness, chunks: int):
-    """A finished thread, then a streaming one, then back to the finished one."""
+    """A finished thread, then a streaming one, then back to the finished one. The streaming
+    answer is held by the mock until the caller's ``harness.release()``."""
     app = pilot.app
     await ask_and_wait(pilot, "A finished thread")
     finished = app.main.thread_id
     await pilot.press("ctrl+n")
-    harness.configure(chunks=chunks, pace=100)
+    harness.configure(chunks=chunks, hold_at=100)
     await ask(pilot, "A long answer")
-    await wait_until(pilot, lambda: app.live and last_answer(app).body.source, "streaming")
+    await wait_until(pilot, lambda: app.live and last_answer(app).body.source
+                     and harness.service.streams_held() == 1, "streaming")
     view = last_answer(app)
     conversation = app.main.conversation
     await app.main.open_thread(finished)
@@ -239,6 +241,7 @@ async def test_a_streaming_thread_left_and_reopened_keeps_its_views(harness):
         # Hidden, not rebuilt: the same view keeps receiving the answer.
         assert not conversation.display and view.is_attached and live.view is view
         hidden_at = len(view.body.source)
+        harness.release()
         await wait_until(pilot, lambda: len(view.body.source) > hidden_at + 200,
                          "text arriving while hidden")
         await app.main.open_thread(live.thread_id)
@@ -256,6 +259,7 @@ async def test_an_answer_that_ends_while_its_thread_is_hidden_is_shown_whole(har
         await ready(pilot)
         finished, view, conversation = await start_streaming_then_leave(pilot, harness,
                                                                         chunks=300)
+        harness.release()
         await wait_until(pilot, lambda: idle(app), "the answer to end, hidden")
         await app.workers.wait_for_complete()
         assert view.status == "complete"
@@ -280,9 +284,10 @@ async def test_kept_conversations_are_bounded_and_a_streaming_one_is_always_kept
             await ask_and_wait(pilot, f"Finished thread {n}")
             finished.append(app.main.thread_id)
         await pilot.press("ctrl+n")
-        harness.configure(chunks=3000, pace=100)
+        harness.configure(chunks=3000, hold_at=100)  # streams until released below
         await ask(pilot, "A long answer")
-        await wait_until(pilot, lambda: app.live and last_answer(app).body.source, "streaming")
+        await wait_until(pilot, lambda: app.live and last_answer(app).body.source
+                         and harness.service.streams_held() == 1, "streaming")
         view = last_answer(app)
         for thread_id in finished:  # more threads than are kept, the streaming one left
             await app.main.open_thread(thread_id)
@@ -294,6 +299,7 @@ async def test_kept_conversations_are_bounded_and_a_streaming_one_is_always_kept
         assert ["A long answer"] in kept
         assert len(kept) == KEEP_FINISHED + 1, kept
         before = len(view.body.source)
+        harness.release()
         await wait_until(pilot, lambda: len(view.body.source) > before + 200,
                          "the hidden answer still receiving text")
         # The oldest finished threads were let go: opening one builds it again.

@@ -19,7 +19,6 @@ from sonar_tui.ui.widgets.markdown import (
 )
 from sonar_tui.ui.widgets.stream import (
     StreamingMarkdown,
-    TextSegment,
     boundaries,
     plan_cuts,
     split_segments,
