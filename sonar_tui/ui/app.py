@@ -85,6 +85,7 @@ from sonar_tui.ui.widgets.sidebar import JOB_WORDS, PAGE_SIZE
 if TYPE_CHECKING:
     from sonar_tui.mock.runner import MockHandle
     from sonar_tui.store import Store
+    from sonar_tui.ui.screens.settings import SettingsResult
 
 log = logging.getLogger(__name__)
 
@@ -913,10 +914,12 @@ class SonarApp(App[None]):
             themes=sorted(self.available_themes),
             forget_endpoints=self.forget_agent_endpoints,
         )
-        self.push_screen(screen, lambda result: self.run_worker(
-            self._settings_saved(result), exit_on_error=False))
+        def saved(result: SettingsResult | None) -> None:
+            self.run_worker(self._settings_saved(result), exit_on_error=False)
 
-    async def _settings_saved(self, result) -> None:
+        self.push_screen(screen, saved)
+
+    async def _settings_saved(self, result: SettingsResult | None) -> None:
         if result is None:
             return
         main = self.main

@@ -93,7 +93,8 @@ class PickScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Content(self._title), classes="title")
-            yield OptionList(*[Option(item, id=str(index)) for index, item in enumerate(self._items)])
+            yield OptionList(*[Option(item, id=str(index))
+                               for index, item in enumerate(self._items)])
             if self._hint:
                 yield Static(Content(self._hint).stylize("$foreground-muted"))
 

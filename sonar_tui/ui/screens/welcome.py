@@ -27,7 +27,8 @@ def welcome_text(config_path: str) -> Content:
         Content(""),
         Content("Web-grounded answers from Perplexity, with their sources, in your terminal."),
         Content(""),
-        Content("No API key is set. Get one at https://www.perplexity.ai/settings/api, then either:"),
+        Content("No API key is set. Get one at https://www.perplexity.ai/settings/api, "
+                "then either:"),
         Content(""),
         Content("  • export it for your shell:").stylize("bold"),
         Content("      export PERPLEXITY_API_KEY=pplx-…").stylize("$text-accent"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sonar_tui.ui.bindings import bindings_for
 from textual.containers import VerticalScroll
 from textual.content import Content
+from textual.dom import DOMNode
 from textual.events import Click
 from textual.message import Message
 from textual.widgets import Static
@@ -242,7 +243,7 @@ class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
         self.select(answers[index], scroll=True)
 
     def on_click(self, event: Click) -> None:
-        node = event.widget
+        node: DOMNode | None = event.widget
         while node is not None and node is not self:
             if isinstance(node, AnswerView):
                 self.select(node)

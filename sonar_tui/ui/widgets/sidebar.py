@@ -7,19 +7,20 @@ loaded a page at a time as the highlight nears the end of what is loaded.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 
 from textual import on
 from textual.app import ComposeResult
-from sonar_tui.ui.bindings import bindings_for
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from sonar_tui.sanitize import clean_line, clean_text
 from sonar_tui.store.models import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, SearchHit, ThreadRecord
+from sonar_tui.ui.bindings import bindings_for
 from sonar_tui.ui.format import Clock, format_elapsed, relative_time
 
 PAGE_SIZE = 200
@@ -63,7 +64,8 @@ def hit_prompt(hit: SearchHit) -> Content:
         text = Content(clean_text(piece, keep_newlines=False))
         parts.append(text.stylize("bold $text-accent") if index % 2 else text)
     role = "Q: " if hit.role == "user" else "A: " if hit.role == "assistant" else ""
-    return title + Content("\n") + Content(role).stylize("$foreground-muted") + Content("").join(parts)
+    return (title + Content("\n") + Content(role).stylize("$foreground-muted")
+            + Content("").join(parts))
 
 
 class ThreadList(OptionList):
@@ -199,11 +201,10 @@ class Sidebar(Vertical):
         for index, existing in enumerate(self.threads):
             if existing.id == thread.id:
                 self.threads[index] = thread
-                try:
+                # The option may be gone after a refresh; harmless.
+                with contextlib.suppress(OptionDoesNotExist):
                     self.option_list.replace_option_prompt(
                         f"t{thread.id}", thread_prompt(thread, self.clock(), self._width()))
-                except Exception:  # the option may be gone after a refresh; harmless
-                    pass
                 return
 
     def set_job(self, thread_id: int, status: str | None, started_at: float | None) -> None:
@@ -236,10 +237,8 @@ class Sidebar(Vertical):
     def _highlight_thread(self, thread_id: int | None) -> None:
         if thread_id is None:
             return
-        try:
+        with contextlib.suppress(OptionDoesNotExist):
             self.option_list.highlighted = self.option_list.get_option_index(f"t{thread_id}")
-        except Exception:
-            pass
 
     @on(Input.Changed, "#thread-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
