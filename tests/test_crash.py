@@ -29,19 +29,12 @@ from tests.ui.appkit import (
     last_answer,
     notices,
     poll,
+    process_gone,
     ready,
     wait_until,
 )
 
 QUESTION = "Explain how TLS handshakes work"
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
-    except FileNotFoundError:
-        return True
 
 
 def checkpointed_text(db: Path) -> str:

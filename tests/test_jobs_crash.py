@@ -16,8 +16,7 @@ import sys
 import pytest
 
 from sonar_tui.mock import last_line, start_mock
-from tests.test_crash import process_gone
-from tests.ui.appkit import FAKE_KEY, Tmux, poll
+from tests.ui.appkit import FAKE_KEY, Tmux, poll, process_gone
 
 QUESTION = "Survey the history of TLS"
 CHUNKS = 40

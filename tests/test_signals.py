@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from sonar_tui.mock import last_line, start_mock
-from tests.ui.appkit import FAKE_KEY, Tmux, poll
+from tests.ui.appkit import FAKE_KEY, Tmux, poll, process_gone
 
 QUESTION = "Explain how TLS handshakes work"
 CHUNKS = 6000  # ~30 s at the pace below: far longer than any test here
@@ -193,14 +193,6 @@ def start_app(tmux: Tmux, db: Path, *, shell_prefix: str = "",
     poll(lambda: "Here is an overview" in tmux.screen(), "the answer on screen")
     poll(lambda: checkpointed(db) > 100, "a checkpoint of the answer")
     return pid
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
-    except FileNotFoundError:
-        return True
 
 
 def assert_saved_as_interrupted(db: Path) -> None:

@@ -160,6 +160,15 @@ def poll(predicate: Callable[[], object], what: str, timeout: float = 30.0,
         time.sleep(interval)
 
 
+def process_gone(pid: int) -> bool:
+    """Exited (or a zombie nobody reaped yet: tmux's child, not ours)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except FileNotFoundError:
+        return True
+
+
 class Tmux:
     """The real app in a real terminal: a tmux server of our own (private socket, no user
     config), so nobody else's sessions are touched. OSC 52 clipboard writes from the app
