@@ -260,19 +260,21 @@ async def test_thread_overrides_reach_the_request_and_show_in_the_status_line(ha
         assert "search_recency_filter" not in body and "search_domain_filter" not in body
 
 
-async def test_attaching_an_image_sends_it_with_the_next_question(harness, tmp_path):
+async def test_attaching_an_image_sends_it_with_the_next_question(harness, tmp_path,
+                                                                  monkeypatch):
     png = tmp_path / "pixel.png"
     png.write_bytes(base64.b64decode(
         "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="))
     (tmp_path / "notes.txt").write_text("not an image")
+    monkeypatch.chdir(tmp_path)  # short relative paths: every typed key costs a frame
     app = harness.app()
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)
         await pilot.press("f3")
-        await pilot.press(*str(tmp_path / "notes.txt"), "enter")
+        await pilot.press(*"notes.txt", "enter")
         assert not app.attachments and "not a PNG" in list(app._notifications)[-1].message
         await pilot.press("f3")
-        await pilot.press(*str(png), "enter")
+        await pilot.press(*png.name, "enter")
         assert [a.name for a in app.attachments] == ["pixel.png"]
         await ask_and_wait(pilot, "What is in this image?")
     content = harness.service.last_body()["messages"][-1]["content"]
