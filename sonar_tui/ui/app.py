@@ -391,7 +391,8 @@ class SonarApp(App[None]):
             def renamed(title: str | None) -> None:
                 if title is not None and title.strip():
                     self.run_worker(self._rename(thread_id, title), exit_on_error=False)
-            self.push_screen(TextInputScreen("Rename thread", thread.title), renamed)
+            self.push_screen(TextInputScreen("Rename thread", thread.title, ok="Rename"),
+                             renamed)
         elif action == "delete":
             if thread_id in self.live:
                 what = "A background job runs" if self.live[thread_id].job_id is not None \
@@ -1073,7 +1074,8 @@ class SonarApp(App[None]):
             self._show_attachments()
         self.push_screen(TextInputScreen("Attach an image (PNG, JPEG, WEBP or GIF)",
                                          placeholder="path/to/image.png",
-                                         hint="It is sent with your next question."), chosen)
+                                         hint="It is sent with your next question.",
+                                         ok="Attach"), chosen)
 
     def _show_attachments(self) -> None:
         widget = self.main.query_one("#attachments")
@@ -1170,7 +1172,7 @@ class SonarApp(App[None]):
                 block = blocks[index]
                 self.copy(block.code, f"code block {block.number}")
         self.push_screen(PickScreen("Copy which code block?", items,
-                                    hint="Enter or a digit copies it; Esc cancels."), picked)
+                                    hint="Or press its number."), picked)
 
     def _nearest_fence(self, view: AnswerView) -> int:
         """The code block closest to the middle of the visible conversation."""
