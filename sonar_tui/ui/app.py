@@ -235,7 +235,7 @@ class SonarApp(App[None]):
             self.notify(f"{len(recovered)} answer(s) were interrupted when sonar-tui last "
                         "stopped; their partial text is kept.", markup=False)
         await self.refresh_threads()
-        await self.main.show_empty_thread()
+        await self.main.reopen_last_thread()
         await self.follow_unfinished_jobs()
 
     async def _start_demo(self) -> None:
@@ -328,6 +328,7 @@ class SonarApp(App[None]):
         if answers:
             await asyncio.wait_for(asyncio.gather(*(worker.wait() for worker in answers),
                                                   return_exceptions=True), timeout=10)
+        await self.main.save_draft()
         await self.service.aclose()
         if self.store is not None:
             await self.store.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.events import Click
+from textual.events import Click, Key
 from textual.message import Message
 from textual.widgets import Static
 from textual.widgets.option_list import Option
@@ -89,6 +89,13 @@ class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
             self.number = number
             self.focus = focus
 
+    class TypedAhead(Message):
+        """Printable text typed here that is none of the conversation's keys: a question."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
     class LoadOlder(Message):
         def __init__(self, thread_id: int, before_id: int) -> None:
             super().__init__()
@@ -111,6 +118,19 @@ class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
 
     def on_mount(self) -> None:
         self.anchor()
+
+    def on_key(self, event: Key) -> None:
+        """A letter that is not one of the keys shown in the footer starts a question.
+
+        The reading keys stay single letters (y, c, n, t, j, k, [, ]..., as in less or
+        lazygit): they are listed in the footer and say what they did. Anything else
+        printable, typed here, was meant for the composer: it goes there instead of vanishing.
+        Keys with a binding anywhere in the focus chain (? for help) keep it."""
+        if not event.is_printable or not event.character or event.key in self.app.active_bindings:
+            return
+        event.stop()
+        event.prevent_default()
+        self.post_message(self.TypedAhead(event.character))
 
     # ------------------------------------------------------------------ virtualizing
 
