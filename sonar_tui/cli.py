@@ -442,6 +442,7 @@ async def _show_events(events, args: argparse.Namespace, *,
         AgentEndpointRemembered,
         JobProgress,
         JobSubmitted,
+        QuestionSaved,
         StorageProblem,
     )
 
@@ -456,6 +457,9 @@ async def _show_events(events, args: argparse.Namespace, *,
             continue
         if isinstance(event, AgentEndpointRemembered):
             _say_remembered(event)
+            continue
+        if isinstance(event, QuestionSaved):
+            args.saved_thread = event.thread.id  # named with the answer: `--thread ID` goes on
             continue
         if isinstance(event, JobSubmitted):
             if on_job is not None:
@@ -502,9 +506,11 @@ def _report_answer(answer, args: argparse.Namespace, streamed: bool) -> int:
 
     out = sys.stdout
     no_stream = getattr(args, "no_stream", False)
+    thread_id = getattr(args, "saved_thread", None)
     if args.json:
         data = answer.to_json()
         data["text"] = clean_text(data["text"])
+        data["thread_id"] = thread_id  # null with --no-save
         if answer.error is not None:
             data["error"] = answer.error.to_dict()
         _print_json(data)
@@ -537,6 +543,9 @@ def _report_answer(answer, args: argparse.Namespace, streamed: bool) -> int:
         print("sonar-tui: the answer ended before it was complete (kept as interrupted).",
               file=sys.stderr)
         return EXIT_NETWORK
+    if thread_id is not None and not args.json:
+        print(f"sonar-tui: thread {thread_id} (`sonar-tui ask --thread {thread_id} …` "
+              "continues it)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -632,7 +641,7 @@ async def _wait(args: argparse.Namespace) -> int:
     from sonar_tui.api.errors import format_wait
 
     service, store = await _service_and_store(args)
-    args.job_thread = args.thread
+    args.job_thread = args.saved_thread = args.thread
     try:
         job = await service.thread_job(args.thread)
         if job is None:
