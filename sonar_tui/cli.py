@@ -543,7 +543,7 @@ def _report_answer(answer, args: argparse.Namespace, streamed: bool) -> int:
         print("sonar-tui: the answer ended before it was complete (kept as interrupted).",
               file=sys.stderr)
         return EXIT_NETWORK
-    if thread_id is not None and not args.json:
+    if thread_id is not None and not args.json and getattr(args, "name_thread", True):
         print(f"sonar-tui: thread {thread_id} (`sonar-tui ask --thread {thread_id} …` "
               "continues it)", file=sys.stderr)
     return EXIT_OK
@@ -642,6 +642,7 @@ async def _wait(args: argparse.Namespace) -> int:
 
     service, store = await _service_and_store(args)
     args.job_thread = args.saved_thread = args.thread
+    args.name_thread = False  # the user named it: --json has it, stderr need not
     try:
         job = await service.thread_job(args.thread)
         if job is None:
@@ -808,6 +809,7 @@ async def _search(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([{"thread_id": h.thread_id, "thread_title": h.thread_title,
                       "message_id": h.message_id, "role": h.role, "rank": h.rank,
+                      "matches": h.matches,
                       "snippet": h.snippet.replace(HIGHLIGHT_OPEN, "")
                       .replace(HIGHLIGHT_CLOSE, "")} for h in hits])
         return EXIT_OK
@@ -816,8 +818,10 @@ async def _search(args: argparse.Namespace) -> int:
         return EXIT_OK
     bold = sys.stdout.isatty()
     for hit in hits:
+        # One row per thread: its best match, and how many more it holds.
         where = f"thread {hit.thread_id}" + (
-            f", message {hit.message_id}" if hit.message_id else "")
+            f", message {hit.message_id}" if hit.message_id else "") + (
+            f", {hit.matches} matches" if hit.matches > 1 else "")
         print(f"{clean_line(hit.thread_title)}  ({where})")
         pieces = hit.snippet.replace(HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN).split(HIGHLIGHT_OPEN)
         pieces = [clean_text(p, keep_newlines=False) for p in pieces]

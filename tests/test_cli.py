@@ -421,7 +421,8 @@ def test_hostile_config_values_are_reported_as_plain_text(cli, mock, tmp_path):
     run = cli("ask", QUESTION, "--config", str(config),
               env={"SONAR_TUI_COUNTRY": "\x1b[2J\x9b"})
     assert run.code == 0  # a wrong setting is reported and ignored, never fatal
-    warnings = run.err_lines()
+    *warnings, named = run.err_lines()
+    assert THREAD_LINE.match(named), run.err
     assert len(warnings) == 3 and all(w.startswith("sonar-tui: warning: ") for w in warnings)
     assert "search_mode" in run.err and "country" in run.err
     assert not CONTROL_RE.search(run.err)
@@ -510,8 +511,10 @@ def test_threads_and_search_list_what_was_asked(cli, mock):
     assert listing.code == 0 and "What is QUIC?" in listing.out
     assert not CONTROL_RE.search(listing.out)  # hostile titles are cleaned for the terminal
     hits = json.loads(cli("search", "QUIC", "--json").out)
-    assert hits and all(h["thread_title"] == "What is QUIC?" for h in hits)
-    assert {"thread_id", "thread_title", "message_id", "role", "rank", "snippet"} == set(hits[0])
+    # One row per thread (title, question and answer all match): the best, and a count.
+    assert [h["thread_title"] for h in hits] == ["What is QUIC?"] and hits[0]["matches"] >= 3
+    assert {"thread_id", "thread_title", "message_id", "role", "rank", "snippet",
+            "matches"} == set(hits[0])
     text = cli("search", "QUIC")
     assert text.code == 0 and "«" in text.out and not CONTROL_RE.search(text.out)
     assert cli("search", "zzzznothing").out.strip() == "No matches."

@@ -54,9 +54,15 @@ def query_terms(text: str) -> list[str]:
 
 def build_match_query(text: str) -> str | None:
     """The FTS5 MATCH expression for ``text``, or None when it holds no word at all."""
+    words = match_words(text)
+    return " ".join(words) if words else None
+
+
+def match_words(text: str) -> list[str]:
+    """Each word of ``text`` as an FTS5 string (the last one a prefix while being typed)."""
     terms = query_terms(text)
     if not terms:
-        return None
+        return []
     truncated = len(terms) > MAX_TERMS
     # Word characters never include '"', so no escaping is needed; doubling would be the rule.
     quoted = [f'"{term}"' for term in terms[:MAX_TERMS]]
@@ -64,7 +70,7 @@ def build_match_query(text: str) -> str | None:
     still_typing = not truncated and not text[-1].isspace()
     if still_typing and (len(last) >= MIN_PREFIX_CHARS or any(ord(c) >= _CJK_START for c in last)):
         quoted[-1] += "*"
-    return " ".join(quoted)
+    return quoted
 
 
 @dataclass(slots=True)
@@ -113,30 +119,120 @@ _CONTEXT_SQL = {
 }
 
 
-async def search(conn: aiosqlite.Connection, text: str, limit: int) -> list[SearchHit]:
-    query = build_match_query(text)
-    if query is None or limit <= 0:
+_THREAD_OF_SQL = {
+    # (index, rowid) -> thread id, for a list of rowids of one index
+    "message_fts": "SELECT m.id, m.thread_id FROM messages m"
+                   " WHERE m.id IN (SELECT value FROM json_each(?))",
+    "thread_fts": "SELECT t.id, t.id FROM threads t WHERE t.id IN (SELECT value FROM json_each(?))",
+    "source_fts": "SELECT s.id, m.thread_id FROM sources s JOIN messages m ON m.id = s.message_id"
+                  " WHERE s.id IN (SELECT value FROM json_each(?))",
+}
+
+_THREADS_MATCHING_SQL = {
+    # the threads where one word occurs in this index
+    "message_fts": "SELECT DISTINCT m.thread_id FROM message_fts f JOIN messages m"
+                   " ON m.id = f.rowid WHERE message_fts MATCH ?",
+    "thread_fts": "SELECT rowid FROM thread_fts WHERE thread_fts MATCH ?",
+    "source_fts": "SELECT DISTINCT m.thread_id FROM source_fts f JOIN sources s ON s.id = f.rowid"
+                  " JOIN messages m ON m.id = s.message_id WHERE source_fts MATCH ?",
+}
+
+
+async def _thread_ids(conn: aiosqlite.Connection,
+                      ranked: list[_Ranked]) -> dict[tuple[str, int], int]:
+    found: dict[tuple[str, int], int] = {}
+    for index in _INDEXES:
+        ids = [r.rowid for r in ranked if r.index == index]
+        if ids:
+            rows = await conn.execute_fetchall(_THREAD_OF_SQL[index], (json.dumps(ids),))
+            found.update({(index, row[0]): row[1] for row in rows})
+    return found
+
+
+async def _threads_with_every_word(conn: aiosqlite.Connection, words: list[str]) -> set[int]:
+    """Threads in which each word occurs somewhere (a question, an answer, the title, a
+    source), not necessarily together."""
+    threads: set[int] | None = None
+    for word in words:
+        here: set[int] = set()
+        for index in _INDEXES:
+            here.update(row[0] for row in
+                        await conn.execute_fetchall(_THREADS_MATCHING_SQL[index], (word,)))
+        threads = here if threads is None else threads & here
+        if not threads:
+            return set()
+    return threads or set()
+
+
+async def _best_in_threads(conn: aiosqlite.Connection, words: list[str],
+                           threads: list[int]) -> list[tuple[int, _Ranked, int]]:
+    """For threads matched word by word: (thread, its best message for any of the words,
+    how many of its messages hold one)."""
+    if not threads:
         return []
+    rows = await conn.execute_fetchall(
+        "SELECT f.rowid, bm25(message_fts), m.thread_id FROM message_fts f JOIN messages m"
+        " ON m.id = f.rowid WHERE message_fts MATCH ? AND m.thread_id IN"
+        " (SELECT value FROM json_each(?)) ORDER BY 2", (" OR ".join(words), json.dumps(threads)))
+    best: dict[int, _Ranked] = {}
+    count: dict[int, int] = {}
+    for rowid, score, thread_id in rows:
+        best.setdefault(thread_id, _Ranked(score=score, index="message_fts", rowid=rowid))
+        count[thread_id] = count.get(thread_id, 0) + 1
+    return [(t, best[t], count[t]) for t in threads if t in best]
+
+
+async def search(conn: aiosqlite.Connection, text: str, limit: int) -> list[SearchHit]:
+    """One hit per thread, best first: its best-ranked match, and how many matches it has.
+
+    Threads where one message (or the title, or a source) holds every word rank first;
+    then, when there is room, threads that hold every word only spread over several
+    messages (asked in one, answered in another), newest first."""
+    words = match_words(text)
+    if not words or limit <= 0:
+        return []
+    query = " ".join(words)
     ranked: list[_Ranked] = []
     for index in _INDEXES:
-        ranked.extend(await _rank(conn, index, query, limit))
+        ranked.extend(await _rank(conn, index, query, RANK_WINDOW))
     ranked.sort(key=lambda r: (r.score, -r.rowid))
-    ranked = ranked[:limit]
+    thread_of = await _thread_ids(conn, ranked)
+    best: dict[int, _Ranked] = {}
+    matches: dict[int, int] = {}
+    for r in ranked:
+        thread_id = thread_of.get((r.index, r.rowid))
+        if thread_id is None:
+            continue
+        matches[thread_id] = matches.get(thread_id, 0) + 1
+        best.setdefault(thread_id, r)
+    chosen = list(best.items())[:limit]
+    if len(chosen) < limit and len(set(words)) > 1:
+        spread = await _threads_with_every_word(conn, words)
+        others = sorted(spread - set(best), reverse=True)[:limit - len(chosen)]
+        for thread_id, r, count in await _best_in_threads(conn, words, others):
+            chosen.append((thread_id, r))
+            matches[thread_id] = count
+        words_for_snippets = " OR ".join(words)
+    else:
+        words_for_snippets = query
     hits: list[SearchHit] = []
+    picked = [r for _, r in chosen]
     context: dict[tuple[str, int], tuple] = {}
     for index in _INDEXES:
-        mine = [r for r in ranked if r.index == index]
+        mine = [r for r in picked if r.index == index]
         if not mine:
             continue
-        await _add_snippets(conn, index, query, mine)
+        # OR: a message of a spread match holds only some of the words, each highlighted.
+        await _add_snippets(conn, index, words_for_snippets, mine)
         rows = await conn.execute_fetchall(_CONTEXT_SQL[index],
                                            (json.dumps([r.rowid for r in mine]),))
         context.update({(index, row[0]): tuple(row[1:]) for row in rows})
-    for r in ranked:
+    for thread_id, r in chosen:
         found = context.get((r.index, r.rowid))
         if found is None:
             continue  # cannot happen inside one read transaction; never crash a search on it
-        thread_id, thread_title, message_id, role = found
+        _, thread_title, message_id, role = found
         hits.append(SearchHit(thread_id=thread_id, thread_title=thread_title,
-                              message_id=message_id, role=role, snippet=r.snippet, rank=r.score))
+                              message_id=message_id, role=role, snippet=r.snippet, rank=r.score,
+                              matches=matches.get(thread_id, 1)))
     return hits

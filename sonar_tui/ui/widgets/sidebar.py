@@ -57,6 +57,8 @@ def thread_prompt(thread: ThreadRecord, now: float, width: int = 28) -> Content:
 def hit_prompt(hit: SearchHit) -> Content:
     """Title, then the snippet with the matched words highlighted (never parsed as markup)."""
     title = Content(clean_line(hit.thread_title) or "Untitled").stylize("bold")
+    if hit.matches > 1:  # one row per thread: the best match, and how many there are
+        title += Content(f"  {hit.matches} matches").stylize("$foreground-muted")
     # Split on the store's highlight markers first: they are control characters, which
     # cleaning would (rightly) remove.
     parts: list[Content] = []
