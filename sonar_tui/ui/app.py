@@ -46,6 +46,7 @@ from sonar_tui.api.events import (
 )
 from sonar_tui.clipboard import copy_text, local_clipboard_available, save_to_file
 from sonar_tui.config import ConfigWriteError, LoadedConfig, save_config
+from sonar_tui.files import file_stem, write_private
 from sonar_tui.notify import callback_sequence
 from sonar_tui.references import (
     code_blocks,
@@ -74,8 +75,9 @@ from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.run_to_end import run_to_end
 from sonar_tui.ui.screens.help import HelpScreen, binding_rows
 from sonar_tui.ui.screens.main import MainScreen
+from sonar_tui.ui.screens.export import ExportScreen
 from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
-from sonar_tui.ui.screens.welcome import WelcomeScreen
+from sonar_tui.ui.screens.welcome import WelcomeScreen, home_relative
 from sonar_tui.ui.themes import load_all_themes, pick_theme, theme_variable_defaults
 from sonar_tui.ui.widgets.answer import AnswerView
 from sonar_tui.ui.widgets.citations import SourceList
@@ -1216,9 +1218,17 @@ class SonarApp(App[None]):
         if data is None:
             return
         text = export_markdown(data) if fmt == "md" else export_json(data)
-        path = save_to_file(text, paths.data_dir() / "exports", stem=f"thread-{main.thread.id}",
-                            suffix=".md" if fmt == "md" else ".json")
-        self.notify(f"Exported to {path}", title="Exported", markup=False, timeout=15)
+        # Asked where, with a default in the folder sonar-tui was started from; said after.
+        name = file_stem(main.thread.title, f"thread-{main.thread.id}") + (
+            ".md" if fmt == "md" else ".json")
+
+        def written(path: Path | None) -> None:
+            if path is not None:
+                self.notify(f"Exported to {home_relative(str(path))}", title="Exported",
+                            markup=False, timeout=15)
+        self.push_screen(ExportScreen("Export the thread (Markdown)" if fmt == "md"
+                                      else "Export the thread (JSON)", Path.cwd() / name,
+                                      lambda path: write_private(path, text)), written)
 
     # ------------------------------------------------------------------ links
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from sonar_tui.ui.screens.modals import ConfirmScreen, Dialog, TextInputScreen
-from tests.ui.appkit import Harness, ask_and_wait, idle, last_answer, ready, screen_text, wait_until
+from tests.ui.appkit import (
+    Harness,
+    ask_and_wait,
+    idle,
+    last_answer,
+    notices,
+    ready,
+    screen_text,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -215,3 +224,45 @@ async def test_a_new_thread_left_open_is_what_the_next_start_shows(harness):
         await ready(pilot)
         await pilot.pause()
         assert second.main.thread is None and second.main.composer.text == ""
+
+
+async def test_export_asks_where_and_says_where_it_wrote(harness, monkeypatch, tmp_path):
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(home)
+    harness.configure(chunks=30)
+    app = harness.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "What is QUIC?")
+        await app.action_export_thread("md")
+        await pilot.pause()
+        box = app.screen.query_one("#path")
+        assert box.value == "~/what-is-quic.md"  # in the folder sonar-tui started from
+        box.value = "~/notes/"  # a folder: the default name goes in it
+        await pilot.press("enter")
+        written = home / "notes" / "what-is-quic.md"
+        await wait_until(pilot, written.exists, "the export")
+        assert "What is QUIC?" in written.read_text()
+        assert "Exported to ~/notes/what-is-quic.md" in notices(app)
+        # The same file again: asked first; Enter again replaces it.
+        written.write_text("old")
+        await app.action_export_thread("json")
+        await pilot.pause()
+        app.screen.query_one("#path").value = "~/notes/what-is-quic.md"
+        await pilot.press("enter")
+        assert written.read_text() == "old" and "exists" in screen_text(app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: written.read_text() != "old", "the replaced file")
+        assert written.read_text().lstrip().startswith("{")
+        # Nowhere to write: said in the dialog, which stays open to fix the path.
+        await app.action_export_thread("md")
+        await pilot.pause()
+        app.screen.query_one("#path").value = "~/missing/x.md"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "Could not write ~/missing/x.md" in screen_text(app)
+        assert app.screen.query("#path")
+        await pilot.press("escape")
+        assert not (home / "missing").exists()

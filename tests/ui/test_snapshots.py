@@ -249,3 +249,19 @@ def test_attach_dialog_at_80x24(snap_compare, harness):
         await settle(pilot)
 
     assert snap_compare(harness.app(), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_export_dialog_at_80x24(snap_compare, harness, monkeypatch):
+    home = harness.tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(home)  # the default path on screen reads ~/…
+    harness.configure(chunks=40)
+
+    async def run_before(pilot):
+        await ready(pilot)
+        await ask_and_wait(pilot, QUESTION)
+        await pilot.app.action_export_thread("md")
+        await settle(pilot)
+
+    assert snap_compare(harness.app(), run_before=run_before, terminal_size=(80, 24))
