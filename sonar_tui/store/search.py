@@ -84,14 +84,6 @@ class _Ranked:
 _INDEXES = ("message_fts", "thread_fts", "source_fts")  # fixed names, never user input
 
 
-async def _rank(conn: aiosqlite.Connection, index: str, query: str, limit: int) -> list[_Ranked]:
-    top = await conn.execute_fetchall(
-        f"SELECT id, score FROM (SELECT rowid AS id, bm25({index}) AS score FROM {index}"
-        f" WHERE {index} MATCH ? ORDER BY rowid DESC LIMIT ?) ORDER BY score, id DESC LIMIT ?",
-        (query, RANK_WINDOW, limit))
-    return [_Ranked(score=row[1], index=index, rowid=row[0]) for row in top]
-
-
 async def _add_snippets(conn: aiosqlite.Connection, index: str, query: str,
                         ranked: list[_Ranked]) -> None:
     by_id = {r.rowid: r for r in ranked}
@@ -119,14 +111,26 @@ _CONTEXT_SQL = {
 }
 
 
-_THREAD_OF_SQL = {
-    # (index, rowid) -> thread id, for a list of rowids of one index
-    "message_fts": "SELECT m.id, m.thread_id FROM messages m"
-                   " WHERE m.id IN (SELECT value FROM json_each(?))",
-    "thread_fts": "SELECT t.id, t.id FROM threads t WHERE t.id IN (SELECT value FROM json_each(?))",
-    "source_fts": "SELECT s.id, m.thread_id FROM sources s JOIN messages m ON m.id = s.message_id"
-                  " WHERE s.id IN (SELECT value FROM json_each(?))",
+_THREAD_OF = {
+    # joins a window of (id, score) rows of an index to the thread each row belongs to
+    "message_fts": "JOIN messages m ON m.id = w.id",
+    "thread_fts": "JOIN threads m ON m.id = w.id",  # m.id is the thread: see the select
+    "source_fts": "JOIN sources s ON s.id = w.id JOIN messages m ON m.id = s.message_id",
 }
+
+
+async def _rank_threads(conn: aiosqlite.Connection, index: str,
+                        query: str) -> list[tuple[int, _Ranked, int]]:
+    """(thread, its best match in this index, its matches) among the index's newest
+    ``RANK_WINDOW`` matches, grouped in SQL (a bare column next to min() comes from the
+    row holding the minimum)."""
+    thread = "m.id" if index == "thread_fts" else "m.thread_id"
+    rows = await conn.execute_fetchall(
+        f"SELECT {thread}, w.id, min(w.score), count(*) FROM (SELECT rowid AS id,"
+        f" bm25({index}) AS score FROM {index} WHERE {index} MATCH ? ORDER BY rowid DESC"
+        f" LIMIT ?) w {_THREAD_OF[index]} GROUP BY {thread}", (query, RANK_WINDOW))
+    return [(row[0], _Ranked(score=row[2], index=index, rowid=row[1]), row[3]) for row in rows]
+
 
 _THREADS_MATCHING_SQL = {
     # the threads where one word occurs in this index
@@ -136,28 +140,46 @@ _THREADS_MATCHING_SQL = {
     "source_fts": "SELECT DISTINCT m.thread_id FROM source_fts f JOIN sources s ON s.id = f.rowid"
                   " JOIN messages m ON m.id = s.message_id WHERE source_fts MATCH ?",
 }
-
-
-async def _thread_ids(conn: aiosqlite.Connection,
-                      ranked: list[_Ranked]) -> dict[tuple[str, int], int]:
-    found: dict[tuple[str, int], int] = {}
-    for index in _INDEXES:
-        ids = [r.rowid for r in ranked if r.index == index]
-        if ids:
-            rows = await conn.execute_fetchall(_THREAD_OF_SQL[index], (json.dumps(ids),))
-            found.update({(index, row[0]): row[1] for row in rows})
-    return found
+_AMONG_THREADS_SQL = {
+    # the same, among a few candidate threads: their rows are looked up, not the word's
+    "message_fts": "SELECT DISTINCT m.thread_id FROM messages m WHERE m.thread_id IN"
+                   " (SELECT value FROM json_each(?)) AND m.id IN"
+                   " (SELECT rowid FROM message_fts WHERE message_fts MATCH ?)",
+    "thread_fts": "SELECT t.id FROM threads t WHERE t.id IN (SELECT value FROM json_each(?))"
+                  " AND t.id IN (SELECT rowid FROM thread_fts WHERE thread_fts MATCH ?)",
+    "source_fts": "SELECT DISTINCT m.thread_id FROM messages m JOIN sources s"
+                  " ON s.message_id = m.id WHERE m.thread_id IN (SELECT value FROM json_each(?))"
+                  " AND s.id IN (SELECT rowid FROM source_fts WHERE source_fts MATCH ?)",
+}
+RARITY_CAP = 5000  # documents counted per word to order the words, rarest first
 
 
 async def _threads_with_every_word(conn: aiosqlite.Connection, words: list[str]) -> set[int]:
     """Threads in which each word occurs somewhere (a question, an answer, the title, a
-    source), not necessarily together."""
+    source), not necessarily together. Rarest word first: a word found nowhere ends it at
+    once, and the next words are only looked for in the threads still in the running."""
+    sized = []
+    for word in dict.fromkeys(words):
+        found = 0
+        for index in _INDEXES:
+            rows = await conn.execute_fetchall(
+                f"SELECT count(*) FROM (SELECT 1 FROM {index} WHERE {index} MATCH ?"
+                f" LIMIT {RARITY_CAP})", (word,))
+            found += rows[0][0]
+        if not found:
+            return set()
+        sized.append((found, word))
+    sized.sort()
     threads: set[int] | None = None
-    for word in words:
+    for _, word in sized:
         here: set[int] = set()
         for index in _INDEXES:
-            here.update(row[0] for row in
-                        await conn.execute_fetchall(_THREADS_MATCHING_SQL[index], (word,)))
+            if threads is None:
+                rows = await conn.execute_fetchall(_THREADS_MATCHING_SQL[index], (word,))
+            else:
+                rows = await conn.execute_fetchall(_AMONG_THREADS_SQL[index],
+                                                   (json.dumps(sorted(threads)), word))
+            here.update(row[0] for row in rows)
         threads = here if threads is None else threads & here
         if not threads:
             return set()
@@ -192,20 +214,15 @@ async def search(conn: aiosqlite.Connection, text: str, limit: int) -> list[Sear
     if not words or limit <= 0:
         return []
     query = " ".join(words)
-    ranked: list[_Ranked] = []
-    for index in _INDEXES:
-        ranked.extend(await _rank(conn, index, query, RANK_WINDOW))
-    ranked.sort(key=lambda r: (r.score, -r.rowid))
-    thread_of = await _thread_ids(conn, ranked)
     best: dict[int, _Ranked] = {}
     matches: dict[int, int] = {}
-    for r in ranked:
-        thread_id = thread_of.get((r.index, r.rowid))
-        if thread_id is None:
-            continue
-        matches[thread_id] = matches.get(thread_id, 0) + 1
-        best.setdefault(thread_id, r)
-    chosen = list(best.items())[:limit]
+    for index in _INDEXES:
+        for thread_id, r, count in await _rank_threads(conn, index, query):
+            matches[thread_id] = matches.get(thread_id, 0) + count
+            known = best.get(thread_id)
+            if known is None or (r.score, -r.rowid) < (known.score, -known.rowid):
+                best[thread_id] = r
+    chosen = sorted(best.items(), key=lambda item: (item[1].score, -item[1].rowid))[:limit]
     if len(chosen) < limit and len(set(words)) > 1:
         spread = await _threads_with_every_word(conn, words)
         others = sorted(spread - set(best), reverse=True)[:limit - len(chosen)]
