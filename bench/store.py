@@ -171,6 +171,8 @@ async def measure(path: Path, big_thread: int, runs: int) -> None:
             # every thread holding both is found, not only messages holding both.
             "two topic words, rarely together": "paris battery ",
             "three topic words": "roman solar inflation ",
+            "common word + absent word (spread check)": "the zzzqqqxxx ",
+            "two common words (spread check)": "the of ",
             "very common word": "the ",
             "three very common words": "the of and ",
             "typing: common 3-letter prefix": "the",

@@ -9,6 +9,12 @@ from pathlib import Path
 MAX_NAME = 60
 
 
+def home_relative(path: str) -> str:
+    """``/home/me/.config/…`` -> ``~/.config/…``: shorter, and what people type."""
+    home = str(Path.home())
+    return "~" + path[len(home):] if home != "/" and path.startswith(home + "/") else path
+
+
 def file_stem(title: str, fallback: str) -> str:
     """A thread title as a file name: 'What is QUIC?' -> 'what-is-quic'."""
     stem = re.sub(r"[^\w]+", "-", title.lower(), flags=re.UNICODE).strip("-_")[:MAX_NAME]

@@ -46,7 +46,7 @@ from sonar_tui.api.events import (
 )
 from sonar_tui.clipboard import copy_text, local_clipboard_available, save_to_file
 from sonar_tui.config import ConfigWriteError, LoadedConfig, save_config
-from sonar_tui.files import file_stem, write_private
+from sonar_tui.files import file_stem, home_relative, write_private
 from sonar_tui.notify import callback_sequence
 from sonar_tui.references import (
     code_blocks,
@@ -77,7 +77,7 @@ from sonar_tui.ui.screens.help import HelpScreen, binding_rows
 from sonar_tui.ui.screens.main import MainScreen
 from sonar_tui.ui.screens.export import ExportScreen
 from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
-from sonar_tui.ui.screens.welcome import WelcomeScreen, home_relative
+from sonar_tui.ui.screens.welcome import WelcomeScreen
 from sonar_tui.ui.themes import load_all_themes, pick_theme, theme_variable_defaults
 from sonar_tui.ui.widgets.answer import AnswerView
 from sonar_tui.ui.widgets.citations import SourceList

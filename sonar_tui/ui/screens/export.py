@@ -12,9 +12,8 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Input, Static
 
-from sonar_tui.files import target_path
+from sonar_tui.files import home_relative, target_path
 from sonar_tui.ui.screens.modals import Dialog, key_hints
-from sonar_tui.ui.screens.welcome import home_relative
 
 
 class ExportScreen(Dialog[Path | None]):

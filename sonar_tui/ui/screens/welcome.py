@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -12,11 +10,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
-
-def home_relative(path: str) -> str:
-    """``/home/me/.config/…`` -> ``~/.config/…``: shorter, and what people type."""
-    home = str(Path.home())
-    return "~" + path[len(home):] if home != "/" and path.startswith(home + "/") else path
+from sonar_tui.files import home_relative
 
 
 def welcome_text(config_path: str) -> Content:
