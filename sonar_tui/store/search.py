@@ -162,10 +162,10 @@ async def _threads_with_every_word(conn: aiosqlite.Connection, words: list[str])
     for word in dict.fromkeys(words):
         found = 0
         for index in _INDEXES:
-            rows = await conn.execute_fetchall(
+            counted = list(await conn.execute_fetchall(
                 f"SELECT count(*) FROM (SELECT 1 FROM {index} WHERE {index} MATCH ?"
-                f" LIMIT {RARITY_CAP})", (word,))
-            found += rows[0][0]
+                f" LIMIT {RARITY_CAP})", (word,)))
+            found += counted[0][0]
         if not found:
             return set()
         sized.append((found, word))
