@@ -169,6 +169,12 @@ async def measure(path: Path, big_thread: int, runs: int) -> None:
         queries = {
             "topic word": "sqlite ",
             "two words": "volcano magma ",
+            # Words that a thread may hold in different messages (question / answer):
+            # every thread holding both is found, not only messages holding both.
+            "two topic words, rarely together": "paris battery ",
+            "three topic words": "roman solar inflation ",
+            "common word + absent word (spread check)": "the zzzqqqxxx ",
+            "two common words (spread check)": "the of ",
             "very common word": "the ",
             "three very common words": "the of and ",
             "typing: common 3-letter prefix": "the",

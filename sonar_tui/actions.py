@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Scope = Literal["app", "composer", "conversation", "threads", "sources", "settings",
-                "help", "confirm", "input", "pick", "url", "welcome"]
+                "search", "help", "confirm", "input", "pick", "url", "export", "welcome"]
 
 # Where each scope applies, in the order the help screen and the README list them.
 SCOPE_TITLES: dict[str, str] = {
@@ -27,6 +27,7 @@ SCOPE_TITLES: dict[str, str] = {
     "composer": "Composer",
     "conversation": "Conversation",
     "threads": "Thread list",
+    "search": "Thread search box",
     "sources": "Sources panel",
     "settings": "Settings screen",
     "help": "Help screen",
@@ -34,6 +35,7 @@ SCOPE_TITLES: dict[str, str] = {
     "input": "Text dialogs",
     "pick": "Pick dialogs",
     "url": "Link dialog",
+    "export": "Export dialog",
     "welcome": "Welcome screen",
 }
 
@@ -170,6 +172,8 @@ ACTIONS: tuple[Action, ...] = (
     _a("sidebar.pin", "pin", "p", "Pin", "Pin or unpin the thread"),
     _a("sidebar.delete", "delete", "d,delete", "Delete", "Delete the thread (asks first)"),
     _a("sidebar.filter", "filter", "slash", "Filter", "Search threads", show=False),
+    _a("search.clear", "clear_search", "escape", "Clear search",
+       "Leave the search: the thread list comes back", show=False),
     # -- the sources panel ----------------------------------------------------------------
     _a("sources.copy_url", "copy_url", "y", "Copy URL", "Copy the source's URL"),
     _a("sources.back", "back", "escape,backspace", "Back to answer",
@@ -195,6 +199,7 @@ ACTIONS: tuple[Action, ...] = (
     _a("pick.cancel", "cancel", "escape", "Cancel", "Close without picking"),
     _a("url.copy", "copy", "y,c", "Copy URL", "Copy the link"),
     _a("url.close", "close", "escape,q", "Close", "Close the link dialog"),
+    _a("export.cancel", "cancel", "escape", "Cancel", "Close without writing anything"),
     _a("welcome.demo", "choose('demo')", "d", "Demo", "Try the offline demo"),
     _a("welcome.continue", "choose('continue')", "c,escape", "Continue",
        "Continue to the app"),

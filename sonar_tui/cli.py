@@ -27,6 +27,16 @@ from sonar_tui import __version__
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 RECENCY = ("hour", "day", "week", "month", "year")
+NONE = "none"  # as a setting's value on the command line: clear what config.toml set
+
+
+def _count_or_none(text: str) -> int | str:
+    if text.strip().lower() == NONE:
+        return NONE
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number or '{NONE}': {text!r}") from None
 DEMO_CHUNKS, DEMO_PACE = 320, 120.0  # as the app's demo: a few seconds, visibly streaming
 
 
@@ -81,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "sonar-deep-research, or a gateway's model name")
     ask.add_argument("--path", metavar="PATH", help="chat-completions path, e.g. /v1/sonar")
     ask.add_argument("--api-mode", choices=("auto", "sonar", "agent"))
-    ask.add_argument("--system", metavar="TEXT", help="system prompt")
+    ask.add_argument("--system", metavar="TEXT", help=f"system prompt ({NONE}: none)")
     ask.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     ask.add_argument("--domain", action="append", default=None, metavar="DOMAIN",
                      help="search only this domain; repeatable (--domain=-DOMAIN, with the "
@@ -90,19 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
     # flag instead of relying on users knowing to write "--domain=-example.com".
     ask.add_argument("--exclude-domain", action="append", default=None, metavar="DOMAIN",
                      help="never search this domain; repeatable")
-    ask.add_argument("--recency", choices=RECENCY)
-    ask.add_argument("--after", metavar="MM/DD/YYYY", help="published after")
-    ask.add_argument("--before", metavar="MM/DD/YYYY", help="published before")
-    ask.add_argument("--updated-after", metavar="MM/DD/YYYY")
-    ask.add_argument("--updated-before", metavar="MM/DD/YYYY")
+    ask.add_argument("--recency", choices=(*RECENCY, NONE),
+                     help=f"'{NONE}' clears one set in config.toml or the environment")
+    ask.add_argument("--after", metavar="MM/DD/YYYY", help=f"published after ({NONE}: clear)")
+    ask.add_argument("--before", metavar="MM/DD/YYYY", help=f"published before ({NONE}: clear)")
+    ask.add_argument("--updated-after", metavar="MM/DD/YYYY", help=f"({NONE}: clear)")
+    ask.add_argument("--updated-before", metavar="MM/DD/YYYY", help=f"({NONE}: clear)")
     ask.add_argument("--mode", choices=("web", "academic", "sec"), help="search mode")
-    ask.add_argument("--context-size", choices=("low", "medium", "high"))
-    ask.add_argument("--reasoning-effort", choices=("minimal", "low", "medium", "high"))
-    ask.add_argument("--country", metavar="CC", help="two-letter country for local results")
+    ask.add_argument("--context-size", choices=("low", "medium", "high", NONE))
+    ask.add_argument("--reasoning-effort", choices=("minimal", "low", "medium", "high", NONE))
+    ask.add_argument("--country", metavar="CC",
+                     help=f"two-letter country for local results ({NONE}: clear)")
     ask.add_argument("--images", action="store_true", help="ask for images")
     ask.add_argument("--related", action="store_true", help="ask for related questions")
     ask.add_argument("--no-search", action="store_true", help="answer without searching")
-    ask.add_argument("--max-tokens", type=int, metavar="N")
+    ask.add_argument("--max-tokens", type=_count_or_none, metavar="N",
+                     help=f"({NONE}: no limit, whatever config.toml says)")
     ask.add_argument("--thread", type=int, metavar="ID", help="continue this thread")
     ask.add_argument("--no-save", action="store_true", help="do not save into the database")
     mode = ask.add_mutually_exclusive_group()
@@ -337,7 +350,56 @@ def _request_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "return_related_questions": True if args.related else None,
         "disable_search": True if args.no_search else None,
     }
-    return {k: v for k, v in pairs.items() if v is not None}
+    # "none" clears a setting that config.toml or the environment gave a value.
+    cleared = {k: (None if k == "max_tokens" else "") for k, v in pairs.items()
+               if isinstance(v, str) and v.lower() == NONE and k in _CLEARABLE}
+    return {**{k: v for k, v in pairs.items() if v is not None}, **cleared}
+
+
+# Settings whose blank value means "not sent": the command line can clear them.
+_CLEARABLE = {"system_prompt", "recency", "published_after", "published_before",
+              "updated_after", "updated_before", "search_context_size", "reasoning_effort",
+              "country", "max_tokens"}
+# request field -> the flag that sets it (to say where a value came from)
+_FLAGS = {"model": "--model", "system_prompt": "--system", "domain_filter": "--domain",
+          "recency": "--recency", "published_after": "--after", "published_before": "--before",
+          "updated_after": "--updated-after", "updated_before": "--updated-before",
+          "search_mode": "--mode", "search_context_size": "--context-size",
+          "reasoning_effort": "--reasoning-effort", "country": "--country",
+          "max_tokens": "--max-tokens"}
+_DATE_FIELDS = ("published_after", "published_before", "updated_after", "updated_before")
+
+
+def _origin(config, overrides: dict[str, Any], name: str) -> str:
+    """Where the value of request setting ``name`` came from, as the user would say it."""
+    from sonar_tui.files import home_relative
+
+    if name in overrides:
+        return _FLAGS.get(name, "the command line")
+    source = config.sources.get(f"request.{name}")
+    if source is None:
+        return "the default"
+    return home_relative(source.label) if source.kind == "file" else source.label
+
+
+def _settings_conflict(config, overrides: dict[str, Any], settings) -> str | None:
+    """The first problem of the settings in effect, naming where each side came from:
+    "recency = month from config.toml, published_after = 01/01/2025 from --after"."""
+    from sonar_tui.api.settings import validate_request_settings
+    from sonar_tui.sanitize import clean_line
+
+    problems = validate_request_settings(settings)
+    if not problems:
+        return None
+    problem = problems[0]
+    names = [problem.field]
+    if problem.field == "recency" and settings.uses_date_filters:
+        names += [n for n in _DATE_FIELDS if getattr(settings, n)]
+    sides = ", ".join(f"{n} = {clean_line(str(getattr(settings, n)))} from "
+                      f"{_origin(config, overrides, n)}" for n in names)
+    clear = [_FLAGS[n] for n in names if n in _CLEARABLE and n not in overrides]
+    hint = f" ({clear[0]} {NONE} clears it for this question)" if clear else ""
+    return f"Invalid setting: {problem} — {sides}{hint}"
 
 
 def _domain_filter(args: argparse.Namespace) -> list[str] | None:
@@ -380,7 +442,11 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
                               api_mode=args.api_mode)
     _refuse_blocked(config)
     _report_config_problems(config)
-    settings = config.request.with_overrides(_request_overrides(args))
+    overrides = _request_overrides(args)
+    settings = config.request.with_overrides(overrides)
+    conflict = _settings_conflict(config, overrides, settings)
+    if conflict is not None:  # nothing sent, nothing saved
+        return _fail(conflict, EXIT_USAGE)
     from sonar_tui.store import StoreError
 
     try:
@@ -445,6 +511,7 @@ async def _show_events(events, args: argparse.Namespace, *,
         AgentEndpointRemembered,
         JobProgress,
         JobSubmitted,
+        QuestionSaved,
         StorageProblem,
     )
 
@@ -459,6 +526,9 @@ async def _show_events(events, args: argparse.Namespace, *,
             continue
         if isinstance(event, AgentEndpointRemembered):
             _say_remembered(event)
+            continue
+        if isinstance(event, QuestionSaved):
+            args.saved_thread = event.thread.id  # named with the answer: `--thread ID` goes on
             continue
         if isinstance(event, JobSubmitted):
             if on_job is not None:
@@ -505,9 +575,11 @@ def _report_answer(answer, args: argparse.Namespace, streamed: bool) -> int:
 
     out = sys.stdout
     no_stream = getattr(args, "no_stream", False)
+    thread_id = getattr(args, "saved_thread", None)
     if args.json:
         data = answer.to_json()
         data["text"] = clean_text(data["text"])
+        data["thread_id"] = thread_id  # null with --no-save
         if answer.error is not None:
             data["error"] = answer.error.to_dict()
         _print_json(data)
@@ -540,6 +612,9 @@ def _report_answer(answer, args: argparse.Namespace, streamed: bool) -> int:
         print("sonar-tui: the answer ended before it was complete (kept as interrupted).",
               file=sys.stderr)
         return EXIT_NETWORK
+    if thread_id is not None and not args.json and getattr(args, "name_thread", True):
+        print(f"sonar-tui: thread {thread_id} (`sonar-tui ask --thread {thread_id} …` "
+              "continues it)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -625,7 +700,8 @@ async def _wait(args: argparse.Namespace) -> int:
     from sonar_tui.api.errors import format_wait
 
     service = await _open_service(args, _reported_config(args))
-    args.job_thread = args.thread
+    args.job_thread = args.saved_thread = args.thread
+    args.name_thread = False  # the user named it: --json has it, stderr need not
     try:
         job = await service.thread_job(args.thread)
         if job is None:
@@ -790,6 +866,7 @@ async def _search(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([{"thread_id": h.thread_id, "thread_title": h.thread_title,
                       "message_id": h.message_id, "role": h.role, "rank": h.rank,
+                      "matches": h.matches,
                       "snippet": h.snippet.replace(HIGHLIGHT_OPEN, "")
                       .replace(HIGHLIGHT_CLOSE, "")} for h in hits])
         return EXIT_OK
@@ -798,8 +875,10 @@ async def _search(args: argparse.Namespace) -> int:
         return EXIT_OK
     bold = sys.stdout.isatty()
     for hit in hits:
+        # One row per thread: its best match, and how many more it holds.
         where = f"thread {hit.thread_id}" + (
-            f", message {hit.message_id}" if hit.message_id else "")
+            f", message {hit.message_id}" if hit.message_id else "") + (
+            f", {hit.matches} matches" if hit.matches > 1 else "")
         print(f"{clean_line(hit.thread_title)}  ({where})")
         pieces = hit.snippet.replace(HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN).split(HIGHLIGHT_OPEN)
         pieces = [clean_text(p, keep_newlines=False) for p in pieces]

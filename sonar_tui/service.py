@@ -356,6 +356,20 @@ class ChatService:
     async def delete(self, thread_id: int) -> bool:
         return await self._require_store().delete_thread(thread_id)
 
+    async def last_thread(self) -> int | None:
+        return await self._require_store().last_thread()
+
+    async def leave(self, thread_id: int | None, draft: str, *, remember: bool = False,
+                    opening: int | None = None) -> None:
+        """Keep ``draft`` as the unsent question of ``thread_id`` (None: the new thread);
+        with ``remember``, ``opening`` (None: a new thread) is the thread to open at the
+        next start. One transaction: a restart finds both or neither."""
+        await self._require_store().set_draft(thread_id, draft, remember=remember,
+                                              opening=opening)
+
+    async def draft(self, thread_id: int | None) -> str:
+        return await self._require_store().get_draft(thread_id)
+
     async def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         return await self._require_store().search(query, limit)
 
@@ -413,6 +427,11 @@ class ChatService:
             return
         if (blocked := self.blocked()) is not None:
             yield Failed(blocked)
+            return
+        # Nothing could leave the machine: keep nothing either (no thread holding a question
+        # that was never asked). A failure once the question went out keeps it.
+        if (refusal := self.client.refusal()) is not None:
+            yield Failed(refusal)
             return
         if not question.strip() and not attachments:
             yield Failed(ApiError(ErrorKind.INVALID_SETTINGS, "The question is empty.",

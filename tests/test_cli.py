@@ -28,7 +28,9 @@ FAKE_KEY = "pplx-FAKE0123456789abcdefCLITESTKEY"
 CHUNKS = 24  # small answers: every profile runs in well under a second
 QUESTION = "How does DNS resolution work?"
 JSON_KEYS = {"text", "reasoning", "reasoning_steps", "citations", "search_results", "images",
-             "related_questions", "usage", "cost", "model", "finish_reason", "api"}
+             "related_questions", "usage", "cost", "model", "finish_reason", "api", "thread_id"}
+THREAD_LINE = re.compile(
+    r"^sonar-tui: thread (\d+) \(`sonar-tui ask --thread \1 …` continues it\)$")
 # What a terminal could act on: C0 controls except tab and newline, DEL, C1, ESC.
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -195,7 +197,8 @@ def test_ask_with_every_profile(cli, mock, profile):
     assert (answer[1], answer[3]) == (status, kind)
 
     if code == 0:
-        lines = run.err_lines()
+        *lines, named = run.err_lines()  # the thread is named last, for --thread
+        assert THREAD_LINE.match(named) and int(THREAD_LINE.match(named)[1]) == 1, run.err
         assert len(lines) == len(NOTICES.get(profile, [])), run.err
         for line, start in zip(lines, NOTICES.get(profile, []), strict=True):
             assert line.startswith(start), line
@@ -419,21 +422,37 @@ def test_hostile_config_values_are_reported_as_plain_text(cli, mock, tmp_path):
     run = cli("ask", QUESTION, "--config", str(config),
               env={"SONAR_TUI_COUNTRY": "\x1b[2J\x9b"})
     assert run.code == 0  # a wrong setting is reported and ignored, never fatal
-    warnings = run.err_lines()
+    *warnings, named = run.err_lines()
+    assert THREAD_LINE.match(named), run.err
     assert len(warnings) == 3 and all(w.startswith("sonar-tui: warning: ") for w in warnings)
     assert "search_mode" in run.err and "country" in run.err
     assert not CONTROL_RE.search(run.err)
 
 
-def test_no_key_is_exit_3_and_nothing_is_sent(cli, mock):
+def test_no_key_is_exit_3_and_nothing_is_sent_or_kept(cli, mock):
     run = cli("ask", QUESTION, env={"PERPLEXITY_API_KEY": ""})
     assert run.code == 3
     plain_errors(run)
     assert "API key" in run.err and "PERPLEXITY_API_KEY" in run.err
     assert mock.requests == []
-    # The question is kept (ask again once the key is set); the answer records why it failed.
-    assert [(r[0], r[1], r[3]) for r in stored(cli.db)] == [("user", "complete", None),
-                                                            ("assistant", "error", "auth")]
+    # Nothing sent, nothing kept: no thread holds a question that was never asked.
+    assert stored(cli.db) == []
+    listed = cli("threads", "--json")
+    assert listed.code == 0 and json.loads(listed.out) == []
+
+
+def test_ask_names_its_thread_so_the_next_ask_continues_it(cli, mock):
+    first = cli("ask", QUESTION, "--json")
+    assert first.code == 0, first.err
+    thread = json.loads(first.out)["thread_id"]
+    assert isinstance(thread, int)
+    second = cli("ask", "And DNSSEC?", "--thread", str(thread))
+    assert second.code == 0, second.err
+    assert second.err_lines()[-1] == f"sonar-tui: thread {thread} (`sonar-tui ask --thread " \
+        f"{thread} …` continues it)"
+    assert [r[2] for r in stored(cli.db) if r[0] == "user"] == [QUESTION, "And DNSSEC?"]
+    unsaved = cli("ask", QUESTION, "--json", "--no-save")
+    assert json.loads(unsaved.out)["thread_id"] is None
 
 
 def test_server_not_listening_is_exit_4(tmp_path):
@@ -493,8 +512,10 @@ def test_threads_and_search_list_what_was_asked(cli, mock):
     assert listing.code == 0 and "What is QUIC?" in listing.out
     assert not CONTROL_RE.search(listing.out)  # hostile titles are cleaned for the terminal
     hits = json.loads(cli("search", "QUIC", "--json").out)
-    assert hits and all(h["thread_title"] == "What is QUIC?" for h in hits)
-    assert {"thread_id", "thread_title", "message_id", "role", "rank", "snippet"} == set(hits[0])
+    # One row per thread (title, question and answer all match): the best, and a count.
+    assert [h["thread_title"] for h in hits] == ["What is QUIC?"] and hits[0]["matches"] >= 3
+    assert {"thread_id", "thread_title", "message_id", "role", "rank", "snippet",
+            "matches"} == set(hits[0])
     text = cli("search", "QUIC")
     assert text.code == 0 and "«" in text.out and not CONTROL_RE.search(text.out)
     assert cli("search", "zzzznothing").out.strip() == "No matches."

@@ -177,3 +177,31 @@ def test_an_invalid_base_url_from_the_environment_or_file_blocks_sending(tmp_pat
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "base_url" in done.stderr and "Traceback" not in done.stderr
     assert not db.exists() or titles(db) == []  # nothing saved, nothing sent
+
+
+def test_a_setting_from_config_toml_can_be_cleared_and_a_conflict_names_both_sides(tmp_path):
+    mock = start_mock("default", chunks=8)
+    try:
+        config = tmp_path / "config.toml"
+        config.write_text('[request]\nrecency = "month"\nmax_tokens = 100\n', encoding="utf-8")
+        db = tmp_path / "threads.db"
+        common = ["ask", "--db", str(db), "--config", str(config), "--base-url", mock.url]
+        clash = run(*common, QUESTION, "--after", "01/01/2025")
+        assert clash.returncode == 2 and "Traceback" not in clash.stderr
+        message = clash.stderr.strip()
+        assert message.startswith("sonar-tui: Invalid setting: recency")
+        assert f"recency = month from {config}" in message
+        assert "published_after = 01/01/2025 from --after" in message
+        assert "--recency none clears it" in message
+        assert mock.service.requests == [] and not titles(db)  # nothing sent, nothing kept
+        cleared = run(*common, QUESTION, "--after", "01/01/2025", "--recency", "none",
+                      "--max-tokens", "none")
+        assert cleared.returncode == 0, cleared.stderr
+        body = mock.service.last_body()
+        assert "search_recency_filter" not in body and "max_tokens" not in body
+        assert body["search_after_date_filter"] == "01/01/2025"
+        kept = run(*common, QUESTION)  # without the flags, config.toml is in effect again
+        assert kept.returncode == 0 and mock.service.last_body()["max_tokens"] == 100
+        assert run(*common, QUESTION, "--max-tokens", "lots").returncode == 2
+    finally:
+        mock.stop()

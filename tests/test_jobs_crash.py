@@ -71,8 +71,8 @@ def test_sigkill_mid_job_then_restart_and_the_answer_lands_in_its_thread(tmp_pat
         assert mock.service.jobs.reads(response_id) > reads  # the new start polled it
         poll(lambda: (row := job_row(db)) is not None and row[3] is not None,
              "the job to be ended in the database")
-        # Open the thread: the answer is there, whole, with its sources.
-        tmux.keys("BTab")
+        # Open the thread: the answer is there, whole, with its sources. (Shift+Tab from the
+        # composer is the thread list: Tab goes composer, conversation, sources, threads.)
         tmux.keys("BTab")
         poll(lambda: "Rename" in tmux.screen(), "the thread list to have focus")
         for _ in range(10):

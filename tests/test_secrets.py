@@ -96,8 +96,14 @@ async def test_a_full_session_never_writes_the_key_anywhere(tmp_path, monkeypatc
 
             await pilot.press("ctrl+o")  # copy the answer (OSC 52 through our writer)
             await wait_until(pilot, lambda: app.last_copy is not None, "the copy")
-            await app.action_export_thread("md")
-            await app.action_export_thread("json")
+            for fmt in ("md", "json"):  # the export dialog asks where: into the data dir
+                await app.action_export_thread(fmt)
+                await pilot.pause()
+                target = tmp_path / "xdg-data" / f"thread-export.{fmt}"
+                target.parent.mkdir(exist_ok=True)
+                app.screen.query_one("#path").value = str(target)
+                await pilot.press("enter")
+                await wait_until(pilot, target.exists, f"the {fmt} export")
             (tmp_path / "screens").mkdir()
             (tmp_path / "screens" / "main.svg").write_text(app.export_screenshot())
             await pilot.press("ctrl+s")

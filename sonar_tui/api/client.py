@@ -350,6 +350,10 @@ class PerplexityClient:
         # The id came from the network (then the database): one path segment, whatever it is.
         return f"{self.connection.base_url.rstrip('/')}{path}/{quote(response_id, safe='')}"
 
+    def refusal(self) -> ApiError | None:
+        """Why no request can leave at all (no usable key), known before any is sent."""
+        return self._key_refusal()
+
     def _key_refusal(self) -> ApiError | None:
         if not self._api_key:
             return ApiError(ErrorKind.AUTH, "No API key is set.")

@@ -174,6 +174,7 @@ class SearchHit:
     role: str | None
     snippet: str  # with the match wrapped in HIGHLIGHT_OPEN / HIGHLIGHT_CLOSE
     rank: float
+    matches: int = 1  # matches in this thread (messages, its title, sources), this one the best
 
 
 @dataclass(frozen=True, slots=True)

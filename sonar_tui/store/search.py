@@ -54,9 +54,15 @@ def query_terms(text: str) -> list[str]:
 
 def build_match_query(text: str) -> str | None:
     """The FTS5 MATCH expression for ``text``, or None when it holds no word at all."""
+    words = match_words(text)
+    return " ".join(words) if words else None
+
+
+def match_words(text: str) -> list[str]:
+    """Each word of ``text`` as an FTS5 string (the last one a prefix while being typed)."""
     terms = query_terms(text)
     if not terms:
-        return None
+        return []
     truncated = len(terms) > MAX_TERMS
     # Word characters never include '"', so no escaping is needed; doubling would be the rule.
     quoted = [f'"{term}"' for term in terms[:MAX_TERMS]]
@@ -64,7 +70,7 @@ def build_match_query(text: str) -> str | None:
     still_typing = not truncated and not text[-1].isspace()
     if still_typing and (len(last) >= MIN_PREFIX_CHARS or any(ord(c) >= _CJK_START for c in last)):
         quoted[-1] += "*"
-    return " ".join(quoted)
+    return quoted
 
 
 @dataclass(slots=True)
@@ -76,14 +82,6 @@ class _Ranked:
 
 
 _INDEXES = ("message_fts", "thread_fts", "source_fts")  # fixed names, never user input
-
-
-async def _rank(conn: aiosqlite.Connection, index: str, query: str, limit: int) -> list[_Ranked]:
-    top = await conn.execute_fetchall(
-        f"SELECT id, score FROM (SELECT rowid AS id, bm25({index}) AS score FROM {index}"
-        f" WHERE {index} MATCH ? ORDER BY rowid DESC LIMIT ?) ORDER BY score, id DESC LIMIT ?",
-        (query, RANK_WINDOW, limit))
-    return [_Ranked(score=row[1], index=index, rowid=row[0]) for row in top]
 
 
 async def _add_snippets(conn: aiosqlite.Connection, index: str, query: str,
@@ -114,30 +112,145 @@ _CONTEXT_SQL = {
 }
 
 
-async def search(conn: aiosqlite.Connection, text: str, limit: int) -> list[SearchHit]:
-    query = build_match_query(text)
-    if query is None or limit <= 0:
+_THREAD_OF = {
+    # joins a window of (id, score) rows of an index to the thread each row belongs to
+    "message_fts": "JOIN messages m ON m.id = w.id",
+    "thread_fts": "JOIN threads m ON m.id = w.id",  # m.id is the thread: see the select
+    "source_fts": "JOIN sources s ON s.id = w.id JOIN messages m ON m.id = s.message_id",
+}
+
+
+async def _rank_threads(conn: aiosqlite.Connection, index: str,
+                        query: str) -> list[tuple[int, _Ranked, int]]:
+    """(thread, its best match in this index, its matches) among the index's newest
+    ``RANK_WINDOW`` matches, grouped in SQL (a bare column next to min() comes from the
+    row holding the minimum)."""
+    thread = "m.id" if index == "thread_fts" else "m.thread_id"
+    rows = await conn.execute_fetchall(
+        f"SELECT {thread}, w.id, min(w.score), count(*) FROM (SELECT rowid AS id,"
+        f" bm25({index}) AS score FROM {index} WHERE {index} MATCH ? ORDER BY rowid DESC"
+        f" LIMIT ?) w {_THREAD_OF[index]} GROUP BY {thread}", (query, RANK_WINDOW))
+    return [(row[0], _Ranked(score=row[2], index=index, rowid=row[1]), row[3]) for row in rows]
+
+
+_THREADS_MATCHING_SQL = {
+    # the threads where one word occurs in this index
+    "message_fts": "SELECT DISTINCT m.thread_id FROM message_fts f JOIN messages m"
+                   " ON m.id = f.rowid WHERE message_fts MATCH ?",
+    "thread_fts": "SELECT rowid FROM thread_fts WHERE thread_fts MATCH ?",
+    "source_fts": "SELECT DISTINCT m.thread_id FROM source_fts f JOIN sources s ON s.id = f.rowid"
+                  " JOIN messages m ON m.id = s.message_id WHERE source_fts MATCH ?",
+}
+_AMONG_THREADS_SQL = {
+    # the same, among a few candidate threads: their rows are looked up, not the word's
+    "message_fts": "SELECT DISTINCT m.thread_id FROM messages m WHERE m.thread_id IN"
+                   " (SELECT value FROM json_each(?)) AND m.id IN"
+                   " (SELECT rowid FROM message_fts WHERE message_fts MATCH ?)",
+    "thread_fts": "SELECT t.id FROM threads t WHERE t.id IN (SELECT value FROM json_each(?))"
+                  " AND t.id IN (SELECT rowid FROM thread_fts WHERE thread_fts MATCH ?)",
+    "source_fts": "SELECT DISTINCT m.thread_id FROM messages m JOIN sources s"
+                  " ON s.message_id = m.id WHERE m.thread_id IN (SELECT value FROM json_each(?))"
+                  " AND s.id IN (SELECT rowid FROM source_fts WHERE source_fts MATCH ?)",
+}
+RARITY_CAP = 5000  # documents counted per word to order the words, rarest first
+
+
+async def _threads_with_every_word(conn: aiosqlite.Connection, words: list[str]) -> set[int]:
+    """Threads in which each word occurs somewhere (a question, an answer, the title, a
+    source), not necessarily together. Rarest word first: a word found nowhere ends it at
+    once, and the next words are only looked for in the threads still in the running."""
+    sized = []
+    for word in dict.fromkeys(words):
+        found = 0
+        for index in _INDEXES:
+            counted = list(await conn.execute_fetchall(
+                f"SELECT count(*) FROM (SELECT 1 FROM {index} WHERE {index} MATCH ?"
+                f" LIMIT {RARITY_CAP})", (word,)))
+            found += counted[0][0]
+        if not found:
+            return set()
+        sized.append((found, word))
+    sized.sort()
+    threads: set[int] | None = None
+    for _, word in sized:
+        here: set[int] = set()
+        for index in _INDEXES:
+            if threads is None:
+                rows = await conn.execute_fetchall(_THREADS_MATCHING_SQL[index], (word,))
+            else:
+                rows = await conn.execute_fetchall(_AMONG_THREADS_SQL[index],
+                                                   (json.dumps(sorted(threads)), word))
+            here.update(row[0] for row in rows)
+        threads = here if threads is None else threads & here
+        if not threads:
+            return set()
+    return threads or set()
+
+
+async def _best_in_threads(conn: aiosqlite.Connection, words: list[str],
+                           threads: list[int]) -> list[tuple[int, _Ranked, int]]:
+    """For threads matched word by word: (thread, its best message for any of the words,
+    how many of its messages hold one)."""
+    if not threads:
         return []
-    ranked: list[_Ranked] = []
+    rows = await conn.execute_fetchall(
+        "SELECT f.rowid, bm25(message_fts), m.thread_id FROM message_fts f JOIN messages m"
+        " ON m.id = f.rowid WHERE message_fts MATCH ? AND m.thread_id IN"
+        " (SELECT value FROM json_each(?)) ORDER BY 2", (" OR ".join(words), json.dumps(threads)))
+    best: dict[int, _Ranked] = {}
+    count: dict[int, int] = {}
+    for rowid, score, thread_id in rows:
+        best.setdefault(thread_id, _Ranked(score=score, index="message_fts", rowid=rowid))
+        count[thread_id] = count.get(thread_id, 0) + 1
+    return [(t, best[t], count[t]) for t in threads if t in best]
+
+
+async def search(conn: aiosqlite.Connection, text: str, limit: int) -> list[SearchHit]:
+    """One hit per thread, best first: its best-ranked match, and how many matches it has.
+
+    Threads where one message (or the title, or a source) holds every word rank first;
+    then, when there is room, threads that hold every word only spread over several
+    messages (asked in one, answered in another), newest first."""
+    words = match_words(text)
+    if not words or limit <= 0:
+        return []
+    query = " ".join(words)
+    best: dict[int, _Ranked] = {}
+    matches: dict[int, int] = {}
     for index in _INDEXES:
-        ranked.extend(await _rank(conn, index, query, limit))
-    ranked.sort(key=lambda r: (r.score, -r.rowid))
-    ranked = ranked[:limit]
+        for thread_id, r, count in await _rank_threads(conn, index, query):
+            matches[thread_id] = matches.get(thread_id, 0) + count
+            known = best.get(thread_id)
+            if known is None or (r.score, -r.rowid) < (known.score, -known.rowid):
+                best[thread_id] = r
+    chosen = sorted(best.items(), key=lambda item: (item[1].score, -item[1].rowid))[:limit]
+    if len(chosen) < limit and len(set(words)) > 1:
+        spread = await _threads_with_every_word(conn, words)
+        others = sorted(spread - set(best), reverse=True)[:limit - len(chosen)]
+        for thread_id, r, count in await _best_in_threads(conn, words, others):
+            chosen.append((thread_id, r))
+            matches[thread_id] = count
+        words_for_snippets = " OR ".join(words)
+    else:
+        words_for_snippets = query
     hits: list[SearchHit] = []
+    picked = [r for _, r in chosen]
     context: dict[tuple[str, int], tuple] = {}
     for index in _INDEXES:
-        mine = [r for r in ranked if r.index == index]
+        mine = [r for r in picked if r.index == index]
         if not mine:
             continue
-        await _add_snippets(conn, index, query, mine)
+        # OR: a message of a spread match holds only some of the words, each highlighted.
+        await _add_snippets(conn, index, words_for_snippets, mine)
         rows = await conn.execute_fetchall(_CONTEXT_SQL[index],
                                            (json.dumps([r.rowid for r in mine]),))
         context.update({(index, row[0]): tuple(row[1:]) for row in rows})
-    for r in ranked:
+    for thread_id, r in chosen:
         found = context.get((r.index, r.rowid))
         if found is None:
             continue  # cannot happen inside one read transaction; never crash a search on it
-        thread_id, thread_title, message_id, role = found
+        _, thread_title, message_id, role = found
         hits.append(SearchHit(thread_id=thread_id, thread_title=thread_title,
-                              message_id=message_id, role=role, snippet=r.snippet, rank=r.score))
+                              message_id=message_id, role=role, snippet=r.snippet, rank=r.score,
+                              matches=matches.get(thread_id, 1)))
     return hits

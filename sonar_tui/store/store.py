@@ -20,7 +20,7 @@ from typing import Any
 
 import aiosqlite
 
-from sonar_tui.store import codec, threads, transfer, writers
+from sonar_tui.store import codec, session_state, threads, transfer, writers
 from sonar_tui.store import jobs as background
 from sonar_tui.store import search as fulltext
 from sonar_tui.store.answer_writer import CHECKPOINT_CHARS, CHECKPOINT_INTERVAL_S, AnswerWriter
@@ -176,6 +176,31 @@ class Store:
         for message_id in gone:
             self._live.pop(message_id, None)  # nothing left to checkpoint or heartbeat for
         return deleted
+
+    # ------------------------------------------------------------------ where the user left off
+    async def last_thread(self) -> int | None:
+        """The thread open when the app last stopped (None: a new thread, or it is gone)."""
+        return await self._db.read(session_state.last_thread)
+
+    async def set_last_thread(self, thread_id: int | None) -> None:
+        value = None if thread_id is None else str(int(thread_id))
+        await self._db.write(
+            lambda conn: session_state.set_value(conn, session_state.LAST_THREAD, value))
+
+    async def get_draft(self, thread_id: int | None) -> str:
+        """The unsent question typed in a thread (``None``: the new thread), or ""."""
+        return await self._db.read(lambda conn: session_state.get_draft(conn, thread_id))
+
+    async def set_draft(self, thread_id: int | None, text: str, *, remember: bool = False,
+                        opening: int | None = None) -> None:
+        """Keep ``text`` as the draft of ``thread_id``; with ``remember``, also record
+        ``opening`` as the thread to open at the next start, in the same transaction."""
+        async def body(conn: aiosqlite.Connection) -> None:
+            await session_state.set_draft(conn, thread_id, text)
+            if remember:
+                await session_state.set_value(conn, session_state.LAST_THREAD,
+                                              None if opening is None else str(int(opening)))
+        await self._db.write(body)
 
     # ------------------------------------------------------------------ messages
     async def add_user_message(

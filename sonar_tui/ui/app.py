@@ -47,6 +47,7 @@ from sonar_tui.api.events import (
 )
 from sonar_tui.clipboard import copy_text, local_clipboard_available, save_to_file
 from sonar_tui.config import ConfigWriteError, LoadedConfig, save_config
+from sonar_tui.files import file_stem, home_relative, write_private
 from sonar_tui.notify import callback_sequence
 from sonar_tui.references import (
     code_blocks,
@@ -76,6 +77,7 @@ from sonar_tui.ui.live import LiveAnswer
 from sonar_tui.ui.run_to_end import run_to_end
 from sonar_tui.ui.screens.help import HelpScreen
 from sonar_tui.ui.screens.main import MainScreen
+from sonar_tui.ui.screens.export import ExportScreen
 from sonar_tui.ui.screens.modals import ConfirmScreen, PickScreen, TextInputScreen, UrlScreen
 from sonar_tui.ui.screens.welcome import WelcomeScreen
 from sonar_tui.ui.themes import load_all_themes, pick_theme, theme_variable_defaults
@@ -209,7 +211,7 @@ class SonarApp(App[None]):
             self.notify(f"{len(recovered)} answer(s) were interrupted when sonar-tui last "
                         "stopped; their partial text is kept.", markup=False)
         await self.refresh_threads()
-        await self.main.show_empty_thread()
+        await self.main.reopen_last_thread()
         await self.follow_unfinished_jobs()
 
     async def _start_demo(self) -> None:
@@ -302,6 +304,7 @@ class SonarApp(App[None]):
         if answers:
             await asyncio.wait_for(asyncio.gather(*(worker.wait() for worker in answers),
                                                   return_exceptions=True), timeout=10)
+        await self.main.save_draft()
         await self.service.aclose()
         if self.store is not None:
             await self.store.close()
@@ -362,7 +365,8 @@ class SonarApp(App[None]):
             def renamed(title: str | None) -> None:
                 if title is not None and title.strip():
                     self.run_worker(self._rename(thread_id, title), exit_on_error=False)
-            self.push_screen(TextInputScreen("Rename thread", thread.title), renamed)
+            self.push_screen(TextInputScreen("Rename thread", thread.title, ok="Rename"),
+                             renamed)
         elif action == "delete":
             if thread_id in self.live:
                 what = "A background job runs" if self.live[thread_id].job_id is not None \
@@ -1022,7 +1026,8 @@ class SonarApp(App[None]):
             self._show_attachments()
         self.push_screen(TextInputScreen("Attach an image (PNG, JPEG, WEBP or GIF)",
                                          placeholder="path/to/image.png",
-                                         hint="It is sent with your next question."), chosen)
+                                         hint="It is sent with your next question.",
+                                         ok="Attach"), chosen)
 
     def _show_attachments(self) -> None:
         self.main.show_attachments(self.attachments)
@@ -1114,7 +1119,7 @@ class SonarApp(App[None]):
                 block = blocks[index]
                 self.copy(block.code, f"code block {block.number}")
         self.push_screen(PickScreen("Copy which code block?", items,
-                                    hint="Enter or a digit copies it; Esc cancels."), picked)
+                                    hint="Or press its number."), picked)
 
     def copy_source_url(self, source: dict) -> None:
         url = safe_url(source.get("url") or "")
@@ -1146,9 +1151,17 @@ class SonarApp(App[None]):
         if data is None:
             return
         text = export_markdown(data) if fmt == "md" else export_json(data)
-        path = save_to_file(text, paths.data_dir() / "exports", stem=f"thread-{main.thread.id}",
-                            suffix=".md" if fmt == "md" else ".json")
-        self.notify(f"Exported to {path}", title="Exported", markup=False, timeout=15)
+        # Asked where, with a default in the folder sonar-tui was started from; said after.
+        name = file_stem(main.thread.title, f"thread-{main.thread.id}") + (
+            ".md" if fmt == "md" else ".json")
+
+        def written(path: Path | None) -> None:
+            if path is not None:
+                self.notify(f"Exported to {home_relative(str(path))}", title="Exported",
+                            markup=False, timeout=15)
+        self.push_screen(ExportScreen("Export the thread (Markdown)" if fmt == "md"
+                                      else "Export the thread (JSON)", Path.cwd() / name,
+                                      lambda path: write_private(path, text)), written)
 
     # ------------------------------------------------------------------ links
 

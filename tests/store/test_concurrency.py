@@ -43,4 +43,7 @@ async def test_two_writers_lose_nothing_and_never_see_locked(db_path):
             # No question lost or written twice.
             questions = {m.content for m in messages if m.role == "user"}
             assert len(questions) == len(messages) // 2
-        assert len(await store.search("part two", limit=1000)) == 4 * PAIRS
+        # One row per thread, counting its answers: every one is in the index.
+        hits = await store.search("part two", limit=1000)
+        assert {h.thread_id for h in hits} == {shared, *own_threads}
+        assert sum(h.matches for h in hits) == 4 * PAIRS

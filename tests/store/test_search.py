@@ -40,8 +40,8 @@ async def seeded(store: Store) -> dict[str, int]:
 async def test_finds_questions_answers_titles_and_sources(store):
     ids = await seeded(store)
     hits = await store.search("capital France")
-    assert {(h.thread_id, h.role) for h in hits} >= {(ids["paris"], "user"),
-                                                     (ids["paris"], "assistant")}
+    # One row per thread: its best match, and how many there are (question and answer).
+    assert [h.thread_id for h in hits] == [ids["paris"]] and hits[0].matches >= 2
     title_hits = [h for h in await store.search("gastronomy") if h.message_id is None]
     assert [h.thread_id for h in title_hits] == [ids["lyon"]]
     assert title_hits[0].thread_title == "Gastronomy in Lyon"
@@ -58,17 +58,21 @@ async def test_snippets_are_highlighted_and_ranked(store):
     assert hits[0].thread_id == ids["lyon"]
     assert all(HIGHLIGHT_OPEN in h.snippet and HIGHLIGHT_CLOSE in h.snippet for h in hits)
     assert [h.rank for h in hits] == sorted(h.rank for h in hits)
-    assert len(await store.search("lyon", limit=2)) == 2
+    assert len({h.thread_id for h in hits}) == len(hits)
+    every = await store.search("the")
+    assert len(every) == 3 and len(await store.search("the", limit=2)) == 2
 
 
 async def test_prefix_diacritics_and_phrases(store):
     ids = await seeded(store)
     assert any(h.thread_id == ids["paris"] for h in await store.search("capi"))  # still typing
     assert not any(h.thread_id == ids["paris"] for h in await store.search("capi "))
-    assert {h.message_id for h in await store.search("zurich")} == {ids["cafe_q"], None}  # + title
+    (zurich,) = await store.search("zurich")  # the question and the title: one row
+    assert zurich.thread_id == ids["cafe"] and zurich.matches == 2
     assert {h.thread_id for h in await store.search("cafe naive")} == {ids["cafe"]}
-    # Words are ANDed: both must occur.
-    assert await store.search("paris quenelles") == []
+    # Words are ANDed: both must occur in the thread (every answer here cites a "Paris" source).
+    assert await store.search("zurich quenelles") == []
+    assert [h.thread_id for h in await store.search("paris quenelles")] == [ids["lyon"]]
     # Syntax characters are just separators, not operators.
     assert {h.thread_id for h in await store.search('"Lyon" -food')} == {ids["lyon"]}
 
@@ -91,13 +95,29 @@ async def test_very_common_words_rank_the_newest_matches(store, monkeypatch):
     thread_id = (await store.create_thread("unrelated title")).id
     old = await store.add_user_message(thread_id, "common common common common")  # best bm25
     newer = [await store.add_user_message(thread_id, f"common word number {i}") for i in range(6)]
-    hits = await store.search("common", limit=3)
-    assert hits[0].message_id == old.id  # few matches: exact bm25 over all of them
+    (hit,) = await store.search("common", limit=3)
+    assert hit.message_id == old.id and hit.matches == 7  # few matches: exact bm25 over all
     monkeypatch.setattr(search_module, "RANK_WINDOW", 4)
-    hits = await store.search("common", limit=3)
+    (hit,) = await store.search("common", limit=3)
     # More matches than the window: the best of the newest four, the old one is not among them.
-    assert {h.message_id for h in hits} <= {m.id for m in newer[-4:]} and len(hits) == 3
-    assert all(h.snippet.count(HIGHLIGHT_OPEN) >= 1 for h in hits)
+    assert hit.message_id in {m.id for m in newer[-4:]} and hit.matches == 4
+    assert hit.snippet.count(HIGHLIGHT_OPEN) >= 1
+
+
+async def test_words_may_match_anywhere_in_a_thread(store):
+    ids = await seeded(store)
+    other, _, _ = await full_exchange(store, None, "Is the Loire long?", "About 1006 km.")
+    # "capital" is in the question, "Seine" in the answer: one thread holds both.
+    hits = await store.search("capital seine")
+    assert [h.thread_id for h in hits] == [ids["paris"]]
+    # Asked in one message, answered in another: still found, after the together-matches.
+    hits = await store.search("quenelles gastronomy")  # the answer, the title
+    assert [h.thread_id for h in hits] == [ids["lyon"]]
+    hits = await store.search("loire km")  # question and answer of the other thread
+    assert [h.thread_id for h in hits] == [other]
+    assert hits[0].matches == 2
+    assert HIGHLIGHT_OPEN in hits[0].snippet
+    assert [h.thread_id for h in await store.search("loire")] == [other]
 
 
 @pytest.mark.parametrize("query", HOSTILE)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from sonar_tui import paths
 from sonar_tui.mock.http import Response, ServerThread
 from sonar_tui.ui.screens.settings import SettingsScreen
 from tests.ui.appkit import Harness, ask_and_wait, last_answer, ready, wait_until
@@ -65,9 +64,12 @@ async def test_recorded_openrouter_sources_reach_the_panel_the_copy_and_the_expo
             assert f"[{number}]: " in copied and url in copied
 
         await app.action_export_thread("md")
-        exports = list((paths.data_dir() / "exports").glob("thread-*.md"))
-        assert len(exports) == 1
-        exported = exports[0].read_text()
+        await pilot.pause()
+        target = harness.tmp_path / "exported.md"
+        app.screen.query_one("#path").value = str(target)
+        await pilot.press("enter")
+        await wait_until(pilot, target.exists, "the export")
+        exported = target.read_text()
         for url in URLS:
             assert url in exported
 

@@ -336,18 +336,13 @@ async def test_a_hostile_thread_reopened_leaves_a_real_terminal_alone(harness, t
     tmux = terminal_app(harness, tmp_path)
     try:
         title = tmux.title()
+        # The start reopens the last thread used: the hostile one, read back from the database.
         poll(lambda: "Show me something" in tmux.screen(), "the thread list")
-        tmux.keys("BTab")  # the composer -> the thread list
-        tmux.keys("BTab")
-        # Textual hands a key to the widget focused when the app reads it, not when the keys
-        # before it have been handled: an Enter read while the composer still has focus is
-        # the composer's "send" (a priority binding) and never reaches the list. Type-ahead
-        # across a focus change is lost, so the keys for the list wait until it has focus.
-        poll(lambda: "Rename" in tmux.screen(), "the thread list to have focus")
-        tmux.keys("Down")
-        tmux.keys("Enter")
         poll(lambda: "Sources (5)" in tmux.screen(), "the thread to open")
-        tmux.keys("BTab")  # to the conversation, then its end: every block has been drawn
+        # Textual hands a key to the widget focused when the app reads it: End waits until
+        # the conversation has focus (its keys are in the footer).
+        tmux.keys("Tab")  # the composer -> the conversation, then its end: every block drawn
+        poll(lambda: "Next source" in tmux.screen(), "the conversation to have focus")
         tmux.keys("End")
         poll(lambda: "End of answer (40 chunks)" in tmux.screen(), "the end of the answer")
         terminal_untouched(tmux, title)

@@ -119,6 +119,10 @@ async def test_quitting_mid_job_loses_nothing_and_the_next_start_brings_the_answ
         await wait_until(pilot, lambda: (live := job_live(first)) is not None
                          and live.job_status == "in_progress", "the job to run")
         thread_id = first.main.thread_id
+        # The user moved on to a new thread: the next start opens that one, so the job's
+        # answer arrives elsewhere (and is announced).
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: first.main.thread_id is None, "the new thread")
     async with await Store.open(harness.db_path) as store:
         (job,) = await store.list_jobs(unfinished=True)
         assert job.steps and job.response_id  # what it had found is kept

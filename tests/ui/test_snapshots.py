@@ -208,3 +208,60 @@ def test_wide_layout_with_both_panels_hidden(snap_compare, harness):
         await settle(pilot)
 
     assert snap_compare(harness.app(), run_before=run_before, terminal_size=(140, 44))
+
+
+async def _two_threads(pilot) -> None:
+    await ready(pilot)
+    await ask_and_wait(pilot, "What is QUIC?")
+    await pilot.press("ctrl+n")
+    await ask_and_wait(pilot, QUESTION)
+    pilot.app.main.sidebar.option_list.focus()
+    pilot.app.main.sidebar.option_list.highlighted = 1
+
+
+def test_rename_dialog(snap_compare, harness):
+    """Dialogs: centred, bordered, over the dimmed screen, with their keys shown."""
+    harness.configure(chunks=40)
+
+    async def run_before(pilot):
+        await _two_threads(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+
+    assert snap_compare(harness.app(), run_before=run_before, terminal_size=(120, 36))
+
+
+def test_delete_confirmation(snap_compare, harness):
+    harness.configure(chunks=40)
+
+    async def run_before(pilot):
+        await _two_threads(pilot)
+        await pilot.press("d")
+        await settle(pilot)
+
+    assert snap_compare(harness.app(), run_before=run_before, terminal_size=(120, 36))
+
+
+def test_attach_dialog_at_80x24(snap_compare, harness):
+    async def run_before(pilot):
+        await ready(pilot)
+        await pilot.app.run_action("attach")
+        await settle(pilot)
+
+    assert snap_compare(harness.app(), run_before=run_before, terminal_size=(80, 24))
+
+
+def test_export_dialog_at_80x24(snap_compare, harness, monkeypatch):
+    home = harness.tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(home)  # the default path on screen reads ~/…
+    harness.configure(chunks=40)
+
+    async def run_before(pilot):
+        await ready(pilot)
+        await ask_and_wait(pilot, QUESTION)
+        await pilot.app.action_export_thread("md")
+        await settle(pilot)
+
+    assert snap_compare(harness.app(), run_before=run_before, terminal_size=(80, 24))

@@ -17,6 +17,7 @@ from sonar_tui.store.migrations import (
     v3_attachments_writers,
     v4_response_ids,
     v5_background_jobs,
+    v6_session_state,
 )
 
 
@@ -33,7 +34,7 @@ def _from_module(module: ModuleType) -> Migration:
 
 MIGRATIONS: tuple[Migration, ...] = tuple(
     _from_module(m) for m in (v1_initial, v2_fulltext, v3_attachments_writers, v4_response_ids,
-                              v5_background_jobs)
+                              v5_background_jobs, v6_session_state)
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

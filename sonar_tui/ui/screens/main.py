@@ -15,7 +15,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.content import Content
-from textual.widgets import ContentSwitcher, Footer, Header, Static
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Footer, Header, Static, TextArea
 
 from sonar_tui.api.conversation import Attachment
 from sonar_tui.sanitize import clean_line
@@ -26,7 +27,7 @@ from sonar_tui.ui.widgets.citations import CitationPanel, SourceList
 from sonar_tui.ui.widgets.composer import Composer
 from sonar_tui.ui.widgets.conversation import DEMO_SUGGESTIONS, Conversation, empty_thread_hint
 from sonar_tui.ui.widgets.markdown import CitationClicked, LinkClicked
-from sonar_tui.ui.widgets.sidebar import PAGE_SIZE, Sidebar, ThreadList
+from sonar_tui.ui.widgets.sidebar import PAGE_SIZE, Sidebar, Target, ThreadList
 from sonar_tui.ui.widgets.status import StatusLine
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ FIRST_PAGE = 12  # messages mounted when a thread opens (about six exchanges)
 KEEP_FINISHED = 3  # conversations of finished threads kept mounted, hidden, for going back
 OLDER_PAGE = 10
 SEARCH_DEBOUNCE = 0.15
+DRAFT_SAVE_INTERVAL = 2.0  # seconds between checks whether the draft changed
 
 
 # The containers that only lay the screen out are BLANK: they draw nothing of their own
@@ -109,6 +111,11 @@ class MainScreen(Screen):
         self._conversation = self._new_conversation()
         self._recent: list[Conversation] = []  # hidden, most recently left first
         self._switching = asyncio.Lock()
+        self._drafts_ready = False  # the draft of the thread on screen is in the composer
+        self._saved_place: tuple[int | None, str] = (None, "")  # (thread, draft) as stored
+        # The composer's text, kept as it changes: at quit the widgets are gone before the
+        # last save.
+        self._composer_text = ""
 
     @property
     def sonar(self) -> SonarApp:
@@ -127,8 +134,24 @@ class MainScreen(Screen):
         yield StatusLine(id="status")
         yield Footer()
 
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab goes composer -> conversation -> sources -> threads, whatever the columns'
+        order on screen (the thread list is left of the conversation, the composer below
+        it): from where one types, to what one reads, to where one goes next."""
+        areas = [self.composer, self.conversation, self.citations, self.sidebar]
+
+        def area(widget: Widget) -> int:
+            for index, ancestor in enumerate(areas):
+                if widget is ancestor or ancestor in widget.ancestors:
+                    return index
+            return len(areas)
+        return sorted(super().focus_chain, key=area)
+
     def on_mount(self) -> None:
         self.conversation.follow_streaming = self.sonar.config.appearance.follow_streaming
+        # A draft survives a crash or a killed terminal, not only a quit.
+        self.set_interval(DRAFT_SAVE_INTERVAL, self.save_draft)
         self.fit_columns()
 
     def on_resize(self) -> None:
@@ -276,8 +299,70 @@ class MainScreen(Screen):
         target.left_as = None
         return target, up_to_date
 
+    # ------------------------------------------------------------------ drafts
+
+    async def reopen_last_thread(self) -> None:
+        """At start-up (and when the demo's database replaces the user's): the thread used
+        last, with its unsent draft; a new thread when there was none (ctrl+n makes one)."""
+        self._drafts_ready = False
+        self._saved_place = (None, "")
+        last = None
+        with self.sonar.store_errors("find the last thread"):
+            last = await self.sonar.service.last_thread()
+        if last is not None:
+            await self.open_thread(last)
+        if self.thread is None:
+            await self.show_empty_thread()
+        elif not self._drafts_ready:  # the thread on screen already was that one
+            await self._restore_draft(self.thread_id)
+
+    async def save_draft(self) -> None:
+        """Keep what the composer holds as the unsent question of the thread on screen,
+        and that thread as the one to reopen; writes only when either changed."""
+        service = self.sonar.service
+        if not self._drafts_ready or service.store is None:
+            return
+        place = (self.thread_id, self._composer_text)
+        if place == self._saved_place:
+            return
+        owner = self._saved_place[0]
+        with self.sonar.store_errors("keep the draft"):
+            if owner is None and place[0] is not None:
+                # Sent from the new thread, which became this one: its draft was sent.
+                await service.leave(None, "")
+            await service.leave(place[0], place[1], remember=True, opening=place[0])
+            self._saved_place = place
+
+    async def _leave_for(self, opening: int | None) -> bool:
+        """Before the thread on screen changes: keep its draft. False when ``opening`` is
+        the thread already on screen (its draft stays in the composer)."""
+        if self._drafts_ready and opening == self.thread_id:
+            return False
+        await self.save_draft()
+        return True
+
+    async def _restore_draft(self, opening: int | None) -> None:
+        service = self.sonar.service
+        if service.store is None:
+            return
+        draft = ""
+        with self.sonar.store_errors("read the draft"):
+            draft = await service.draft(opening)
+        composer = self.composer
+        # At start-up what was typed before the database opened wins over the stored draft.
+        if self._drafts_ready or not composer.text:
+            composer.load_text(draft)
+            composer.move_cursor(composer.document.end)
+            self._composer_text = draft
+        self._drafts_ready = True
+        typed = self._composer_text  # the draft, or what was typed before start-up ended
+        with self.sonar.store_errors("remember the thread"):
+            await service.leave(opening, typed, remember=True, opening=opening)
+        self._saved_place = (opening, typed)
+
     async def show_empty_thread(self) -> None:
         async with self._switching:
+            switching = await self._leave_for(None)
             self.thread = None
             self.sub_title = "New thread"
             self.sidebar.select_thread(None)
@@ -288,13 +373,18 @@ class MainScreen(Screen):
                                            suggestions=DEMO_SUGGESTIONS if demo else None)
             self.composer.questions = []
             self.sonar.refresh_status()
+            if switching:
+                await self._restore_draft(None)
 
     async def open_thread(self, thread_id: int, message_id: int | None = None) -> None:
         # One switch at a time, in the order asked: the start-up's empty thread, a thread
         # opened from the sidebar and ctrl+n run in different tasks, and interleaved they
         # left one thread's title over another's (or no) conversation.
         async with self._switching:
+            switching = await self._leave_for(thread_id)
             await self._open_thread(thread_id, message_id)
+            if switching and self.thread_id == thread_id:
+                await self._restore_draft(thread_id)
 
     async def _open_thread(self, thread_id: int, message_id: int | None) -> None:
         app = self.sonar
@@ -462,6 +552,10 @@ class MainScreen(Screen):
 
     # ------------------------------------------------------------------ widget messages
 
+    @on(TextArea.Changed, "#composer")
+    def _composer_changed(self, event: TextArea.Changed) -> None:
+        self._composer_text = event.text_area.text
+
     @on(Composer.Submitted)
     async def _submitted(self, event: Composer.Submitted) -> None:
         await self.sonar.ask(event.text)
@@ -478,15 +572,26 @@ class MainScreen(Screen):
     def _search(self, event: Sidebar.SearchRequested) -> None:
         self._run_search(event.query)
 
+    @on(Sidebar.SearchSubmitted)
+    def _search_submitted(self, event: Sidebar.SearchSubmitted) -> None:
+        self._run_search(event.query, open_best=True)
+
     @work(exclusive=True, group="search")
-    async def _run_search(self, query: str) -> None:
+    async def _run_search(self, query: str, open_best: bool = False) -> None:
         if not query.strip():
             await self.sonar.refresh_threads()
             return
-        await asyncio.sleep(SEARCH_DEBOUNCE)  # typing: search once the user pauses
+        if not open_best:
+            await asyncio.sleep(SEARCH_DEBOUNCE)  # typing: search once the user pauses
+        hits = []
         with self.sonar.store_errors("search"):
             hits = await self.sonar.service.search(query)
             self.sidebar.show_hits(query, hits)
+        if open_best:
+            if hits:
+                self.post_message(Sidebar.Opened(Target(hits[0].thread_id, hits[0].message_id)))
+            else:
+                self.sidebar.option_list.focus()
 
     @on(Sidebar.MoreRequested)
     async def _more(self, event: Sidebar.MoreRequested) -> None:
@@ -541,7 +646,16 @@ class MainScreen(Screen):
 
     @on(RelatedList.Ask)
     async def _related(self, event: RelatedList.Ask) -> None:
+        # Back to the composer: the next thing typed is the next question, not a key of
+        # the list or of the conversation.
+        self.composer.focus()
         await self.sonar.ask(event.question)
+
+    @on(Conversation.TypedAhead)
+    def _typed_ahead(self, event: Conversation.TypedAhead) -> None:
+        composer = self.composer
+        composer.focus()
+        composer.insert(event.text)
 
     @on(LinkLines.Open)
     def _open_image(self, event: LinkLines.Open) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -13,22 +15,42 @@ from textual.widgets.option_list import Option
 
 from sonar_tui.ui.bindings import bindings_for
 
-MODAL_CSS = """
-ModalScreen { align: center middle; background: $background 60%; }
-ModalScreen > Vertical {
-    width: 72; max-width: 95%; height: auto; max-height: 90%;
-    border: round $primary; background: $surface; padding: 1 2;
-}
-ModalScreen .title { text-style: bold; color: $text-primary; margin: 0 0 1 0; }
-ModalScreen .body { margin: 0 0 1 0; }
-ModalScreen .buttons { height: auto; align-horizontal: right; }
-ModalScreen .buttons Button { margin: 0 0 0 2; min-width: 10; }
-ModalScreen OptionList { height: auto; max-height: 16; border: none; }
-"""
+ResultType = TypeVar("ResultType")
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    DEFAULT_CSS = MODAL_CSS
+def key_hints(*pairs: tuple[str, str]) -> Content:
+    """``("enter", "Rename"), ("esc", "Cancel")`` -> "enter Rename · esc Cancel", keys bold."""
+    parts = [Content(key).stylize("bold $text-accent") + Content(" " + what)
+             for key, what in pairs]
+    return Content(" · ").join(parts).stylize("$foreground-muted")
+
+
+class Dialog(ModalScreen[ResultType]):
+    """A centred, bordered box over the dimmed screen, with its keys on its last line.
+
+    The CSS lives here, once, with ``Dialog`` selectors: Textual scopes a class's
+    DEFAULT_CSS to that class, so rules written as ``ModalScreen ...`` in a subclass match
+    nothing, and the dialogs used to spill over the top left of the screen.
+    """
+
+    DEFAULT_CSS = """
+    Dialog { align: center middle; background: $background 60%; }
+    Dialog > Vertical {
+        width: 72; max-width: 95%; height: auto; max-height: 90%;
+        border: round $primary; border-title-color: $text-primary;
+        border-title-style: bold; background: $surface; padding: 1 2;
+    }
+    Dialog .title { text-style: bold; color: $text-primary; margin: 0 0 1 0; }
+    Dialog .body { margin: 0 0 1 0; }
+    Dialog .buttons { height: auto; align-horizontal: right; }
+    Dialog .buttons Button { margin: 0 0 0 2; min-width: 10; }
+    Dialog OptionList { height: auto; max-height: 16; border: none; margin: 0 0 1 0; }
+    Dialog Input { margin: 0 0 1 0; }
+    Dialog .keys { height: 1; margin: 1 0 0 0; text-align: right; }
+    """
+
+
+class ConfirmScreen(Dialog[bool]):
     BINDINGS = bindings_for("confirm")
 
     def __init__(self, title: str, body: Content | str, *, yes: str = "Yes", no: str = "Cancel",
@@ -42,8 +64,11 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(self._body if isinstance(self._body, Content) else Content(self._body),
                          classes="body")
             with Horizontal(classes="buttons"):
-                yield Button(self._no, id="no")
-                yield Button(self._yes, id="yes", variant="error" if self._danger else "primary")
+                yield Button(f"{self._no} (esc)", id="no")
+                yield Button(f"{self._yes} (y)", id="yes",
+                             variant="error" if self._danger else "primary")
+            yield Static(key_hints(("y", self._yes), ("n/esc", self._no),
+                                   ("tab/enter", "pick a button")), classes="keys")
 
     def on_mount(self) -> None:
         self.query_one("#yes" if not self._danger else "#no", Button).focus()
@@ -56,14 +81,14 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class TextInputScreen(ModalScreen[str | None]):
-    DEFAULT_CSS = MODAL_CSS
+class TextInputScreen(Dialog[str | None]):
     BINDINGS = bindings_for("input")
 
     def __init__(self, title: str, value: str = "", *, placeholder: str = "",
-                 hint: str = "") -> None:
+                 hint: str = "", ok: str = "OK") -> None:
         super().__init__()
         self._title, self._value, self._placeholder, self._hint = title, value, placeholder, hint
+        self._ok = ok
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -71,6 +96,7 @@ class TextInputScreen(ModalScreen[str | None]):
             yield Input(self._value, placeholder=self._placeholder, id="value")
             if self._hint:
                 yield Static(Content(self._hint).stylize("$foreground-muted"), classes="body")
+            yield Static(key_hints(("enter", self._ok), ("esc", "Cancel")), classes="keys")
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
@@ -80,10 +106,9 @@ class TextInputScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class PickScreen(ModalScreen[int | None]):
+class PickScreen(Dialog[int | None]):
     """Choose one of several items; returns its index."""
 
-    DEFAULT_CSS = MODAL_CSS
     BINDINGS = bindings_for("pick")
 
     def __init__(self, title: str, items: list[Content], *, hint: str = "") -> None:
@@ -97,6 +122,8 @@ class PickScreen(ModalScreen[int | None]):
                                for index, item in enumerate(self._items)])
             if self._hint:
                 yield Static(Content(self._hint).stylize("$foreground-muted"))
+            yield Static(key_hints(("↑↓", "move"), ("enter", "Choose"), ("esc", "Cancel")),
+                         classes="keys")
 
     def on_key(self, event) -> None:
         # Digits pick directly: "3" copies block 3.
@@ -114,14 +141,13 @@ class PickScreen(ModalScreen[int | None]):
         self.dismiss(None)
 
 
-class UrlScreen(ModalScreen[str | None]):
+class UrlScreen(Dialog[str | None]):
     """A source's URL where no browser can be opened (SSH): show it, offer to copy it.
 
     Returns "copy" when the user asks for a copy. The URL is also an OSC 8 hyperlink, which
     the *local* terminal can open on click.
     """
 
-    DEFAULT_CSS = MODAL_CSS
     BINDINGS = bindings_for("url")
 
     def __init__(self, url: str, title: str, reason: str) -> None:
@@ -136,8 +162,9 @@ class UrlScreen(ModalScreen[str | None]):
                          classes="body", id="url")
             yield Static(Content(self._reason).stylize("$foreground-muted"), classes="body")
             with Horizontal(classes="buttons"):
-                yield Button("Close", id="close")
+                yield Button("Close (esc)", id="close")
                 yield Button("Copy URL (y)", id="copy", variant="primary")
+            yield Static(key_hints(("y/enter", "Copy URL"), ("esc/q", "Close")), classes="keys")
 
     def on_mount(self) -> None:
         self.query_one("#copy", Button).focus()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Center, Horizontal, Vertical
@@ -11,13 +9,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
+from sonar_tui.files import home_relative
 from sonar_tui.ui.bindings import bindings_for
-
-
-def home_relative(path: str) -> str:
-    """``/home/me/.config/…`` -> ``~/.config/…``: shorter, and what people type."""
-    home = str(Path.home())
-    return "~" + path[len(home):] if home != "/" and path.startswith(home + "/") else path
 
 
 def welcome_text(config_path: str) -> Content:

@@ -126,6 +126,17 @@ class RelatedList(OptionList):
             super().__init__()
             self.question = question
 
+    def allow_focus(self) -> bool:
+        # Only the newest answer's list is a tab stop: tabbing into an old answer's list
+        # scrolled the conversation far away from where the reader was.
+        answer = self.parent
+        if not isinstance(answer, AnswerView) or answer.parent is None:
+            return super().allow_focus()
+        for sibling in reversed(answer.parent.children):
+            if isinstance(sibling, AnswerView):
+                return sibling is answer and super().allow_focus()
+        return False
+
     @on(OptionList.OptionSelected)
     def _ask(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -11,7 +11,7 @@ from sonar_tui.ui.bindings import bindings_for
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.dom import DOMNode
-from textual.events import Click
+from textual.events import Click, Key
 from textual.message import Message
 from textual.widgets import Static
 from textual.widgets.option_list import Option
@@ -52,6 +52,13 @@ class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
             self.number = number
             self.focus = focus
 
+    class TypedAhead(Message):
+        """Printable text typed here that is none of the conversation's keys: a question."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
     class LoadOlder(Message):
         def __init__(self, thread_id: int, before_id: int) -> None:
             super().__init__()
@@ -71,9 +78,35 @@ class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
         # with its answers ended: kept hidden, it is shown again only if they still match.
         self.left_as: tuple[float, int] | None = None
         self._virtualize_pending = False
+        self._typing_ahead = False  # printable keys go to the composer until focus leaves
 
     def on_mount(self) -> None:
         self.anchor()
+
+    def allow_focus(self) -> bool:
+        # Nothing to read yet (a new thread): Tab goes straight on, to the suggestions.
+        return super().allow_focus() and bool(self.query_children(QuestionView))
+
+    def on_key(self, event: Key) -> None:
+        """A letter that is not one of the keys shown in the footer starts a question.
+
+        The reading keys stay single letters (y, c, n, t, j, k, [, ]..., as in less or
+        lazygit): they are listed in the footer and say what they did. Anything else
+        printable, typed here, was meant for the composer: it goes there instead of vanishing.
+        Keys with a binding anywhere in the focus chain (? for help) keep it."""
+        if not event.is_printable or not event.character:
+            return
+        # Once a question has started, the keys typed before the focus has moved are part
+        # of it ("What": the t is not the reasoning key).
+        if not self._typing_ahead and event.key in self.app.active_bindings:
+            return
+        event.stop()
+        event.prevent_default()
+        self._typing_ahead = True
+        self.post_message(self.TypedAhead(event.character))
+
+    def on_blur(self) -> None:
+        self._typing_ahead = False
 
     # ------------------------------------------------------------------ virtualizing
 
@@ -345,6 +378,6 @@ def empty_thread_hint(demo: bool = False) -> Content:
     ]
     if demo:
         lines += [Content(""), Content("This is the offline demo: answers come from a local mock "
-                                       "service. Try one (shift+tab, then Enter):").stylize(
+                                       "service. Try one (tab, then Enter):").stylize(
                                            "$text-accent")]
     return Content("\n").join(lines)

@@ -11,9 +11,11 @@ import contextlib
 from dataclasses import dataclass, replace
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
+from textual.events import Key
 from textual.message import Message
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
@@ -56,6 +58,8 @@ def thread_prompt(thread: ThreadRecord, now: float, width: int = 28) -> Content:
 def hit_prompt(hit: SearchHit) -> Content:
     """Title, then the snippet with the matched words highlighted (never parsed as markup)."""
     title = Content(clean_line(hit.thread_title) or "Untitled").stylize("bold")
+    if hit.matches > 1:  # one row per thread: the best match, and how many there are
+        title += Content(f"  {hit.matches} matches").stylize("$foreground-muted")
     # Split on the store's highlight markers first: they are control characters, which
     # cleaning would (rightly) remove.
     parts: list[Content] = []
@@ -110,12 +114,17 @@ class TargetOption(Option):
 class Sidebar(Vertical):
     """Thread list with a filter box; the filter runs full-text search."""
 
+    BINDINGS = bindings_for("search")
+
     DEFAULT_CSS = """
     Sidebar {
         height: 1fr;
         border-right: vkey $border-blurred;
         & > #sidebar-title { padding: 0 1; color: $text-muted; height: 1; }
-        & > Input { margin: 0 0; border: none; height: 1; padding: 0 1; }
+        /* One row, focused or not: Input's own focus style adds a tall border, which in
+           one row left two border rows and no room for the text. */
+        & > Input, & > Input:focus { margin: 0 0; border: none; height: 1; padding: 0 1; }
+        & > Input:focus { background-tint: $foreground 8%; }
         & > ThreadList { height: 1fr; border: none; padding: 0; }
         /* No focus border: it would take two columns and wrap every row. */
         & > ThreadList:focus { border: none; background-tint: $foreground 3%; }
@@ -128,6 +137,13 @@ class Sidebar(Vertical):
             self.target = target
 
     class SearchRequested(Message):
+        def __init__(self, query: str) -> None:
+            super().__init__()
+            self.query = query
+
+    class SearchSubmitted(Message):
+        """Enter in the search box: open the best hit for ``query``."""
+
         def __init__(self, query: str) -> None:
             super().__init__()
             self.query = query
@@ -245,7 +261,25 @@ class Sidebar(Vertical):
         self.post_message(self.SearchRequested(event.value))
 
     @on(Input.Submitted, "#thread-filter")
-    def _filter_submitted(self) -> None:
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        # Enter opens the best hit at once (the results may still be on their way); the
+        # list is a Down away. Moving to the list first made the first Enter look swallowed.
+        if event.value.strip():
+            self.post_message(self.SearchSubmitted(event.value))
+        else:
+            self.option_list.focus()
+
+    def on_key(self, event: Key) -> None:
+        if event.key == "down" and isinstance(self.app.focused, Input):
+            event.stop()
+            self.option_list.focus()
+
+    def action_clear_search(self) -> None:
+        """Esc while searching: back to the thread list (and the box emptied)."""
+        box = self.query_one("#thread-filter", Input)
+        if not self.searching and not box.value:
+            raise SkipAction()  # the app's Esc (close the drawer, back to the composer)
+        box.value = ""  # Input.Changed("") brings the thread list back
         self.option_list.focus()
 
     @on(OptionList.OptionSelected)
