@@ -174,7 +174,7 @@ async def test_disk_full_when_asking_refuses_the_question_and_keeps_it_in_the_co
         async with app.run_test(size=(120, 36)) as pilot:
             await ready(pilot)
             await ask_and_wait(pilot, "A first question that fits")
-            conn = app.store.db.connection
+            conn = app.service.store.db.connection
             # The file may not grow: the next write that needs a page fails with SQLITE_FULL.
             await conn.execute(f"PRAGMA max_page_count = {await page_count(conn)}")
             await pilot.press("ctrl+n")
@@ -210,7 +210,7 @@ async def test_disk_full_mid_answer_is_reported_and_the_last_checkpoint_survives
             await ask(pilot, "A long answer, please")
             await wait_until(pilot, lambda: harness.service.streams_held() == 1
                              and checkpointed_text(harness.db_path), "a first checkpoint")
-            conn = app.store.db.connection
+            conn = app.service.store.db.connection
             await conn.execute(f"PRAGMA max_page_count = {await page_count(conn)}")
             harness.release()
             await wait_until(pilot, lambda: "Could not save" in notices(app),
@@ -249,7 +249,7 @@ async def test_read_only_database_is_explained_and_the_app_keeps_running(tmp_pat
             await ask_and_wait(pilot, "Saved before the database became read-only")
             # Root ignores file modes, so make the connection itself refuse writes: SQLite
             # then fails them with SQLITE_READONLY exactly as for a read-only file.
-            await app.store.db.connection.execute("PRAGMA query_only = ON")
+            await app.service.store.db.connection.execute("PRAGMA query_only = ON")
             await pilot.press("ctrl+n")
             await ask(pilot, "Will this be saved?")
             await wait_until(pilot, lambda: "read-only" in notices(app) and idle(app),

@@ -86,7 +86,6 @@ from sonar_tui.ui.widgets.sidebar import JOB_WORDS, PAGE_SIZE
 
 if TYPE_CHECKING:
     from sonar_tui.mock.runner import MockHandle
-    from sonar_tui.store import Store
     from sonar_tui.ui.screens.settings import SettingsResult
 
 log = logging.getLogger(__name__)
@@ -115,7 +114,6 @@ class SonarApp(App[None]):
         self.transport = transport
         self.mock_options = mock_options or {}
         self.config_writable = not demo  # the demo never touches the user's config file
-        self.store: Store | None = None
         self.service: ChatService = ChatService(None, config, transport=transport)
         self.live: dict[int, LiveAnswer] = {}  # thread id -> answer being written
         self.pending: list[LiveAnswer] = []  # asked, thread not created yet
@@ -203,9 +201,8 @@ class SonarApp(App[None]):
             self.notify(f"{exc}\nThreads will not be saved in this session.",
                         title="Database unavailable", severity="error", markup=False, timeout=20)
             return
-        if self.store is not None:
-            await self.store.close()
-        self.store = store
+        if self.service.store is not None:
+            await self.service.store.close()
         self.service.store = store
         if recovered:
             self.notify(f"{len(recovered)} answer(s) were interrupted when sonar-tui last "
@@ -305,17 +302,15 @@ class SonarApp(App[None]):
             await asyncio.wait_for(asyncio.gather(*(worker.wait() for worker in answers),
                                                   return_exceptions=True), timeout=10)
         await self.main.save_draft()
-        await self.service.aclose()
-        if self.store is not None:
-            await self.store.close()
+        await self.service.close()
         if self._mock is not None:
             self._mock.stop()
 
     def release_leftovers(self) -> None:
         """After the app has stopped: stop what ``on_unmount`` did not get to (it never runs
         when the message loop dies), so the process can exit."""
-        if self.store is not None:
-            self.store.abandon()
+        if self.service.store is not None:
+            self.service.store.abandon()
 
     def _apply_layout_settings(self) -> None:
         self.main.place_sources(self.config.appearance.citation_panel)
@@ -1131,23 +1126,23 @@ class SonarApp(App[None]):
 
     async def action_copy_thread(self) -> None:
         main = self.main
-        if main.thread is None or self.store is None:
+        if main.thread is None or self.service.store is None:
             self.notify("No thread to copy.", severity="warning", markup=False)
             return
         with self.store_errors("read the thread"):
-            data = (await self.store.export_thread(main.thread.id)).to_dict()
+            data = (await self.service.export_thread(main.thread.id)).to_dict()
             self.copy(thread_markdown(data["thread"], data["messages"]), "thread as Markdown")
 
     async def action_export_thread(self, fmt: str = "md") -> None:
         from sonar_tui.export import export_json, export_markdown
 
         main = self.main
-        if main.thread is None or self.store is None:
+        if main.thread is None or self.service.store is None:
             self.notify("No thread to export.", severity="warning", markup=False)
             return
         data = None
         with self.store_errors("read the thread"):
-            data = (await self.store.export_thread(main.thread.id)).to_dict()
+            data = (await self.service.export_thread(main.thread.id)).to_dict()
         if data is None:
             return
         text = export_markdown(data) if fmt == "md" else export_json(data)
