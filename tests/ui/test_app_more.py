@@ -326,3 +326,17 @@ async def test_a_refresh_of_the_thread_list_keeps_the_readers_place_in_it(harnes
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.main.thread is not None, "the thread to open")
         assert app.main.thread.title == "First question"
+
+
+async def test_the_clock_ticking_while_the_screen_is_taken_down_is_harmless(harness):
+    """The app's one-second clock can fire once more while the app closes, after the
+    screen's widgets are gone: it raised NoMatches and failed the exit."""
+    from sonar_tui.ui.widgets.sidebar import Sidebar
+
+    app = harness.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await app.main.query_one(Sidebar).remove()
+        app._tick()
+        await pilot.pause()
+        assert app.is_running

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.content import Content
 from textual.widget import Widget
@@ -139,7 +140,10 @@ class MainScreen(Screen):
         """Tab goes composer -> conversation -> sources -> threads, whatever the columns'
         order on screen (the thread list is left of the conversation, the composer below
         it): from where one types, to what one reads, to where one goes next."""
-        areas = [self.composer, self.conversation, self.citations, self.sidebar]
+        try:
+            areas = [self.composer, self.conversation, self.citations, self.sidebar]
+        except NoMatches:  # the screen being taken down (at exit): some are gone already
+            return super().focus_chain
 
         def area(widget: Widget) -> int:
             for index, ancestor in enumerate(areas):
@@ -457,8 +461,10 @@ class MainScreen(Screen):
 
     def tick(self) -> None:
         """Once a second: running times of background jobs in the thread list."""
-        if self.is_mounted:
-            self.sidebar.refresh_jobs()
+        # A query, not ``self.sidebar``: the clock may tick once more while the app is
+        # closing and the screen's widgets are already gone.
+        for sidebar in self.query(Sidebar):
+            sidebar.refresh_jobs()
 
     async def question_saved(self, live: LiveAnswer, thread: ThreadRecord,
                              message: MessageRecord, *, from_composer: bool) -> None:
