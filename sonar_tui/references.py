@@ -26,7 +26,7 @@ Markers inside code spans and fenced code are code, not citations (``arr[1]`` st
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,9 +65,10 @@ def cited_numbers(markdown: str) -> list[int]:
 
 # ----------------------------------------------------------------------------- sources
 
-def missing_sources_note(text: str, sources) -> str | None:
+def missing_sources_note(text: str, sources: Collection[object]) -> str | None:
     """What to say once when an answer cites ``[n]`` but no source arrived (a gateway such
-    as LiteLLM drops them from streams), instead of leaving markers that point nowhere."""
+    as LiteLLM drops them from streams), instead of leaving markers that point nowhere.
+    ``sources``: typed ``Source`` objects or their dicts; only whether there are any counts."""
     if sources:
         return None
     numbers = cited_numbers(text)

@@ -38,6 +38,7 @@ from sonar_tui.api.events import (
     ReasoningDelta,
     RelatedUpdate,
     Retrying,
+    Source,
     SourcesUpdate,
     Started,
     StepsUpdate,
@@ -523,7 +524,7 @@ class SonarApp(App[None]):
                 if view:
                     await view.set_steps(live.steps)
             case SourcesUpdate(sources=sources):
-                live.sources = [source.to_dict() for source in sources]
+                live.sources = list(sources)
                 if view:
                     view.set_sources(live.sources)
                     main.sources_changed(view, live.sources)
@@ -681,7 +682,8 @@ class SonarApp(App[None]):
                 continue
             live = LiveAnswer(thread_id=job.thread_id, question=job.question,
                               question_id=job.question_id, status="background",
-                              steps=list(job.steps), sources=list(job.sources),
+                              steps=list(job.steps),
+                              sources=[Source.from_dict(s) for s in job.sources],
                               job_id=job.id, job_status=job.status, job_started=job.created_at)
             self._run_answer(live, self.service.follow_job(job.id))
             if main.thread_id == job.thread_id:  # on screen: show it as a running job
@@ -1075,7 +1077,8 @@ class SonarApp(App[None]):
         if view is None or not view.body.source.strip():
             self.notify("No answer to copy yet.", severity="warning", markup=False)
             return
-        sources = view.sources
+        # references works on the stored (dict) shape that the thread copy and exports share.
+        sources = [source.to_dict() for source in view.sources]
         if self.config.copy.citation_style == "inline":
             text, what = with_inline_links(view.body.source, sources), "answer with inline links"
         else:
@@ -1116,13 +1119,13 @@ class SonarApp(App[None]):
         self.push_screen(PickScreen("Copy which code block?", items,
                                     hint="Or press its number."), picked)
 
-    def copy_source_url(self, source: dict) -> None:
-        url = safe_url(source.get("url") or "")
+    def copy_source_url(self, source: Source) -> None:
+        url = safe_url(source.url)
         if url is None:
             self.notify("That source's link is not an http(s) URL; not copied.",
                         severity="warning", markup=False)
             return
-        self.copy(url, f"URL of source [{source.get('number')}]")
+        self.copy(url, f"URL of source [{source.number}]")
 
     async def action_copy_thread(self) -> None:
         main = self.main

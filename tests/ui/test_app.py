@@ -137,7 +137,7 @@ async def test_a_marker_jumps_to_its_source_and_back(harness):
         await pilot.press("enter")
         assert app.focused is source_list
         await pilot.press("down")
-        second = source_list.highlighted_option.source["number"]
+        second = source_list.highlighted_option.source.number
         await pilot.press("escape")
         assert app.focused is app.main.conversation
         assert app.main.conversation.current_marker == second

@@ -149,7 +149,7 @@ async def test_sources_open_in_a_browser_locally_and_are_shown_over_ssh(harness,
     async with app.run_test(size=(140, 40)) as pilot:
         await ready(pilot)
         await ask_and_wait(pilot, "What is a CDN?")
-        url = app.main.citations.sources[0]["url"]
+        url = app.main.citations.sources[0].url
         app.main.citations.source_list.focus()
         app.main.citations.source_list.highlighted = 0
         monkeypatch.setenv("DISPLAY", ":0")  # a local desktop: the browser opens

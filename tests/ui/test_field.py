@@ -54,7 +54,7 @@ async def test_lone_surrogates_from_a_gateway_are_shown_and_saved(tmp_path):
             view = last_answer(app)
             assert view.status == "complete", notices(app)
             assert "\ufffdqxw" in view.body.source
-            assert any("\ufffd" in s["title"] for s in view.sources)
+            assert any("\ufffd" in s.title for s in view.sources)
             assert "Unexpected error" not in notices(app) and "Could not save" not in notices(app)
             thread_id = app.main.thread_id
         store_answer = [m for m in await app_messages(harness, thread_id)

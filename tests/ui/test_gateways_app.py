@@ -49,9 +49,9 @@ async def test_recorded_openrouter_sources_reach_the_panel_the_copy_and_the_expo
         await ask_and_wait(pilot, "Pydantic AI's repository?")
         view = last_answer(app)
         assert view.status == "complete"
-        assert [s["url"] for s in view.sources] == URLS
+        assert [s.url for s in view.sources] == URLS
         panel = app.main.citations
-        assert [s["url"] for s in panel.sources] == URLS
+        assert [s.url for s in panel.sources] == URLS
         assert panel.source_list.option_count == 5
         first = " ".join(str(panel.source_list.get_option_at_index(0).prompt).split())
         assert "[1] AI Agent Framework, the Pydantic" in first and "github.com" in first

@@ -163,7 +163,7 @@ async def test_only_http_links_open_and_the_app_says_why(harness, monkeypatch):
         await ready(pilot)
         await ask_and_wait(pilot, "Show me something hostile")
         view = last_answer(app)
-        urls = [source["url"] for source in view.sources]
+        urls = [source.url for source in view.sources]
         assert sum(url.startswith(("javascript:", "file:", "data:")) for url in urls) == 3
 
         # Enter on every source in the panel.

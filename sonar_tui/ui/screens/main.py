@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Static, TextArea
 
 from sonar_tui.api.conversation import Attachment
+from sonar_tui.api.events import Source
 from sonar_tui.sanitize import clean_line
 from sonar_tui.store.models import MessageRecord, ThreadRecord
 from sonar_tui.ui.live import LiveAnswer
@@ -504,7 +505,7 @@ class MainScreen(Screen):
         if kept is not None:
             self.conversation.select(kept)
 
-    def sources_changed(self, view: AnswerView, sources: list[dict]) -> None:
+    def sources_changed(self, view: AnswerView, sources: list[Source]) -> None:
         """An answer's sources changed: the panel follows if that answer is selected."""
         if self.conversation.selected is view:
             self.citations.show_sources(sources)
@@ -635,7 +636,7 @@ class MainScreen(Screen):
 
     @on(CitationPanel.Chosen)
     def _source_chosen(self, event: CitationPanel.Chosen) -> None:
-        self.sonar.open_link(event.source.get("url") or "", event.source.get("title") or "")
+        self.sonar.open_link(event.source.url, event.source.title)
 
     @on(SourceList.CopyUrl)
     def _copy_url(self, event: SourceList.CopyUrl) -> None:

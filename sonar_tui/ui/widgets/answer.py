@@ -15,6 +15,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, OptionList, Static
 from textual.widgets.option_list import Option
 
+from sonar_tui.api.events import Source
 from sonar_tui.references import missing_sources_note
 from sonar_tui.sanitize import clean_line, clean_text, safe_url, url_domain
 from sonar_tui.store.models import MessageRecord
@@ -256,7 +257,7 @@ class AnswerView(GrowsInOnePass, Vertical):
     """
 
     def __init__(self, *, message_id: int | None, text: str = "", reasoning: str = "",
-                 steps: list[dict] | None = None, sources: list[dict] | None = None,
+                 steps: list[dict] | None = None, sources: list[Source] | None = None,
                  related: list[str] | None = None, images: list[dict] | None = None,
                  usage: dict | None = None, cost: float | None = None, model: str = "",
                  api: str = "", status: str = "complete", error: dict | None = None,
@@ -287,8 +288,10 @@ class AnswerView(GrowsInOnePass, Vertical):
 
     @classmethod
     def from_record(cls, record: MessageRecord) -> AnswerView:
+        # The store keeps sources as dicts (it never imports the API): typed from here on.
+        sources = [Source.from_dict(s) for s in record.sources]
         return cls(message_id=record.id, text=record.content, reasoning=record.reasoning,
-                   steps=record.steps, sources=record.sources, related=record.related,
+                   steps=record.steps, sources=sources, related=record.related,
                    images=record.images, usage=record.usage, cost=record.cost,
                    model=record.model or "", api=record.api or "", status=record.status,
                    error=record.error)
@@ -424,7 +427,7 @@ class AnswerView(GrowsInOnePass, Vertical):
         else:
             block.set_steps(self.steps)
 
-    def set_sources(self, sources: list[dict]) -> None:
+    def set_sources(self, sources: list[Source]) -> None:
         self.sources = list(sources)
         self.refresh_header()
 

@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from sonar_tui.api.events import Source
 from sonar_tui.sanitize import clean_line, url_domain
 
 SNIPPET_CHARS = 160
@@ -34,23 +35,23 @@ def _hang(content: Content, width: int, indent: int, first: Content | None = Non
     return [(lead if i == 0 else Content(" " * indent)) + line for i, line in enumerate(lines)]
 
 
-def source_prompt(source: dict, width: int = 40) -> Content:
+def source_prompt(source: Source, width: int = 40) -> Content:
     """Number and title, then domain · date, then a short snippet, each with a hanging indent
     (pre-wrapped: an OptionList prompt would wrap back to column 0). Remote text is never
     markup."""
-    label = f"[{source.get('number', '?')}] "
+    label = f"[{source.number}] "
     number = Content(label).stylize("bold $citation-marker")
     # The 2026 wire sends bare citation URLs while streaming and titles only at the end.
-    title = Content(clean_line(source.get("title") or "") or short_url(source.get("url") or "")
+    title = Content(clean_line(source.title) or short_url(source.url)
                     or "Untitled").stylize("bold")
     lines = _hang(title, width, len(label), first=number)
-    domain = url_domain(source.get("url") or "")
+    domain = url_domain(source.url)
     meta_parts = [domain or "(unsafe link)"]
-    date = source.get("date") or source.get("last_updated")
+    date = source.date or source.last_updated
     if date:
         meta_parts.append(clean_line(str(date)))
     lines += _hang(Content(" · ".join(meta_parts)).stylize("$source-domain"), width, len(label))
-    snippet = clean_line(source.get("snippet") or "")
+    snippet = clean_line(source.snippet or "")
     if snippet:
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
@@ -62,7 +63,7 @@ class SourceList(OptionList):
     BINDINGS = bindings_for("sources")
 
     class CopyUrl(Message):
-        def __init__(self, source: dict) -> None:
+        def __init__(self, source: Source) -> None:
             super().__init__()
             self.source = source
 
@@ -71,9 +72,9 @@ class SourceList(OptionList):
             super().__init__()
             self.number = number
 
-    def _source(self) -> dict | None:
+    def _source(self) -> Source | None:
         option = self.highlighted_option
-        return getattr(option, "source", None) if option else None
+        return option.source if isinstance(option, SourceOption) else None
 
     def action_copy_url(self) -> None:
         source = self._source()
@@ -82,12 +83,12 @@ class SourceList(OptionList):
 
     def action_back(self) -> None:
         source = self._source()
-        self.post_message(self.Back(source.get("number") if source else None))
+        self.post_message(self.Back(source.number if source else None))
 
 
 class SourceOption(Option):
-    def __init__(self, source: dict, width: int) -> None:
-        super().__init__(source_prompt(source, width), id=f"s{source.get('number')}")
+    def __init__(self, source: Source, width: int) -> None:
+        super().__init__(source_prompt(source, width), id=f"s{source.number}")
         self.source = source
 
 
@@ -104,7 +105,7 @@ class CitationPanel(Vertical):
     class Chosen(Message):
         """Enter on a source: open it (or show it, over SSH)."""
 
-        def __init__(self, source: dict) -> None:
+        def __init__(self, source: Source) -> None:
             super().__init__()
             self.source = source
 
@@ -115,7 +116,7 @@ class CitationPanel(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.sources: list[dict] = []
+        self.sources: list[Source] = []
         self._rendered_width = 0
 
     def compose(self) -> ComposeResult:
@@ -135,7 +136,7 @@ class CitationPanel(Vertical):
             sources, self.sources = self.sources, []
             self.show_sources(sources)
 
-    def show_sources(self, sources: list[dict], *, keep_highlight: bool = True) -> None:
+    def show_sources(self, sources: list[Source], *, keep_highlight: bool = True) -> None:
         if sources == self.sources:
             return
         previous = self.source_list.highlighted if keep_highlight else None
@@ -161,7 +162,6 @@ class CitationPanel(Vertical):
 
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
-        source = getattr(event.option, "source", None)
-        if source is not None:
+        if isinstance(event.option, SourceOption):
             event.stop()
-            self.post_message(self.Chosen(source))
+            self.post_message(self.Chosen(event.option.source))
