@@ -36,6 +36,7 @@ from sonar_tui.api.events import (
     Finished,
     ImagesUpdate,
     ReasoningDelta,
+    ReasoningStep,
     RelatedUpdate,
     Retrying,
     Source,
@@ -520,7 +521,7 @@ class SonarApp(App[None]):
                 if view:
                     await view.add_reasoning(cleaned)
             case StepsUpdate(steps=steps):
-                live.steps = [step.to_dict() for step in steps]
+                live.steps = list(steps)
                 if view:
                     await view.set_steps(live.steps)
             case SourcesUpdate(sources=sources):
@@ -529,7 +530,7 @@ class SonarApp(App[None]):
                     view.set_sources(live.sources)
                     main.sources_changed(view, live.sources)
             case ImagesUpdate(images=images):
-                live.images = [image.to_dict() for image in images]
+                live.images = list(images)
             case RelatedUpdate(questions=questions):
                 live.related = list(questions)
             case UsageUpdate(usage=usage):
@@ -682,7 +683,7 @@ class SonarApp(App[None]):
                 continue
             live = LiveAnswer(thread_id=job.thread_id, question=job.question,
                               question_id=job.question_id, status="background",
-                              steps=list(job.steps),
+                              steps=[ReasoningStep.from_dict(s) for s in job.steps],
                               sources=[Source.from_dict(s) for s in job.sources],
                               job_id=job.id, job_status=job.status, job_started=job.created_at)
             self._run_answer(live, self.service.follow_job(job.id))

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sonar_tui.api.events import Source
+from sonar_tui.api.events import Image, ReasoningStep, Source
 from sonar_tui.sanitize import clean_text
 
 if TYPE_CHECKING:
@@ -29,10 +29,10 @@ class LiveAnswer:
     message_id: int | None = None
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
-    steps: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[ReasoningStep] = field(default_factory=list)
     sources: list[Source] = field(default_factory=list)
     related: list[str] = field(default_factory=list)
-    images: list[dict[str, Any]] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
     usage: dict[str, Any] | None = None
     model: str = ""
     api: str = ""

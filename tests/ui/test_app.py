@@ -453,3 +453,43 @@ async def test_resizing_through_every_width_never_crashes(harness):
         assert app.main.citations.region.y > app.main.conversation.region.y  # panel below
         await pilot.press("ctrl+g")
         assert not app.main.citations.display or app.main.citations.region.height == 0
+
+
+def osc52_texts(written: list[str]) -> list[str]:
+    return [base64.b64decode(w.split(";", 2)[2].rstrip("\a")).decode() for w in written
+            if w.startswith("\x1b]52;")]
+
+
+async def test_an_answer_reopened_from_the_database_has_what_it_had_live(harness):
+    """Sources, research steps and images are typed values in the UI; the store keeps dicts.
+    An answer read back from the database after a restart must come back equal, field for
+    field, to the one built from the stream (and its panel must list the same sources)."""
+    config = harness.config(SONAR_TUI_STREAM_MODE="concise", SONAR_TUI_RETURN_IMAGES="true")
+    app = harness.app(config=config)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "How does HTTP caching work?")
+        view = last_answer(app)
+        live = (view.sources, view.steps, view.images)
+        thread_id = app.main.thread_id
+    assert all(live), "the mock's answer has sources, steps and images"
+
+    app = harness.app(config=config)
+    written: list[str] = []
+    app.terminal_writer = written.append
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        await app.main.open_thread(thread_id)
+        await wait_until(pilot, lambda: app.main.conversation.answers(), "the stored answer")
+        view = last_answer(app)
+        assert (view.sources, view.steps, view.images) == live
+        assert app.main.citations.sources == view.sources
+        # Copy URL and the copy with references work on sources that came from the database.
+        app.main.citations.source_list.focus()
+        app.main.citations.source_list.highlighted = 0
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.last_copy is not None, "the URL copy")
+        assert osc52_texts(written) == [view.sources[0].url]
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: len(written) == 2, "the answer copy")
+        assert f"\n[1]: {live[0][0].title} — {live[0][0].url}" in osc52_texts(written)[1]

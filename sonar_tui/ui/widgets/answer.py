@@ -15,7 +15,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, OptionList, Static
 from textual.widgets.option_list import Option
 
-from sonar_tui.api.events import Source
+from sonar_tui.api.events import Image, ReasoningStep, Source
 from sonar_tui.references import missing_sources_note
 from sonar_tui.sanitize import clean_line, clean_text, safe_url, url_domain
 from sonar_tui.store.models import MessageRecord
@@ -35,35 +35,35 @@ STATUS_LABELS = {
 }
 
 
-def step_content(step: dict[str, Any]) -> Content:
+def step_content(step: ReasoningStep) -> Content:
     """A reasoning step as a few lines: what was done, with which inputs, and what came back."""
-    kind = step.get("kind") or "step"
+    kind = step.kind or "step"
     label = {"web_search": "Search", "fetch_url_content": "Read", "image_search": "Images",
              "execute_python": "Python", "skill": "Skill"}.get(
                  kind, clean_line(kind).replace("_", " ").title())
     lines = [Content(f"▸ {label}").stylize("bold $text-secondary")]
-    thought = clean_line(step.get("thought") or "")
+    thought = clean_line(step.thought)
     if thought:
         lines[0] += Content("  " + thought).stylize("italic $foreground-muted")
-    keywords = [clean_line(k) for k in step.get("keywords") or () if k]
+    keywords = [clean_line(k) for k in step.keywords if k]
     if keywords:
         lines.append(Content("   " + " · ".join(f"“{k}”" for k in keywords)))
-    for result in (step.get("results") or ())[:6]:
-        title = clean_line(result.get("title") or "") or "Untitled"
-        domain = url_domain(result.get("url") or "")
+    for result in step.results[:6]:
+        title = clean_line(result.title) or "Untitled"
+        domain = url_domain(result.url)
         lines.append(Content("   – ") + Content(title) +
                      Content(f"  {domain}").stylize("$source-domain"))
-    extra = len(step.get("results") or ()) - 6
+    extra = len(step.results) - 6
     if extra > 0:
         lines.append(Content(f"   … and {extra} more").stylize("$foreground-muted"))
-    for url in (step.get("urls") or ())[:6]:
+    for url in step.urls[:6]:
         lines.append(Content("   – " + (url_domain(url) or clean_line(url)))
                      .stylize("$source-domain"))
-    code = clean_text(step.get("code") or "").strip("\n")
+    code = clean_text(step.code).strip("\n")
     if code:
         lines.extend(Content("   │ " + line).stylize("$text-secondary")
                      for line in code.splitlines()[:12])
-    output = clean_text(step.get("output") or "").strip("\n")
+    output = clean_text(step.output).strip("\n")
     if output:
         lines.extend(Content("   ⇒ " + line) for line in output.splitlines()[:6])
     return Content("\n").join(lines)
@@ -85,7 +85,7 @@ class ReasoningBlock(Collapsible):
     """
 
     def __init__(self, *, collapsed: bool, streaming: bool, reasoning: str = "",
-                 steps: list[dict] | None = None) -> None:
+                 steps: list[ReasoningStep] | None = None) -> None:
         self._steps = list(steps or [])
         self._reasoning_text = reasoning
         self._streaming = streaming
@@ -108,7 +108,7 @@ class ReasoningBlock(Collapsible):
     def thinking(self) -> StreamingMarkdown:
         return self.query_one("#thinking", StreamingMarkdown)
 
-    def set_steps(self, steps: list[dict]) -> None:
+    def set_steps(self, steps: list[ReasoningStep]) -> None:
         self._steps = list(steps)
         self.title = self._make_title()
         self.query_one("#steps", Static).update(self._steps_content())
@@ -159,15 +159,14 @@ class LinkLines(Static):
             self.post_message(self.Open(url))
 
 
-def images_content(images: list[dict]) -> Content:
+def images_content(images: list[Image]) -> Content:
     lines = [Content("Images").stylize("bold $foreground-muted")]
     for index, image in enumerate(images, 1):
-        url = safe_url(image.get("url") or "")
-        title = clean_line(image.get("title") or "") or url_domain(image.get("origin_url") or "") \
-            or "image"
+        url = safe_url(image.url)
+        title = clean_line(image.title or "") or url_domain(image.origin_url or "") or "image"
         size = ""
-        if image.get("width") and image.get("height"):
-            size = f" ({image['width']}×{image['height']})"
+        if image.width and image.height:
+            size = f" ({image.width}×{image.height})"
         line = Content(f"{index}. ") + Content(title + size)
         if url:
             line += Content("  " + url_domain(url)).stylize("$source-domain")
@@ -257,8 +256,8 @@ class AnswerView(GrowsInOnePass, Vertical):
     """
 
     def __init__(self, *, message_id: int | None, text: str = "", reasoning: str = "",
-                 steps: list[dict] | None = None, sources: list[Source] | None = None,
-                 related: list[str] | None = None, images: list[dict] | None = None,
+                 steps: list[ReasoningStep] | None = None, sources: list[Source] | None = None,
+                 related: list[str] | None = None, images: list[Image] | None = None,
                  usage: dict | None = None, cost: float | None = None, model: str = "",
                  api: str = "", status: str = "complete", error: dict | None = None,
                  live: LiveAnswer | None = None) -> None:
@@ -288,11 +287,13 @@ class AnswerView(GrowsInOnePass, Vertical):
 
     @classmethod
     def from_record(cls, record: MessageRecord) -> AnswerView:
-        # The store keeps sources as dicts (it never imports the API): typed from here on.
-        sources = [Source.from_dict(s) for s in record.sources]
+        # The store keeps these as dicts (it never imports the API): typed from here on.
         return cls(message_id=record.id, text=record.content, reasoning=record.reasoning,
-                   steps=record.steps, sources=sources, related=record.related,
-                   images=record.images, usage=record.usage, cost=record.cost,
+                   steps=[ReasoningStep.from_dict(s) for s in record.steps],
+                   sources=[Source.from_dict(s) for s in record.sources],
+                   related=record.related,
+                   images=[Image.from_dict(i) for i in record.images],
+                   usage=record.usage, cost=record.cost,
                    model=record.model or "", api=record.api or "", status=record.status,
                    error=record.error)
 
@@ -416,7 +417,7 @@ class AnswerView(GrowsInOnePass, Vertical):
             await self.mount(block, before=self.body)
         block.thinking.write(text)
 
-    async def set_steps(self, steps: list[dict]) -> None:
+    async def set_steps(self, steps: list[ReasoningStep]) -> None:
         if not self._ready:
             return
         self.steps = list(steps)
@@ -454,7 +455,7 @@ class AnswerView(GrowsInOnePass, Vertical):
         else:
             await self.mount(Static(error_content(error, retry_note), id="error"))
 
-    async def finish(self, *, text: str | None, related: list[str], images: list[dict],
+    async def finish(self, *, text: str | None, related: list[str], images: list[Image],
                      status: str, error: dict | None, usage: dict | None,
                      cost: float | None, model: str, api: str, message_id: int | None) -> None:
         """The stream ended: final render, then what only comes at the end."""
