@@ -400,9 +400,11 @@ class SonarApp(App[None]):
     # ------------------------------------------------------------------ asking
 
     async def ask(self, text: str, *, thread_id: int | None = -1,
-                  background: bool | None = None) -> None:
-        """Send a question from the composer (or a related question); ``background``: as a
-        background job (True), never (False), or as the service decides (deep research)."""
+                  background: bool | None = None, from_composer: bool = True) -> None:
+        """Send a question from the composer, or (``from_composer=False``) a related
+        question, which leaves what is being typed and the attached images for the next
+        question; ``background``: as a background job (True), never (False), or as the
+        service decides (deep research)."""
         await self._data_ready.wait()
         if self.service.store is None:
             self.notify("The database is not available; the question was not sent.",
@@ -415,11 +417,13 @@ class SonarApp(App[None]):
                         severity="warning", markup=False)
             return
         live = LiveAnswer(thread_id=target or 0, question=text)
-        attachments, self.attachments = self.attachments, []
-        self._show_attachments()
+        attachments: list[Attachment] = []
+        if from_composer:
+            attachments, self.attachments = self.attachments, []
+            self._show_attachments()
         events = self.service.ask(text, thread_id=target, attachments=attachments,
                                   background=background)
-        self._run_answer(live, events, from_composer=True)
+        self._run_answer(live, events, from_composer=from_composer)
 
     def _run_answer(self, live: LiveAnswer, events: AsyncIterator, *,
                     from_composer: bool = False) -> None:

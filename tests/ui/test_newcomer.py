@@ -76,6 +76,33 @@ async def test_after_a_related_question_the_composer_has_focus(harness):
         assert app.main.composer.text == "can you"
 
 
+async def test_a_related_question_leaves_the_draft_and_the_attachment_alone(harness, tmp_path):
+    """Picking a suggestion sends that question only: what was being typed stays in the
+    composer and an attached image waits for the question it was attached for."""
+    import base64
+
+    from sonar_tui.api.conversation import Attachment
+
+    png = tmp_path / "pixel.png"
+    png.write_bytes(base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="))
+    harness.configure(profile="related", chunks=30)
+    app = harness.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "What is WebAssembly?")
+        app.attachments.append(Attachment.from_path(str(png)))
+        await pilot.press(*"my own draft")
+        last_answer(app).query_one("#related").focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(app.main.conversation.answers()) == 2 and idle(app),
+                         "the related question's answer")
+        assert app.main.composer.text == "my own draft"
+        assert [a.name for a in app.attachments] == ["pixel.png"]
+        content = harness.service.last_body()["messages"][-1]["content"]
+        assert isinstance(content, str)  # no image went with the suggestion
+
+
 async def test_typing_in_the_conversation_goes_to_the_composer(harness):
     """Keys that are the conversation's own (y, c, n, t, j, k, [, ] ...) stay keys there (the
     footer shows them); any other printable key starts a question in the composer."""

@@ -656,7 +656,7 @@ class MainScreen(Screen):
         # Back to the composer: the next thing typed is the next question, not a key of
         # the list or of the conversation.
         self.composer.focus()
-        await self.sonar.ask(event.question)
+        await self.sonar.ask(event.question, from_composer=False)
 
     @on(Conversation.TypedAhead)
     def _typed_ahead(self, event: Conversation.TypedAhead) -> None:
