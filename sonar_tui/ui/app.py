@@ -456,6 +456,10 @@ class SonarApp(App[None]):
                         self.notify("Part of this answer could not be shown; it is still "
                                     "being saved and is shown in full when it ends.",
                                     severity="warning", markup=False)
+            if not live.settled and live.question_id:
+                # Refused before anything was sent (the thread deleted elsewhere, a setting
+                # the service will not send): no row was written, so the view must not wait.
+                await run_to_end(self._settle_refused(live))
         except asyncio.CancelledError:
             live.status = "cancelled"
             if self.is_running and not self._shutting_down:
@@ -507,6 +511,7 @@ class SonarApp(App[None]):
                     live.replaces = None
                     await self._remove_answer_view(live, replaced)
             case AnswerKept(status=status, error=error):
+                live.settled = True
                 await self._drop_attempt(live, status, error)
             case Started(api=api, model=model):
                 live.status, live.api, live.model = "streaming", api, model or live.model
@@ -559,6 +564,7 @@ class SonarApp(App[None]):
                 if view:  # the last words on screen now; saving and the final render follow
                     await view.body.flush()
             case Failed(error=error):
+                live.failure = error
                 live.error = error_record(error)
                 live.status = "error"
                 live.retry_at = None  # nothing more is retried: no countdown
@@ -579,6 +585,7 @@ class SonarApp(App[None]):
             case JobProgress() | JobSubmitted():
                 await self._job_changed(live, event)
             case AnswerSaved(status=status):
+                live.settled = True
                 live.status = status
                 if live.replaces is not None and status == "complete":
                     # A regenerating background job completed: its answer replaced the old.
@@ -616,6 +623,17 @@ class SonarApp(App[None]):
         self.notify(f"{why}\nThe previous answer is kept.", title="Regenerate",
                     severity="warning" if error is not None else "information", markup=False,
                     timeout=12)
+
+    async def _settle_refused(self, live: LiveAnswer) -> None:
+        if live.replaces is not None:  # a regenerate: the old answer stays, as it is stored
+            await self._drop_attempt(live, "error", live.failure)
+            return
+        view = live.view if live.view is not None and live.view.is_attached else None
+        live.view = None
+        if view is not None:
+            await view.remove()
+        if live.failure is not None:
+            self._refused(live.failure)
 
     def _refused(self, error: ApiError) -> None:
         where = f" ({error.field})" if error.field else ""

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sonar_tui.api.errors import ApiError
 from sonar_tui.api.events import Image, ReasoningStep, Source
 from sonar_tui.sanitize import clean_text
 
@@ -46,6 +47,10 @@ class LiveAnswer:
     from_composer: bool = False  # asked from the composer: it is cleared once saved
     # Regenerating: the answer this one replaces once it has text (it stays until then).
     replaces: int | None = None
+    # The service said how this answer ended (saved, or a regenerate's old answer kept);
+    # when it did not (refused before anything was sent), the view is settled by the app.
+    settled: bool = False
+    failure: ApiError | None = None  # the last Failed event's error
     # A background job (status "background" while it runs): its id once known, the
     # service's word for it, when it was asked (wall clock), when it is checked next
     # (monotonic), how many checks so far, and what went wrong with the last one.

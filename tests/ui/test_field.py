@@ -283,3 +283,29 @@ async def test_fixing_an_invalid_base_url_in_the_settings_unblocks_sending(harne
                          "the answer")
         assert app.main.conversation.answers()[-1].status == "complete"
     assert len(harness.mock.requests) == 1
+
+
+async def test_regenerate_in_a_thread_deleted_elsewhere_is_refused_not_left_waiting(harness):
+    """ctrl+r where the service refuses before sending (here: the thread was deleted by
+    another sonar-tui) must not leave an answer 'waiting for the first byte' forever."""
+    from sonar_tui.store import Store
+    from tests.ui.appkit import ask_and_wait, last_answer
+
+    app = harness.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "An answer to regenerate")
+        old = last_answer(app)
+        other = await Store.open(harness.db_path)  # another sonar-tui on the same file
+        try:
+            assert await other.delete_thread(app.main.thread_id)
+        finally:
+            await other.close()
+        for _ in range(2):  # a second ctrl+r adds no second placeholder either
+            await pilot.press("ctrl+r")
+            await wait_until(pilot, lambda: idle(app), "the regenerate to end")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert app.main.answer_views() == [old]  # the old answer, nothing waiting
+        assert old.status == "complete"
+        assert "Regenerate" in notices(app)
