@@ -194,6 +194,28 @@ async def test_the_first_enter_on_a_search_result_opens_it(harness):
         assert app.main.thread.title == "How does DNS caching work?"
 
 
+async def test_search_results_stay_while_the_thread_list_refreshes(harness):
+    """An answer ending or a thread deleted refreshes the thread list; while a query is in
+    the box its hits stay (asked again), never the whole list under a query it ignores."""
+    harness.configure(chunks=30)
+    app = harness.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _two_threads(pilot)
+        sidebar = app.main.sidebar
+
+        def hits() -> list[str]:
+            return [str(sidebar.option_list.get_option_at_index(i).prompt)
+                    for i in range(sidebar.option_list.option_count)]
+        await pilot.press("ctrl+f", *"DNS")
+        await wait_until(pilot, lambda: sidebar.searching and len(hits()) == 1
+                         and "DNS" in hits()[0], "the DNS hit")
+        await app.refresh_threads()  # what an answer ending elsewhere does
+        await pilot.pause()
+        await wait_until(pilot, lambda: sidebar.searching and len(hits()) == 1
+                         and "DNS" in hits()[0], "the DNS hit, still")
+        assert app.main.query_one("#thread-filter").value == "DNS"
+
+
 async def test_esc_on_an_empty_search_restores_the_thread_list(harness):
     harness.configure(chunks=30)
     app = harness.app()

@@ -191,6 +191,13 @@ class Sidebar(Vertical):
     def show_threads(self, threads: list[ThreadRecord], *, append: bool = False,
                      exhausted: bool = False) -> None:
         """Show threads (pinned first, then newest; the store orders them)."""
+        query = self.query_one("#thread-filter", Input).value
+        if self.searching and not append and query.strip():
+            # A refresh that came unasked (an answer ended, a thread was deleted) while the
+            # reader searches: the hits stay, asked again so that they are current.
+            self.threads, self.exhausted = list(threads), exhausted
+            self.post_message(self.SearchRequested(query))
+            return
         self.searching = False
         self.exhausted = exhausted
         now, width = self.clock(), self._width()
