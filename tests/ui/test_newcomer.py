@@ -323,3 +323,17 @@ async def test_export_asks_where_and_says_where_it_wrote(harness, monkeypatch, t
         assert app.screen.query("#path")
         await pilot.press("escape")
         assert not (home / "missing").exists()
+
+
+async def test_a_new_thread_does_not_keep_the_last_threads_sources(harness):
+    harness.configure(chunks=30)
+    app = harness.app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "What is QUIC?")
+        panel = app.main.citations
+        assert panel.sources
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: app.main.thread is None, "the new thread")
+        await pilot.pause()
+        assert panel.sources == []  # no stale links to open or copy

@@ -294,8 +294,11 @@ class MainScreen(Screen):
         self._conversation = target
         if had_focus:
             target.focus()
-        if target.selected is not None:  # the citation panel follows the pane
-            self.citations.show_sources(target.selected.sources, keep_highlight=False)
+        # The citation panel follows the pane: an empty one (a new thread, one still to be
+        # filled) must not keep offering the last thread's links.
+        self.citations.show_sources(
+            target.selected.sources if target.selected is not None else [],
+            keep_highlight=False)
         keep = set(self._recent[:KEEP_FINISHED])
         dropped = [c for c in switcher.query_children(Conversation)
                    if c is not target and c not in keep and not c.streaming]
