@@ -893,6 +893,7 @@ async def _search(args: argparse.Namespace) -> int:
 
 async def _export(args: argparse.Namespace) -> int:
     from sonar_tui.export import export_json, export_many, export_markdown
+    from sonar_tui.sanitize import clean_line
 
     if not args.threads and not args.all:
         raise UsageError("name threads to export (IDs) or use --all")
@@ -921,7 +922,12 @@ async def _export(args: argparse.Namespace) -> int:
     else:
         text = export_many(data, fmt="json" if args.format == "json" else "markdown")
     if args.output:
-        args.output.expanduser().write_text(text, encoding="utf-8")
+        try:
+            args.output.expanduser().write_text(text, encoding="utf-8")
+        except (OSError, ValueError) as exc:  # no such folder, name too long, a NUL byte...
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise UsageError(f"cannot write {clean_line(str(args.output))}: "
+                             f"{clean_line(reason)}") from exc
         print(f"Exported {len(data)} thread(s) to {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

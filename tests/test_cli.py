@@ -583,6 +583,15 @@ def test_export_and_import_refusals_are_plain(cli, mock, tmp_path):
     plain_errors(run)
 
 
+def test_export_to_a_path_that_cannot_be_written_is_a_plain_error(cli, mock, tmp_path):
+    assert cli("ask", "What is QUIC?").code == 0
+    for target in (tmp_path / "missing" / "x.md", tmp_path / ("a" * 300 + ".md"), tmp_path):
+        run = cli("export", "1", "-o", str(target))
+        assert run.code == 2 and "cannot write" in run.err, run.err
+        plain_errors(run)
+    assert not (tmp_path / "missing").exists()
+
+
 def test_a_database_that_is_not_one_is_a_plain_error(cli, mock, tmp_path):
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"this is not an sqlite database" * 100)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,14 +13,16 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Input, Static
 
-from sonar_tui.files import home_relative, target_path
+from sonar_tui.files import existing_file, home_relative, is_folder, target_path
+from sonar_tui.sanitize import clean_line
 from sonar_tui.ui.bindings import bindings_for
 from sonar_tui.ui.screens.modals import Dialog, key_hints
 
 
 class ExportScreen(Dialog[Path | None]):
-    """Returns the path written, or None (cancelled). ``write`` raises OSError on failure,
-    which is shown here, with the dialog still open to fix the path."""
+    """Returns the path written, or None (cancelled). ``write`` raises OSError (or ValueError
+    for a NUL byte) on failure, which is shown here, with the dialog still open to fix the
+    path. ``write`` runs in a thread: a slow disk or network folder never freezes the app."""
 
     BINDINGS = bindings_for("export")
 
@@ -26,6 +30,7 @@ class ExportScreen(Dialog[Path | None]):
         super().__init__()
         self._title, self._default, self._write = title, default, write
         self._replace: Path | None = None  # an existing file the user agreed to replace
+        self._writing = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -48,26 +53,50 @@ class ExportScreen(Dialog[Path | None]):
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
+        if self._writing:
+            return
         path = target_path(event.value, self._default.name)
         if path is None:
             self._say("Type where to write the file.", "$text-warning")
             return
-        shown = home_relative(str(path))
-        if path.exists() and path != self._replace:
+        shown = clean_line(home_relative(str(path)))
+        try:
+            exists = existing_file(path)
+        except (OSError, ValueError) as exc:
+            self._failed(path, shown, exc)
+            return
+        if exists and path != self._replace:
             self._replace = path
             self._say(f"{shown} exists. Enter again replaces it; or change the name.",
                       "$text-warning")
             return
+        self._writing = True
+        self._say(f"Writing {shown}…", "$foreground-muted")
+        self.run_worker(self._write_then_close(path, shown), group="export", exclusive=True)
+
+    async def _write_then_close(self, path: Path, shown: str) -> None:
         try:
-            self._write(path)
-        except OSError as exc:
+            await asyncio.to_thread(self._write, path)
+        except Exception as exc:  # noqa: BLE001 - said in the dialog, never a traceback
+            self._failed(path, shown, exc)
+            return
+        finally:
+            self._writing = False
+        self.dismiss(path)
+
+    def _failed(self, path: Path, shown: str, exc: Exception) -> None:
+        if isinstance(exc, ValueError) and "null" in str(exc):  # os/pathlib's word for NUL
+            self._say("Could not write there: the name contains a NUL character.",
+                      "$text-error")
+        elif not isinstance(exc, OSError):
+            self._say(f"Could not write {shown}: {clean_line(str(exc))}", "$text-error")
+        else:
             reason = exc.strerror or str(exc)
             folder = home_relative(str(path.parent))
-            hint = f" (is there a folder {folder}?)" if not path.parent.is_dir() else ""
+            hint = f" (is there a folder {clean_line(folder)}?)" if (
+                exc.errno in (errno.ENOENT, errno.ENOTDIR) and not is_folder(path.parent)) else ""
             self._say(f"Could not write {shown}: {reason}{hint}", "$text-error")
-            self._replace = None
-            return
-        self.dismiss(path)
+        self._replace = None
 
     def action_cancel(self) -> None:
         self.dismiss(None)
