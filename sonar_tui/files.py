@@ -23,6 +23,15 @@ def file_stem(title: str, fallback: str) -> str:
     return stem.rstrip("-_") or fallback
 
 
+def start_folder() -> Path:
+    """The folder sonar-tui was started from, or the home folder when that one is gone
+    (deleted behind the running app): where an export lands by default."""
+    try:
+        return Path.cwd()
+    except OSError:
+        return Path.home()
+
+
 def target_path(typed: str, default_name: str, *, cwd: Path | None = None) -> Path | None:
     """Where ``typed`` points: ``~`` expanded, relative to ``cwd``, a folder (or a path
     ending in /) gets ``default_name``. None when nothing usable was typed. Never raises for
@@ -32,7 +41,7 @@ def target_path(typed: str, default_name: str, *, cwd: Path | None = None) -> Pa
         return None
     path = Path(os.path.expanduser(text))
     if not path.is_absolute():
-        path = (cwd or Path.cwd()) / path
+        path = (cwd or start_folder()) / path
     if text.endswith(("/", os.sep)) or is_folder(path):
         path = path / default_name
     return path

@@ -49,7 +49,7 @@ from sonar_tui.api.events import (
 )
 from sonar_tui.clipboard import copy_text, local_clipboard_available, save_to_file
 from sonar_tui.config import ConfigWriteError, LoadedConfig, save_config
-from sonar_tui.files import file_stem, home_relative, write_private
+from sonar_tui.files import file_stem, home_relative, start_folder, write_private
 from sonar_tui.notify import callback_sequence
 from sonar_tui.references import (
     code_blocks,
@@ -1181,7 +1181,7 @@ class SonarApp(App[None]):
                 self.notify(f"Exported to {home_relative(str(path))}", title="Exported",
                             markup=False, timeout=15)
         self.push_screen(ExportScreen("Export the thread (Markdown)" if fmt == "md"
-                                      else "Export the thread (JSON)", Path.cwd() / name,
+                                      else "Export the thread (JSON)", start_folder() / name,
                                       lambda path: write_private(path, text)), written)
 
     # ------------------------------------------------------------------ links

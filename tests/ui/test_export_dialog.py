@@ -180,3 +180,21 @@ async def test_a_slow_disk_does_not_freeze_the_app(harness, home):
         release.set()
         await wait_until(pilot, lambda: results == [home / "slow.md"], "the dialog's result")
         assert written == [home / "slow.md"]
+
+
+async def test_a_deleted_start_folder_falls_back_to_home(harness, home):
+    """The folder sonar-tui was started from was removed behind it: the dialog still opens,
+    its default in the home folder, and the export lands there."""
+    gone = home / "gone"
+    gone.mkdir()
+    os.chdir(gone)
+    gone.rmdir()
+    app = harness.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "Where does it go?")
+        await app.action_export_thread("md")
+        await wait_until(pilot, lambda: isinstance(app.screen, ExportScreen), "the dialog")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "Exported" in notices(app), "the export")
+    assert [p.name for p in home.glob("*.md")] == ["where-does-it-go.md"]
