@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import errno
 import json
+import math
 import os
+import shlex
 import re
 import signal
 import sys
@@ -37,6 +39,18 @@ def _count_or_none(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number or '{NONE}': {text!r}") from None
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not math.isfinite(seconds) or seconds <= 0:  # nan and inf compare falsely: refuse them
+        raise argparse.ArgumentTypeError(f"a positive number of seconds, not {text!r}")
+    return seconds
+
+
 DEMO_CHUNKS, DEMO_PACE = 320, 120.0  # as the app's demo: a few seconds, visibly streaming
 
 
@@ -53,7 +67,7 @@ def _fail(message: str, code: int = EXIT_API) -> int:
 
 
 def _common(parser: argparse.ArgumentParser, *, base_url: bool = False,
-            command: bool = True) -> None:
+            command: bool = True, job_url: bool = False) -> None:
     """The options every command shares, accepted before or after the command's name.
 
     On a command's own parser they default to SUPPRESS: argparse copies a sub-parser's
@@ -69,7 +83,8 @@ def _common(parser: argparse.ArgumentParser, *, base_url: bool = False,
                         help="offline demo: a local mock service, its own database, no key")
     if base_url:
         parser.add_argument("--base-url", metavar="URL", **unset,
-                            help="service or gateway base URL")
+                            help="the base URL the job was started on (a job is only ever "
+                                 "checked there)" if job_url else "service or gateway base URL")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,11 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     ask.add_argument("--domain", action="append", default=None, metavar="DOMAIN",
                      help="search only this domain; repeatable (--domain=-DOMAIN, with the "
-                          "=, excludes one)")
+                          f"=, excludes one; '{NONE}' clears a filter set in config.toml)")
     # argparse reads "--domain -example.com" as an unknown option, so exclusion gets its own
     # flag instead of relying on users knowing to write "--domain=-example.com".
     ask.add_argument("--exclude-domain", action="append", default=None, metavar="DOMAIN",
-                     help="never search this domain; repeatable")
+                     help=f"never search this domain; repeatable ('{NONE}' clears a "
+                          "filter set in config.toml)")
     ask.add_argument("--recency", choices=(*RECENCY, NONE),
                      help=f"'{NONE}' clears one set in config.toml or the environment")
     ask.add_argument("--after", metavar="MM/DD/YYYY", help=f"published after ({NONE}: clear)")
@@ -131,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List background jobs, running ones first. Each running job is checked "
                     "with the service first (one request each; --no-check skips that), so an "
                     "answer that arrived meanwhile lands in its thread.")
-    _common(jobs)
+    _common(jobs, base_url=True, job_url=True)
     jobs.add_argument("--json", action="store_true", help="print one JSON array instead")
     jobs.add_argument("--limit", type=int, default=50)
     jobs.add_argument("--no-check", action="store_true",
@@ -142,10 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Wait for the thread's background job to end and print its answer and "
                     "sources as `ask` does (or at once, when it has ended). The job survives "
                     "this command: Ctrl-C, a timeout or a dropped link leave it running.")
-    _common(wait)
+    _common(wait, base_url=True, job_url=True)
     wait.add_argument("thread", type=int, metavar="THREAD_ID")
     wait.add_argument("--json", action="store_true", help="print one JSON object instead")
-    wait.add_argument("--timeout", type=float, metavar="SECONDS",
+    wait.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS",
                       help="give up waiting after this long (exit 4; the job goes on)")
 
     cancel = commands.add_parser(
@@ -153,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask the service to stop the thread's background job; what it found so "
                     "far is kept in the thread. When the service cannot cancel it, sonar-tui "
                     "stops following it and says so.")
-    _common(cancel)
+    _common(cancel, base_url=True, job_url=True)
     cancel.add_argument("thread", type=int, metavar="THREAD_ID")
 
     threads = commands.add_parser("threads", help="list threads")
@@ -219,6 +235,10 @@ def _refuse_blocked(config, *, flag_only: bool = False) -> None:
         raise UsageError(clean_line(str(problem)))
 
 
+# Commands that talk to the service, so --base-url says where.
+_SENDING = ("ask", "jobs", "wait", "cancel")
+
+
 def _check_options(args: argparse.Namespace) -> None:
     """Options given before a command that has no use for them are refused, never dropped."""
     if args.command == "mock-server":
@@ -227,7 +247,7 @@ def _check_options(args: argparse.Namespace) -> None:
                  if value]
         if given:
             raise UsageError(f"{', '.join(given)} does not apply to mock-server")
-    elif args.command not in (None, "ask") and args.base_url is not None:
+    elif args.command not in (None, *_SENDING) and args.base_url is not None:
         raise UsageError(f"--base-url does not apply to {args.command}: it only says where "
                          "questions are sent")
     if args.demo and args.base_url is not None:
@@ -258,10 +278,29 @@ async def _open_service(args: argparse.Namespace, config=None, *, save: bool = T
 
 
 def _reported_config(args: argparse.Namespace):
-    """The configuration of a command that sends requests, its problems said on stderr."""
-    config = _load_config(args)
+    """The configuration of a command that sends requests, its problems said on stderr.
+
+    A job is only ever checked on the base URL it was started on (``JobRunner`` refuses any
+    other), so ``--base-url`` here can only reach the job's own host, never send the key
+    elsewhere."""
+    config = _load_config(args, base_url=args.base_url)
+    _refuse_blocked(config, flag_only=True)
     _report_config_problems(config)
     return config
+
+
+def _wait_command(args: argparse.Namespace, thread: int, base_url: str | None = None) -> str:
+    """`sonar-tui wait N` with the options this run was given that `wait` needs to find the
+    job again: its database, its config, and the base URL it was started on (``base_url``
+    when this run's is not that one)."""
+    from sonar_tui.sanitize import clean_line
+
+    words = ["sonar-tui", "wait", str(thread)]
+    for flag, value in (("--db", args.db), ("--config", args.config),
+                        ("--base-url", base_url or args.base_url)):
+        if value is not None:
+            words += [flag, clean_line(str(value))]
+    return shlex.join(words)
 
 
 # Signals that end the process unless handled: an answer in progress is saved first.
@@ -403,6 +442,14 @@ def _settings_conflict(config, overrides: dict[str, Any], settings) -> str | Non
 
 
 def _domain_filter(args: argparse.Namespace) -> list[str] | None:
+    """The domains to send ([] clears the filter config.toml set: ``--domain none``)."""
+    given = [*(args.domain or ()), *(args.exclude_domain or ())]
+    if any(d.strip().lower() == NONE for d in given):
+        if len(given) > 1:
+            raise UsageError(f"--domain {NONE} clears the domain filter; it cannot be "
+                             "combined with other domains (they replace config.toml's "
+                             "anyway)")
+        return []
     excluded = ["-" + d.strip().lstrip("-") for d in args.exclude_domain or ()]
     domains = [*(args.domain or ()), *excluded]
     return domains or None
@@ -461,7 +508,8 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
         args.job_thread = job.thread_id  # for a Ctrl-C: say how to get the answer later
         if not args.background:
             print(f"sonar-tui: this runs as a background job (thread {job.thread_id}); if "
-                  f"this command stops, `sonar-tui wait {job.thread_id}` fetches the answer.",
+                  f"this command stops, `{_wait_command(args, job.thread_id)}` fetches the "
+                  "answer.",
                   file=sys.stderr)
 
     received: list[int] = []
@@ -494,8 +542,8 @@ async def _ask_with(args: argparse.Namespace, question: str, demo_url: str | Non
         else:
             print(job.thread_id)
             print(f"sonar-tui: background job started in thread {job.thread_id}; "
-                  f"`sonar-tui wait {job.thread_id}` prints its answer, `sonar-tui jobs` "
-                  "lists jobs.", file=sys.stderr)
+                  f"`{_wait_command(args, job.thread_id)}` prints its answer, `sonar-tui "
+                  "jobs` lists jobs.", file=sys.stderr)
         return EXIT_OK
     return _report_answer(answer, args, streamed)
 
@@ -600,22 +648,25 @@ def _report_answer(answer, args: argparse.Namespace, streamed: bool) -> int:
         more = "" if no_stream else " Some gateways keep them in non-streamed answers: " \
             "try --no-stream."
         print(f"sonar-tui: note: {note}{more}", file=sys.stderr)
+    code = EXIT_OK
     if answer.error is not None:
         error: ApiError = answer.error
         print(f"sonar-tui: {clean_text(error.describe())}", file=sys.stderr)
-        return error.exit_code
-    if answer.finish_reason == "cancelled":
+        code = error.exit_code
+    elif answer.finish_reason == "cancelled":
         print("sonar-tui: the job was cancelled; what it found is kept in its thread.",
               file=sys.stderr)
-        return EXIT_API
-    if answer.finish_reason == "incomplete":
+        code = EXIT_API
+    elif answer.finish_reason == "incomplete":
         print("sonar-tui: the answer ended before it was complete (kept as interrupted).",
               file=sys.stderr)
-        return EXIT_NETWORK
+        code = EXIT_NETWORK
+    # Last, after any error: a failed question is kept in its thread to be retried there,
+    # so it is named whatever happened (not with --no-save: nothing was kept).
     if thread_id is not None and not args.json and getattr(args, "name_thread", True):
         print(f"sonar-tui: thread {thread_id} (`sonar-tui ask --thread {thread_id} …` "
               "continues it)", file=sys.stderr)
-    return EXIT_OK
+    return code
 
 
 def _say_remembered(event) -> None:
@@ -637,6 +688,19 @@ def _say_remembered(event) -> None:
 _STATUS_WORDS = {"in_progress": "running", "submitting": "starting"}
 # Problems a later check cannot get past by itself: stop waiting and say what to fix.
 _STOPPING = frozenset({"auth", "permission", "payment", "invalid_settings"})
+
+
+def _shortened(text: str, most: int = 320) -> str:
+    """``text`` whole, or cut at its last sentence (else word) that fits, with an ellipsis:
+    a listing line stays readable however long the service's message is."""
+    if len(text) <= most:
+        return text
+    head = text[:most]
+    sentence = head.rfind(". ")
+    if sentence >= most // 2:
+        return head[:sentence + 1] + " …"
+    word = head.rfind(" ")
+    return (head[:word] if word > 0 else head[:most - 1]).rstrip() + "…"
 
 
 def _duration(seconds: float) -> str:
@@ -692,7 +756,8 @@ async def _jobs(args: argparse.Namespace) -> int:
         print(f"{job.thread_id:>6}  {status:11}  {_duration(end - job.created_at):>7}  "
               f"{when:16}  {clean_line(job.thread_title)}")
         if job.error and not job.finished:
-            print(f"{'':>6}  last check: {clean_line(str(job.error.get('message') or ''))[:160]}")
+            message = _shortened(clean_line(str(job.error.get("message") or "")))
+            print(f"{'':>6}  last check: {message}")
     return EXIT_OK
 
 
@@ -714,7 +779,8 @@ async def _wait(args: argparse.Namespace) -> int:
                                                       args.timeout)
         except TimeoutError:
             print(f"sonar-tui: the job is still running after {format_wait(args.timeout)}; "
-                  f"it goes on: `sonar-tui wait {args.thread}` again later.", file=sys.stderr)
+                  f"it goes on: `{_wait_command(args, args.thread)}` again later.",
+                  file=sys.stderr)
             return EXIT_NETWORK
         finally:
             await events.aclose()
@@ -723,8 +789,12 @@ async def _wait(args: argparse.Namespace) -> int:
         await service.close()
     code = _report_answer(answer, args, streamed)
     if job is not None and not job.finished:
-        print(f"sonar-tui: the job is kept: `sonar-tui wait {args.thread}` again once that "
-              "is fixed.", file=sys.stderr)
+        # Checked on another base URL than its own: the job's own (credentials stripped
+        # when it was stored) is where the key already went, so naming it is safe.
+        elsewhere = answer.error is not None and answer.error.field == "base_url"
+        again = _wait_command(args, args.thread, job.endpoint if elsewhere else None)
+        print(f"sonar-tui: the job is kept: `{again}` again"
+              + ("." if elsewhere else " once that is fixed."), file=sys.stderr)
     return code
 
 
@@ -1023,8 +1093,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         thread = getattr(args, "job_thread", None)
         if thread is not None:
-            print(f"\nsonar-tui: interrupted; the background job goes on: `sonar-tui wait "
-                  f"{thread}` prints its answer.", file=sys.stderr)
+            print(f"\nsonar-tui: interrupted; the background job goes on: "
+                  f"`{_wait_command(args, thread)}` prints its answer.", file=sys.stderr)
         else:
             print("\nsonar-tui: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -213,7 +213,9 @@ def test_ask_with_every_profile(cli, mock, profile):
             assert text.rstrip().endswith(last_line(CHUNKS))
             assert answer[2].rstrip().endswith(last_line(CHUNKS))
     else:
-        plain_errors(run)
+        plain_errors(run, most=3)
+        *_, named = run.err_lines()  # the question is kept in its thread to retry: named last
+        assert THREAD_LINE.match(named) and int(THREAD_LINE.match(named)[1]) == 1, run.err
         assert SERVER_WORDS[profile] in run.err
         assert "<" not in run.err  # an HTML page is reduced to its words
     if profile == "huge-line":  # cut at the long line; the text before it is kept
@@ -459,7 +461,7 @@ def test_server_not_listening_is_exit_4(tmp_path):
     cli = Cli(tmp_path, closed_port_url())
     run = cli("ask", QUESTION, env={"SONAR_TUI_MAX_ATTEMPTS": "2"})
     assert run.code == 4
-    plain_errors(run)
+    plain_errors(run, most=3)
     assert "Could not connect" in run.err
     rows = stored(cli.db)
     assert [(r[0], r[1], r[3]) for r in rows] == [("user", "complete", None),
@@ -775,3 +777,19 @@ def test_a_read_only_config_never_fails_the_switched_answer(cli, mock, tmp_path)
                                "run only, because it could not be saved:")
     assert "read-only" in lines[1]
     assert config.read_text() == "# mine\n"
+
+
+def test_a_failed_ask_names_the_thread_it_kept_and_an_unsaved_one_names_none(tmp_path):
+    cli = Cli(tmp_path, closed_port_url())
+    run = cli("ask", QUESTION, env={"SONAR_TUI_MAX_ATTEMPTS": "1"})
+    assert run.code == 4
+    plain_errors(run, most=3)
+    *_, named = run.err_lines()  # the thread is named last, as after an answer
+    assert THREAD_LINE.match(named) and int(THREAD_LINE.match(named)[1]) == 1, run.err
+    retry = cli("ask", QUESTION, "--thread", "1", env={"SONAR_TUI_MAX_ATTEMPTS": "1"})
+    assert retry.code == 4 and retry.err_lines()[-1] == named  # the same thread, named again
+    unsaved = cli("ask", QUESTION, "--no-save", env={"SONAR_TUI_MAX_ATTEMPTS": "1"})
+    assert unsaved.code == 4 and "thread" not in unsaved.err
+    as_json = cli("ask", QUESTION, "--json", env={"SONAR_TUI_MAX_ATTEMPTS": "1"})
+    assert as_json.code == 4 and json.loads(as_json.out)["thread_id"] == 2
+    assert "--thread" not in as_json.err  # --json has it

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -66,7 +67,8 @@ def test_ask_background_returns_at_once_and_wait_prints_the_answer_as_ask_would(
     run = cli("ask", "--background", QUESTION)
     assert run.code == 0, run.err
     thread = int(run.out.strip())  # stdout is the thread id and nothing else
-    assert f"`sonar-tui wait {thread}`" in run.err and "Traceback" not in run.err
+    # The command that finds the job again: with the database this run was given.
+    assert f"`sonar-tui wait {thread} --db {cli.db}`" in run.err and "Traceback" not in run.err
     (job,) = jobs_in(cli.db)
     assert (job.thread_id, job.status, job.finished) == (thread, "queued", False)
     assert mock.service.jobs.reads(job.response_id) == 0  # it returned without polling
@@ -154,7 +156,7 @@ def test_deep_research_runs_in_the_background_by_itself_and_ctrl_c_leaves_it_run
             process.wait()
     text = err.decode()
     assert process.returncode == 130 and "Traceback" not in text
-    assert "interrupted; the background job goes on: `sonar-tui wait 3`" in text
+    assert "interrupted; the background job goes on: `sonar-tui wait 3 --db" in text
     job = next(j for j in jobs_in(cli.db) if j.thread_id == 3)
     assert not job.finished
     mock.service.release_jobs()
@@ -216,7 +218,7 @@ def test_wait_times_out_and_leaves_the_job_running(cli, mock):
     run = cli("wait", str(thread), "--timeout", "0.5")
     assert run.code == 4
     plain_errors(run)
-    assert f"still running after 1 s; it goes on: `sonar-tui wait {thread}`" in run.err
+    assert f"still running after 1 s; it goes on: `sonar-tui wait {thread} --db" in run.err
     assert not jobs_in(cli.db)[0].finished
 
 
@@ -271,3 +273,93 @@ def test_help_describes_the_commands(cli, command):
     run = cli(command, "--help", env={"COLUMNS": "100"})
     assert run.code == 0 and "background job" in run.out
     assert os.linesep in run.out
+
+
+# ----------------------------------------------------------------------------- a job on --base-url
+
+def hinted_command(err: str) -> list[str]:
+    """The `sonar-tui wait …` command ``ask --background`` says to run, as argv."""
+    import shlex
+
+    match = re.search(r"`(sonar-tui wait [^`]*)`", err)
+    assert match, err
+    return shlex.split(match[1])[1:]
+
+
+def test_a_job_started_with_base_url_is_reached_with_the_same_base_url_only(tmp_path, mock):
+    cli = Cli(tmp_path, None)  # nothing but the flag points at the mock
+    cli.env.update(JOBS_ENV)
+    mock.service.configure(job_polls=None)  # held until the test releases it
+    run = cli("ask", "--base-url", mock.url, "--background", QUESTION)
+    assert run.code == 0, run.err
+    thread = int(run.out.strip())
+    hinted = hinted_command(run.err)
+    assert hinted[:1] == ["wait"] and str(thread) in hinted
+    assert hinted[hinted.index("--base-url") + 1] == mock.url
+
+    for where in ("before", "after"):  # --base-url before or after the command's name
+        args = ["--db", str(cli.db), "--base-url", mock.url, "jobs", "--json"] \
+            if where == "before" else \
+            ["jobs", "--base-url", mock.url, "--json"]
+        listed = cli(*args)
+        assert listed.code == 0, listed.err
+        assert json.loads(listed.out)[0]["error"] is None  # checked where it was started
+
+    other = start_mock("default")
+    try:  # another host never gets the key, whichever command names it
+        for command in (["wait", str(thread)], ["cancel", str(thread)], ["jobs"]):
+            refused = cli(command[0], "--base-url", other.url, *command[1:])
+            assert "Traceback" not in refused.err
+            if command[0] != "jobs":
+                assert refused.code == 2, (command, refused.err)
+                assert f"started on {mock.url}" in refused.err
+            if command[0] == "wait":  # and says the command that reaches it
+                assert f"`sonar-tui wait {thread} --db {cli.db} --base-url {mock.url}` " \
+                    "again." in refused.err, refused.err
+        assert other.requests == []
+    finally:
+        other.stop()
+    assert not jobs_in(cli.db)[0].finished
+
+    mock.service.release_jobs()
+    waited = cli(*hinted)  # the command ask printed, as printed
+    assert waited.code == 0, waited.err
+    assert waited.out.partition("\nSources:\n")[0].rstrip().endswith(last_line(CHUNKS))
+
+
+def test_cancel_accepts_the_base_url_its_job_was_started_on(tmp_path, mock):
+    cli = Cli(tmp_path, None)
+    cli.env.update(JOBS_ENV)
+    mock.service.configure(job_polls=None)
+    thread = int(cli("ask", "--base-url", mock.url, "--background", QUESTION).out)
+    run = cli("--db", str(cli.db), "--base-url", mock.url, "cancel", str(thread))
+    assert run.code == 0 and run.out.startswith("Cancelling"), run.err
+    assert any(r.path.endswith("/cancel") for r in mock.requests)
+
+
+def test_the_jobs_listing_never_cuts_its_last_check_mid_word(tmp_path, mock):
+    cli = Cli(tmp_path, None)
+    cli.env.update(JOBS_ENV)
+    mock.service.configure(job_polls=None)
+    assert cli("ask", "--base-url", mock.url, "--background", QUESTION).code == 0
+    listed = cli("jobs")  # checked with the default base URL: refused, and said why
+    assert listed.code == 0, listed.err
+    (line,) = [line for line in listed.out.splitlines() if "last check:" in line]
+    shown = line.partition("last check: ")[2]
+    message = json.loads(cli("jobs", "--json", "--no-check").out)[0]["error"]["message"]
+    assert "base_url" in message
+    if shown.endswith("…"):
+        kept = shown[:-1].rstrip()
+        assert message.startswith(kept) and message[len(kept)] == " ", shown
+    else:
+        assert shown == message
+
+
+@pytest.mark.parametrize("timeout", ["-5", "0", "nan", "soon"])
+def test_wait_refuses_a_timeout_that_is_not_a_positive_number(cli, mock, timeout):
+    thread = start(cli)
+    reads = mock.service.jobs.reads(jobs_in(cli.db)[0].response_id)
+    run = cli("wait", str(thread), f"--timeout={timeout}")
+    assert run.code == 2 and "--timeout" in run.err and "Traceback" not in run.err
+    assert "positive number of seconds" in run.err
+    assert mock.service.jobs.reads(jobs_in(cli.db)[0].response_id) == reads  # nothing sent

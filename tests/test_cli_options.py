@@ -205,3 +205,34 @@ def test_a_setting_from_config_toml_can_be_cleared_and_a_conflict_names_both_sid
         assert run(*common, QUESTION, "--max-tokens", "lots").returncode == 2
     finally:
         mock.stop()
+
+
+def test_none_clears_a_domain_filter_from_config_toml(tmp_path):
+    mock = start_mock("default", chunks=8)
+    try:
+        config = tmp_path / "config.toml"
+        config.write_text('[request]\ndomain_filter = ["nature.com", "arxiv.org"]\n',
+                          encoding="utf-8")
+        common = ["ask", "--db", str(tmp_path / "t.db"), "--config", str(config),
+                  "--base-url", mock.url]
+        kept = run(*common, QUESTION)
+        assert kept.returncode == 0, kept.stderr
+        assert mock.service.last_body()["search_domain_filter"] == ["nature.com", "arxiv.org"]
+        for flag in ("--domain", "--exclude-domain"):
+            cleared = run(*common, QUESTION, flag, "none")
+            assert cleared.returncode == 0, cleared.stderr
+            assert "search_domain_filter" not in mock.service.last_body()
+        sent = len(mock.service.requests)
+        mixed = run(*common, QUESTION, "--domain", "none", "--domain", "arxiv.org")
+        assert mixed.returncode == 2 and "--domain none" in mixed.stderr
+        assert "Traceback" not in mixed.stderr and len(mock.service.requests) == sent
+    finally:
+        mock.stop()
+
+
+def test_ask_help_says_none_clears_the_domain_filter():
+    done = run("ask", "--help", env={"COLUMNS": "200"})
+    assert done.returncode == 0
+    for flag in ("--domain", "--exclude-domain"):
+        said = done.stdout.partition(f"\n  {flag} DOMAIN")[2].partition("\n  -")[0]
+        assert "'none' clears" in said, said
