@@ -337,3 +337,17 @@ async def test_a_new_thread_does_not_keep_the_last_threads_sources(harness):
         await wait_until(pilot, lambda: app.main.thread is None, "the new thread")
         await pilot.pause()
         assert panel.sources == []  # no stale links to open or copy
+
+
+async def test_a_paste_into_the_conversation_goes_to_the_composer(harness):
+    harness.configure(chunks=30)
+    app = harness.app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await ask_and_wait(pilot, "What is QUIC?")
+        app.main.conversation.focus()
+        await pilot.pause()
+        app.post_message(events.Paste("pasted multi\nline text"))  # as the driver does
+        await wait_until(pilot, lambda: app.main.composer.text == "pasted multi\nline text",
+                         "the paste in the composer")
+        assert app.focused is app.main.composer

@@ -11,7 +11,7 @@ from sonar_tui.ui.bindings import bindings_for
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.dom import DOMNode
-from textual.events import Click, Key
+from textual.events import Click, Key, Paste
 from textual.message import Message
 from textual.widgets import Static
 from textual.widgets.option_list import Option
@@ -104,6 +104,14 @@ class Conversation(GrowsInOnePass, VerticalScroll, can_focus=True):
         event.prevent_default()
         self._typing_ahead = True
         self.post_message(self.TypedAhead(event.character))
+
+    def on_paste(self, event: Paste) -> None:
+        """Pasted here, it was meant for the composer as much as typed keys are (a
+        terminal's bracketed paste arrives as one event, not as keys)."""
+        if event.text:
+            event.stop()
+            self._typing_ahead = True
+            self.post_message(self.TypedAhead(event.text))
 
     def on_blur(self) -> None:
         self._typing_ahead = False
