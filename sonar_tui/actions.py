@@ -14,6 +14,7 @@ as plain Content.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -226,6 +227,57 @@ def closest_id(unknown: str, ids: Iterable[str] | None = None) -> str | None:
     close = difflib.get_close_matches(unknown, [i.split(".", 1)[-1] for i in ids], n=1,
                                       cutoff=0.6)
     return next((i for i in ids if close and i.split(".", 1)[-1] == close[0]), None)
+
+
+# A key as Textual names it: modifiers joined by '+', then one printable character or a name
+# ("ctrl+s", "f12", "shift+enter", "question_mark", "["). Checked here, without Textual,
+# so that config.toml can be validated by the headless loader.
+_KEY = re.compile(r"^(?:(?:ctrl|shift|alt|meta|super|hyper)\+)*(?:[a-z0-9_]+|[^\s,+])$")
+
+
+def key_problem(keys: str) -> str | None:
+    """Why ``keys`` (comma-separated) is not a usable key list, or None."""
+    parts = [part.strip() for part in keys.split(",")]
+    bad = [part for part in parts if not _KEY.match(part)]
+    if not parts or bad:
+        return (f"{bad[0]!r} is not a key name" if bad and bad[0] else "empty key") + \
+            ' (keys look like "ctrl+s", "f12", "shift+enter"; comma-separate several)'
+    return None
+
+
+# The scopes of the main screen, where the App's own keys apply too (a dialog's keys are
+# its own while it is open, so "esc" closing a dialog is no clash with the App's Esc).
+_MAIN_SCREEN = {"app", "composer", "conversation", "threads", "search", "sources"}
+
+
+def key_clashes(keymap: dict[str, str]) -> dict[str, str]:
+    """For each remapped id whose key another action also answers to where both apply
+    (the same scope, or anywhere for the App's keys): why, naming the other action."""
+    def keys_of(action: Action, keys: str | None = None) -> set[str]:
+        keys = keymap.get(action.id, action.keys) if keys is None else keys
+        return {part.strip() for part in keys.split(",") if part.strip()}
+
+    clashes: dict[str, str] = {}
+    for binding_id in keymap:
+        mine = BY_ID.get(binding_id)
+        if mine is None:
+            continue
+        for other in ACTIONS:
+            both = {mine.scope, other.scope}
+            meet = mine.scope == other.scope or ("app" in both and both <= _MAIN_SCREEN)
+            if other is mine or not meet:
+                continue
+            # Keys the defaults already share are layered on purpose (Esc: the focused
+            # part's own first, then the App's), not a clash the user made.
+            shared = (keys_of(mine) & keys_of(other)) - (
+                keys_of(mine, mine.keys) & keys_of(other, other.keys))
+            if shared:
+                key = sorted(shared)[0]
+                clashes[binding_id] = (f"{key} is also the key of '{other.id}' "
+                                       f"({other.help.rstrip('.')}); one of them would never "
+                                       "run: give one another key")
+                break
+    return clashes
 
 
 def unknown_id_reason(suggestion: str | None) -> str:

@@ -99,8 +99,8 @@ follow_streaming = false
 [copy]
 citation_style = "inline"
 [keymap]
-"composer.send" = "ctrl+s"
-"app.new_thread" = "ctrl+n,f2"
+"composer.send" = "ctrl+e"
+"app.new_thread" = "ctrl+n,f6"
 """.replace("{key}", KEY))
     loaded = load_config(path, env={})
     assert loaded.problems == []
@@ -116,7 +116,7 @@ citation_style = "inline"
     assert loaded.connection.agent_endpoints == ["https://gw.example.com"]
     assert loaded.appearance == AppearanceSettings(citation_panel="bottom", follow_streaming=False)
     assert loaded.copy.citation_style == "inline"
-    assert loaded.keymap == {"composer.send": "ctrl+s", "app.new_thread": "ctrl+n,f2"}
+    assert loaded.keymap == {"composer.send": "ctrl+e", "app.new_thread": "ctrl+n,f6"}
     assert (loaded.api_key, loaded.api_key_source) == (KEY, "file")
     assert loaded.sources["request.model"].kind == "file"
     assert "request.search_mode" not in loaded.sources  # still the default
@@ -563,3 +563,20 @@ def test_every_kind_of_invalid_base_url_blocks_sending(tmp_path, url):
     loaded = load_config(tmp_path / "none.toml", env={"PERPLEXITY_BASE_URL": url})
     blocked = sending_blocked(loaded)
     assert blocked is not None and blocked.file == "$PERPLEXITY_BASE_URL"
+
+
+def test_keymap_keys_that_are_no_keys_or_clash_are_reported_and_ignored(tmp_path):
+    """A typo'd key would show in the footer and do nothing; a clash silences one action
+    (quit, here): both are said at start-up, and the defaults stay."""
+    path = tmp_path / "c.toml"
+    path.write_text('[keymap]\n"app.search" = "not a key!!"\n'
+                    '"app.toggle_citations" = "ctrl+q"\n'
+                    '"app.toggle_sidebar" = "ctrl+b"\n"composer.send" = "ctrl+b"\n'
+                    '"app.copy_answer" = "f12"\n')
+    loaded = load_config(path, env={})
+    problems = {p.key: p.reason for p in loaded.problems}
+    assert "is not a key name" in problems["keymap.app.search"]
+    assert "'app.quit'" in problems["keymap.app.toggle_citations"]
+    assert "'composer.send'" in problems["keymap.app.toggle_sidebar"]
+    assert "'app.toggle_sidebar'" in problems["keymap.composer.send"]
+    assert loaded.keymap == {"app.copy_answer": "f12"}  # the sound remap holds

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sonar_tui import paths
-from sonar_tui.actions import BY_ID, closest_id, unknown_id_reason
+from sonar_tui.actions import BY_ID, closest_id, key_clashes, key_problem, unknown_id_reason
 from sonar_tui.api.settings import validate_connection_settings
 from sonar_tui.config.loaded import ConfigProblem, LoadedConfig, ValueSource
 from sonar_tui.config.schema import (
@@ -201,11 +201,20 @@ def _read_keymap(table: dict, label: str, problems: list[ConfigProblem]) -> dict
             problems.append(ConfigProblem(label, f"keymap.{binding_id}",
                                           unknown_id_reason(closest_id(binding_id))))
         elif isinstance(keys, str) and keys.strip():
-            keymap[binding_id] = keys.strip()
+            why = key_problem(keys.strip())
+            if why is None:
+                keymap[binding_id] = keys.strip()
+            else:
+                problems.append(ConfigProblem(label, f"keymap.{binding_id}", why))
         else:
             problems.append(ConfigProblem(
                 label, f"keymap.{binding_id}",
                 'must be a key such as "ctrl+s" (comma-separate several)'))
+    # A clash would silence one action (quit, even): the remap is ignored, the default kept.
+    for binding_id, why in key_clashes(keymap).items():
+        problems.append(ConfigProblem(label, f"keymap.{binding_id}",
+                                      why + "; this remap is ignored"))
+        del keymap[binding_id]
     return keymap
 
 
