@@ -40,7 +40,7 @@ FIRST_PAGE = 12  # messages mounted when a thread opens (about six exchanges)
 KEEP_FINISHED = 3  # conversations of finished threads kept mounted, hidden, for going back
 OLDER_PAGE = 10
 SEARCH_DEBOUNCE = 0.15
-DRAFT_SAVE_INTERVAL = 2.0  # seconds between checks whether the draft changed
+DRAFT_SAVE_INTERVAL = 0.5  # seconds between checks whether the draft changed (cheap when not)
 
 
 # The containers that only lay the screen out are BLANK: they draw nothing of their own
