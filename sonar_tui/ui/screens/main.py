@@ -324,11 +324,15 @@ class MainScreen(Screen):
         elif not self._drafts_ready:  # the thread on screen already was that one
             await self._restore_draft(self.thread_id)
 
-    async def save_draft(self) -> None:
+    async def save_draft(self, *, switching: bool = False) -> None:
         """Keep what the composer holds as the unsent question of the thread on screen,
         and that thread as the one to reopen; writes only when either changed."""
         service = self.sonar.service
         if not self._drafts_ready or service.store is None:
+            return
+        if self._switching.locked() and not switching:
+            # Mid-switch the composer still holds the thread left while thread_id already
+            # names the one opening: the timer would file one thread's draft under the other.
             return
         place = (self.thread_id, self._composer_text)
         if place == self._saved_place:
@@ -346,7 +350,7 @@ class MainScreen(Screen):
         the thread already on screen (its draft stays in the composer)."""
         if self._drafts_ready and opening == self.thread_id:
             return False
-        await self.save_draft()
+        await self.save_draft(switching=True)
         return True
 
     async def _restore_draft(self, opening: int | None) -> None:
