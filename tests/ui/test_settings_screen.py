@@ -71,6 +71,20 @@ async def open_settings(tmp_path: Path, config: LoadedConfig, *, size: tuple[int
         yield pilot, screen, app
 
 
+async def settled(pilot, widget) -> None:
+    """Until ``widget`` is inside the form's view and stays where it is for a frame: the
+    focus and the scroll to it are two requests, and a click between them misses."""
+    form = pilot.app.screen.query_one("#settings-form")
+    previous = None
+    for _ in range(100):
+        await pilot.pause()
+        region = widget.region
+        if region == previous and form.region.contains_region(region):
+            return
+        previous = region
+    raise AssertionError(f"{widget!r} never settled in view")
+
+
 async def type_into(pilot, widget: Input, text: str) -> None:
     """Clear the input, then type ``text`` key by key, as a user would."""
     widget.focus()
@@ -331,7 +345,7 @@ async def test_pro_search_needs_sonar_pro_and_choice_bars_take_clicks(tmp_path):
         bar = search_type.control
         search_type.focus_control()  # scrolls it into view
         await pilot.wait_for_scheduled_animations()  # the click must land after the scroll
-        await pilot.pause()
+        await settled(pilot, bar)
         # " default " " fast " " pro " " auto ", one space apart, after the border and padding.
         await pilot.click(bar, offset=(2 + 19, 1))
         await pilot.pause()
