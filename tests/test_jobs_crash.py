@@ -68,10 +68,10 @@ def test_sigkill_mid_job_then_restart_and_the_answer_lands_in_its_thread(tmp_pat
         tmux.start(command)
         # The restart reopens the last thread used, the job's: its answer lands there, on
         # screen, with its sources (the "finished" call-back is for a thread elsewhere).
-        poll(lambda: "Sources (" in tmux.screen(), "the answer and its sources in its thread")
-        assert mock.service.jobs.reads(response_id) > reads  # the new start polled it
         poll(lambda: (row := job_row(db)) is not None and row[3] is not None,
              "the job to be ended in the database")
+        assert mock.service.jobs.reads(response_id) > reads  # the new start polled it
+        poll(lambda: "Sources (" in tmux.screen(), "the answer and its sources in its thread")
         tmux.keys("Tab")  # composer -> conversation
         tmux.keys("End")
         poll(lambda: last_line(CHUNKS)[:30] in tmux.screen(), "the end of the answer")
