@@ -33,7 +33,7 @@ from sonar_tui.mock.content import build_answer
 from sonar_tui.mock.sonar_wire import SonarWire, sonar_stream
 from sonar_tui.service import RemoteText
 
-KEY = "pplx-Q7rT2vX9kLm4Np8Hs3Jd6Fg1Zc5Wb0Ye2Ua7Io9Pe4Rt6Yu"
+KEY = "pplx-FAKE0test1KEY2not3a4real5key6for7redaction8tests9"
 
 
 def wire(chunks: int) -> bytes:

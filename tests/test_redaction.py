@@ -19,7 +19,7 @@ from sonar_tui.key_redaction import REDACTED, KeyRedactor, StreamRedactor
 from sonar_tui.mock.http import Response, ServerThread, _iterate
 from sonar_tui.mock.service import MockService
 
-KEY = "pplx-Q7rT2vX9kLm4Np8Hs3Jd6Fg1Zc5Wb0Ye2Ua7Io9Pe4Rt6Yu"
+KEY = "pplx-FAKE0test1KEY2not3a4real5key6for7redaction8tests9"
 LEAK = KEY[5:]  # the key as a careless server repeats it: without its prefix
 PIECES = [1, 5, 2, 7, 3, 4]  # delta sizes for the leak: every kind of split
 
